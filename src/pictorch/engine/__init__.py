@@ -1,0 +1,1 @@
+"""Training engine: a thin loop on Lightning Fabric with hooks, self-describing checkpoints and typed config."""
