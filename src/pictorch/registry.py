@@ -20,7 +20,6 @@ from typing import Any
 
 from pictorch.errors import ConfigError
 
-
 _NOT_IN_SPEC = {"pretrained", "weights", "progress"}
 
 

@@ -1,0 +1,3 @@
+from pictorch.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""The ``pictorch`` command: mounts each capability's Typer app as ``pictorch <capability> <verb>``.
+
+Kept light: only typer/stdlib at import time so ``pictorch --help`` is fast. User mistakes
+(:class:`pictorch.errors.PictorchError`) print one line and exit non-zero; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="pictorch",
+    help="The classic deep-learning-for-images systems as working tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# (command name, module exposing `app`, help, aliases)
+CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("identify", "pictorch.tasks.identify.cli",
+     "Recognize people/objects from a few photos: embeddings, gallery, open-set answers.", ()),
+    ("classify", "pictorch.tasks.classify.cli",
+     "Transfer-learn and train CNN classifiers (three fine-tuning regimes, EfficientNet scaling).", ()),
+    ("autoencode", "pictorch.tasks.autoencode.cli",
+     "Autoencoders: reconstruct, denoise, compress, search, interpolate.", ("ae",)),
+    ("gan", "pictorch.tasks.generate.cli",
+     "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
+]
+
+_DEBUG = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    """pictorch: identify, classify, autoencode, generate, ... from the command line."""
+    global _DEBUG
+    _DEBUG = debug or os.environ.get("PICTORCH_DEBUG") == "1"
+
+
+def _mount() -> None:
+    for name, module, help_text, aliases in CAPABILITIES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module.startswith(e.name):  # capability not built yet
+                continue
+            raise
+        for n in (name, *aliases):
+            app.add_typer(mod.app, name=n, help=help_text, hidden=n != name)
+
+
+@app.command()
+def info() -> None:
+    """Versions, device, bf16 support and which datasets/extras were found."""
+    import platform
+
+    import torch
+
+    from pictorch import __version__
+    from pictorch.utils import auto_precision, cpu_supports_bf16
+
+    rows = [
+        ("pictorch", __version__),
+        ("python", platform.python_version()),
+        ("torch", torch.__version__),
+        ("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"),
+        ("mps", str(bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()))),
+        ("cpu threads", str(torch.get_num_threads())),
+        ("cpu bf16", str(cpu_supports_bf16())),
+        ("default precision", auto_precision()),
+    ]
+    for pkg in ("lightning", "kornia", "faiss", "dlib", "cv2", "onnxruntime"):
+        try:
+            m = importlib.import_module(pkg)
+            rows.append((pkg, getattr(m, "__version__", "installed")))
+        except Exception:
+            rows.append((pkg, "not installed"))
+    try:
+        from pictorch.data.fashion_mnist import find_fashion_mnist
+
+        found = find_fashion_mnist()
+        rows.append(("fashion-mnist", str(found) if found else "not found (make demo installs it)"))
+    except Exception as e:  # pragma: no cover - informational only
+        rows.append(("fashion-mnist", f"unknown ({e.__class__.__name__})"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        typer.echo(f"{k:<{width}}  {v}")
+
+
+@app.command()
+def demo(
+    out_dir: str = typer.Option("runs/demo", help="Where the demo writes its run, gallery and pictures."),
+    quick: bool = typer.Option(False, help="A much shorter run (used by the tests)."),
+    data_dir: str = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+) -> None:
+    """The main job: open-set identification on Fashion-MNIST (train, enrol, query strangers, calibrate)."""
+    mod = importlib.import_module("pictorch.tasks.identify.demo")
+    mod.run_demo(out_dir=out_dir, quick=quick, data_dir=data_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning user errors into one line and an exit code."""
+    _mount()
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("PICTORCH_DEBUG") == "1"
+    try:
+        app(args=args, prog_name="pictorch", standalone_mode=False)
+    except Exception as e:  # noqa: BLE001 - the one place errors become exit codes
+        _handle(e, debug)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _handle(e: BaseException, debug: bool) -> None:
+    import click
+
+    from pictorch.errors import PictorchError
+
+    if isinstance(e, click.exceptions.Exit):
+        sys.exit(e.exit_code)
+    if isinstance(e, click.exceptions.Abort):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    if isinstance(e, click.ClickException):
+        e.show()
+        sys.exit(e.exit_code)
+    if debug:
+        raise e
+    if isinstance(e, PictorchError):
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    if isinstance(e, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
+        typer.echo(f"error: {e.strerror or e}: {e.filename}", err=True)
+        sys.exit(2)
+    if isinstance(e, MemoryError):
+        typer.echo("error: out of memory; lower --batch-size or the image size", err=True)
+        sys.exit(2)
+    typer.echo(f"error: unexpected {e.__class__.__name__}: {e} (run with --debug for the traceback; "
+               "this is a bug, please report it)", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,54 @@
+"""Options shared by every ``train`` command, as Annotated aliases, and their conversion to TrainConfig.
+
+A task's train command declares::
+
+    def train(..., steps: Steps = 1000, batch_size: BatchSize = 64, lr: LR = 1e-3, out_dir: OutDir = "runs/x",
+              precision: Precision = "auto", devices: Devices = 1, accelerator: Accelerator = "auto",
+              seed: Seed = 0, resume: Resume = False, config: ConfigFile = None, ...):
+        cfg = train_config(config, steps=steps, batch_size=batch_size, ...)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+Steps = Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images per step (per device).")]
+LR = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")]
+OutDir = Annotated[str, typer.Option("--out", "-o", help="Run folder (checkpoint, config, log, pictures).")]
+Precision = Annotated[str, typer.Option("--precision",
+                                        help="auto (bf16-mixed where supported), 32-true, bf16-mixed, 16-mixed.")]
+Accelerator = Annotated[str, typer.Option("--accelerator", help="auto, cpu, cuda, mps.")]
+Devices = Annotated[int, typer.Option("--devices", help="Devices/processes per node (>1 runs DDP).")]
+NumNodes = Annotated[int, typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Deterministic = Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels (slower).")]
+LogEvery = Annotated[int, typer.Option("--log-every", help="Steps between metric logs.")]
+CkptEvery = Annotated[int, typer.Option("--ckpt-every", help="Steps between checkpoints (0: end only).")]
+PictureEvery = Annotated[int, typer.Option("--picture-every", help="Steps between pictures (0: end only).")]
+ValEvery = Annotated[int, typer.Option("--val-every", help="Steps between validations (0: end only).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
+ConfigFile = Annotated[str | None, typer.Option("--config", help="YAML file with option values.")]
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
+
+
+def train_config(config: str | None = None, no_progress: bool = False, **values: Any) -> Any:
+    """Resolve a :class:`~pictorch.engine.config.TrainConfig` from CLI values and an optional YAML file."""
+    from pictorch.engine.config import TrainConfig, resolve_config
+
+    if no_progress:
+        values["progress"] = False
+    return resolve_config(TrainConfig, config, **values)
+
+
+def echo_result(result: dict[str, Any], what: str) -> None:
+    """Print the usual end-of-training summary."""
+    metrics = {k: v for k, v in result.get("metrics", {}).items() if k != "lr"}
+    text = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+    typer.echo(f"{what}: {result['step']} steps in {result['seconds']:.1f}s "
+               f"({result['images_per_s']:.0f} img/s); {text}")
+    typer.echo(f"checkpoint: {result['checkpoint']}")

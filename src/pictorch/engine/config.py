@@ -1,0 +1,141 @@
+"""Typed configuration: dataclasses, CLI flags, optional YAML; the resolved config is saved with the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pictorch.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class TrainConfig:
+    """Options every training run shares (the task adds its own dataclass beside it).
+
+    Attributes:
+        out_dir: Run folder (config, metrics.csv, checkpoints, pictures).
+        steps: Optimizer steps to train for (in total, counting steps done before a resume).
+        batch_size: Images per step (per device).
+        lr: Base learning rate.
+        weight_decay: AdamW weight decay.
+        precision: "auto" (bf16-mixed where the CPU/GPU supports bf16, else 32-true), "32-true",
+            "bf16-mixed", "16-mixed".
+        accelerator: "auto", "cpu", "cuda", "mps".
+        devices: Devices (processes) per node; >1 runs DDP.
+        num_nodes: Nodes for multi-node DDP.
+        strategy: Fabric strategy ("auto", "ddp", ...).
+        seed: Random seed.
+        deterministic: Ask torch for deterministic kernels.
+        log_every: Steps between metric syncs (CSV row, progress refresh, NaN check).
+        ckpt_every: Steps between checkpoints (0: only at the end and on Ctrl-C).
+        picture_every: Steps between pictures (0: only at the end).
+        val_every: Steps between validations (0: only at the end).
+        resume: Continue from the run folder's last checkpoint.
+        progress: Show a progress bar.
+    """
+
+    out_dir: str = "runs/run"
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    seed: int = 0
+    deterministic: bool = False
+    log_every: int = 50
+    ckpt_every: int = 0
+    picture_every: int = 0
+    val_every: int = 0
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        if self.precision not in ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"):
+            raise ConfigError(f"unknown precision {self.precision!r}; use auto, 32-true, bf16-mixed or 16-mixed")
+        if self.log_every < 1:
+            raise ConfigError("log_every must be >= 1")
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping; errors name the file."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of option: value at the top level")
+    return data
+
+
+def resolve_config(cls: type[T], yaml_path: str | os.PathLike | None = None, **cli_values: Any) -> T:
+    """Build a config dataclass from CLI values and an optional YAML file.
+
+    Precedence: a CLI value that differs from the field's default wins; otherwise the YAML value;
+    otherwise the default. Unknown YAML keys fail (typos must not be silently ignored).
+    Keys in the YAML may use dashes or underscores. Values of ``None`` from the CLI count as not given.
+    """
+    names = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    if yaml_path:
+        raw = load_yaml(yaml_path)
+        for k, v in raw.items():
+            key = k.replace("-", "_")
+            if key not in names:
+                if key in cli_values:  # a key belonging to a sibling config dataclass
+                    continue
+                raise ConfigError(f"{yaml_path}: unknown option {k!r}; known: {', '.join(sorted(names))}")
+            values[key] = v
+    for k, v in cli_values.items():
+        if k not in names or v is None:
+            continue
+        f = names[k]
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if k not in values or v != default:
+            values[k] = v
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(str(e)) from e
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass (or dict) as plain data."""
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    return dict(cfg)
+
+
+def save_config(path: str | os.PathLike, **sections: Any) -> Path:
+    """Write the resolved config (one mapping per section, e.g. train=..., task=...) as YAML, atomically."""
+    import yaml
+
+    from pictorch.utils import atomic_write
+
+    data = {name: config_to_dict(c) for name, c in sections.items() if c is not None}
+    with atomic_write(path, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    return Path(path)
+
+
+__all__ = ["TrainConfig", "config_to_dict", "field", "load_yaml", "resolve_config", "save_config"]

@@ -1,0 +1,1 @@
+"""Capabilities, one folder each: identify, classify, autoencode, generate (more to come)."""
