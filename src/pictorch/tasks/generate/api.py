@@ -1,0 +1,509 @@
+"""Python API of the GAN task: train, load, sample, interpolate, latent arithmetic, evaluate.
+
+Example::
+
+    from pictorch.tasks.generate import api
+    result = api.train(api.GANConfig(model="cdcgan"), TrainConfig(out_dir="runs/cgan", steps=2000, lr=2e-4))
+    gan = api.load_gan("runs/cgan")
+    images = gan.sample(16, labels="Sneaker")          # float [-1, 1], 16×1×28×28
+    api.interpolate("runs/cgan", seeds=[1, 2], steps=10, mode="slerp", out="strip.png")
+    report = api.evaluate("runs/cgan", feature_net="runs/featnet", n=2000)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pictorch.engine.trainer import TrainTask
+from pictorch.errors import CheckpointError, ConfigError, DataError
+from pictorch.tasks.generate.tricks import GANConfig, lerp, sample_z, seed_latents, slerp
+
+__all__ = ["GAN", "GANConfig", "arithmetic", "evaluate", "interpolate", "load_gan", "sample", "train",
+           "train_feature_net"]
+
+
+# -- training --------------------------------------------------------------------------------------------
+def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: int = 0) -> dict[str, Any]:
+    """Train a GAN on ``cfg.data``; returns the trainer result (checkpoint, metrics, run folder).
+
+    Args:
+        cfg: Model, loss and trick switches.
+        train_cfg: The shared :class:`~pictorch.engine.config.TrainConfig`.
+        data_dir: Folder with dataset files (Fashion-MNIST IDX).
+        limit: Use only this many training images (0: all).
+    """
+    from pictorch.engine.trainer import Trainer
+    from pictorch.tasks.generate.data import BatchLoader, load_training_images
+    from pictorch.tasks.generate.steps import GANTask
+
+    channels = cfg.channels
+    ds = load_training_images(cfg.data, cfg.image_size, channels, data_dir=data_dir, limit=limit)
+    if cfg.conditional and (ds.labels is None or len(ds.classes) < 2):
+        raise DataError(f"{cfg.data}: a conditional GAN needs labelled images of at least 2 classes (class "
+                        "sub-folders); use --model gan or dcgan for unlabelled data")
+    cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes))
+    shape = tuple(int(s) for s in ds.images.shape[1:])
+    loader = BatchLoader(ds.images, ds.labels if cfg.conditional else None, train_cfg.batch_size * cfg.d_steps,
+                         seed=train_cfg.seed)
+    task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
+                   lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
+    result = Trainer(train_cfg).fit(task, loader)
+    result["warnings"] = task.monitor.warnings
+    return result
+
+
+# -- a loaded GAN ----------------------------------------------------------------------------------------
+@dataclass
+class GAN:
+    """A trained generator (and discriminator) with what its checkpoint says about it."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module | None
+    meta: dict[str, Any]
+    path: Path | None = None
+    device: str = "cpu"
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.meta["z_dim"])
+
+    @property
+    def z_dist(self) -> str:
+        return str(self.meta.get("z_dist", "normal"))
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.meta.get("conditional"))
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """The index of a class given by name or number; unknown classes fail listing the known ones."""
+        if not self.conditional:
+            raise ConfigError(f"{self.path}: this GAN is not conditional ({self.meta.get('model')}); drop --class "
+                              "or train with --model cgan/cdcgan")
+        known = ", ".join(f"{i}={c}" for i, c in enumerate(self.classes))
+        s = str(name_or_index).strip()
+        if s.lstrip("-").isdigit():
+            i = int(s)
+            if 0 <= i < len(self.classes):
+                return i
+            raise ConfigError(f"class {i} is not known to {self.path}: it has {len(self.classes)} classes ({known})")
+        lowered = {c.lower(): i for i, c in enumerate(self.classes)}
+        if s.lower() in lowered:
+            return lowered[s.lower()]
+        raise ConfigError(f"class {s!r} is not known to {self.path}; known classes: {known}")
+
+    def label_tensor(self, labels: Any, n: int) -> torch.Tensor | None:
+        """Labels for ``n`` samples from a class name/index, a list of them, or a B×K multi-hot tensor."""
+        if not self.conditional:
+            if labels is not None:
+                self.class_index(0)  # raises the "not conditional" error
+            return None
+        if labels is None:
+            return torch.arange(n) % len(self.classes)
+        if isinstance(labels, torch.Tensor):
+            if labels.ndim == 2 and labels.shape[1] != len(self.classes):
+                raise ConfigError(f"multi-hot labels need {len(self.classes)} columns, got {labels.shape[1]}")
+            return labels
+        if isinstance(labels, str | int):
+            return torch.full((n,), self.class_index(labels), dtype=torch.long)
+        idx = [self.class_index(v) for v in labels]
+        if len(idx) != n:
+            raise ConfigError(f"got {len(idx)} labels for {n} samples")
+        return torch.tensor(idx, dtype=torch.long)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
+        """Images (float, [-1, 1]) from latents ``z`` (N×z_dim) and labels (N or N×K; conditional models)."""
+        out = []
+        for i in range(0, z.shape[0], batch_size):
+            zz = z[i:i + batch_size].to(self.device)
+            yy = None if labels is None else labels[i:i + batch_size].to(self.device)
+            out.append((self.G(zz, yy) if yy is not None else self.G(zz)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
+        """``n`` samples (float, [-1, 1]); ``labels``: a class (name or index), a list, or multi-hot rows."""
+        if n < 1:
+            raise ConfigError(f"--n must be >= 1, got {n}")
+        y = self.label_tensor(labels, n)
+        z = sample_z(n, self.z_dim, self.z_dist, torch.Generator().manual_seed(seed))
+        return self.generate(z, y)
+
+
+def load_gan(path: str | Path, device: str = "cpu") -> GAN:
+    """Load a ``gan train`` checkpoint (file or run folder)."""
+    from pictorch.engine.checkpoint import load_model
+
+    modules = load_model(path, task="generate", map_location=device)
+    if not isinstance(modules, dict) or "G" not in modules:
+        raise CheckpointError(f"{path}: a generate checkpoint without a generator G")
+    meta = modules["G"].pictorch_meta
+    return GAN(G=modules["G"], D=modules.get("D"), meta=meta, path=Path(path), device=device,
+               classes=list(meta.get("classes") or []))
+
+
+def _is_image(gan: GAN) -> bool:
+    return len(gan.meta.get("sample_shape", [1, 1, 1])) == 3
+
+
+def _check_image_gan(gan: GAN, verb: str) -> None:
+    if not _is_image(gan):
+        raise ConfigError(f"{gan.path}: `{verb}` needs an image GAN; this one generates "
+                          f"{gan.meta.get('sample_shape')}-vectors")
+
+
+# -- tools -----------------------------------------------------------------------------------------------
+def sample(ckpt: str | Path, n: int = 64, class_: str | int | None = None, per_class: bool = False,
+           out: str | Path = "samples.png", seed: int = 0, nrow: int = 8) -> dict[str, Any]:
+    """Write samples as a grid (``out`` ends in .png/.jpg) or as one PNG per sample (``out`` is a folder).
+
+    ``per_class`` draws ``n`` samples of every class, one row per class.
+    """
+    from pictorch.viz.grid import save_image_grid
+
+    gan = load_gan(ckpt)
+    _check_image_gan(gan, "sample")
+    labels_text = None
+    if per_class:
+        if not gan.conditional:
+            raise ConfigError(f"{ckpt}: --per-class needs a conditional GAN (cgan/cdcgan)")
+        if class_ is not None:
+            raise ConfigError("use either --class or --per-class, not both")
+        k = len(gan.classes)
+        y = torch.arange(k).repeat_interleave(n)
+        z = sample_z(k * n, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
+        images = gan.generate(z, y)
+        nrow = n
+        labels_text = [gan.classes[int(i)] for i in y]
+    else:
+        y = gan.label_tensor(class_, n) if (class_ is not None or gan.conditional) else None
+        z = sample_z(n, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
+        images = gan.generate(z, y)
+        if y is not None:
+            labels_text = [gan.classes[int(i)] for i in y]
+    out = Path(out)
+    files: list[str] = []
+    if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        title = None
+        if class_ is not None:
+            title = f"class {gan.classes[gan.class_index(class_)]}"
+        elif per_class:
+            title = "one row per class: " + ", ".join(gan.classes)
+        save_image_grid(images, out, nrow=nrow, value_range=(-1.0, 1.0), title=title)
+        files.append(str(out))
+    else:
+        from pictorch.viz.grid import _save_array, make_grid
+
+        out.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(images):
+            tag = f"_{_safe(labels_text[i])}" if labels_text else ""
+            p = out / f"sample_{i:05d}{tag}.png"
+            _save_array(make_grid(img[None], nrow=1, pad=0, value_range=(-1.0, 1.0)), p)
+            files.append(str(p))
+    return {"images": images, "labels": labels_text, "files": files}
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+
+
+def _default_label(gan: GAN, class_: str | int | None, n: int) -> torch.Tensor | None:
+    if not gan.conditional:
+        if class_ is not None:
+            gan.class_index(class_)
+        return None
+    return torch.full((n,), gan.class_index(0 if class_ is None else class_), dtype=torch.long)
+
+
+def interpolate(ckpt: str | Path, seeds: Sequence[int] = (1, 2), steps: int = 10, mode: str = "slerp",
+                out: str | Path = "interpolation.png", class_: str | int | None = None,
+                gif: bool = True) -> dict[str, Any]:
+    """Strips of images along lerp/slerp paths between consecutive seeds' latents (PNG + GIF).
+
+    One row per consecutive pair of seeds; the GIF plays the whole path.
+    """
+    from pictorch.viz.grid import save_gif, save_image_grid
+
+    if mode not in ("lerp", "slerp"):
+        raise ConfigError(f"unknown interpolation {mode!r}; use lerp or slerp")
+    if len(seeds) < 2:
+        raise ConfigError("--seeds needs at least two seeds, e.g. --seeds 1,2")
+    if steps < 2:
+        raise ConfigError(f"--steps must be >= 2, got {steps}")
+    gan = load_gan(ckpt)
+    _check_image_gan(gan, "interpolate")
+    zs = seed_latents(list(seeds), gan.z_dim, gan.z_dist)
+    t = torch.linspace(0, 1, steps)
+    fn = slerp if mode == "slerp" else lerp
+    path = torch.cat([fn(zs[i], zs[i + 1], t) for i in range(len(seeds) - 1)])
+    y = _default_label(gan, class_, path.shape[0])
+    images = gan.generate(path, y)
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        out = out / "interpolation.png"
+    save_image_grid(images, out, nrow=steps, value_range=(-1.0, 1.0),
+                    title=f"{mode} between seeds {', '.join(map(str, seeds))}")
+    files = [str(out)]
+    if gif:
+        g = out.with_suffix(".gif")
+        save_gif(images, g, value_range=(-1.0, 1.0))
+        files.append(str(g))
+    return {"images": images, "latents": path, "files": files}
+
+
+def arithmetic(ckpt: str | Path, a: Sequence[int], b: Sequence[int], c: Sequence[int],
+               out: str | Path = "arithmetic.png", class_: str | int | None = None) -> dict[str, Any]:
+    """Latent arithmetic on mean latents: mean(a) − mean(b) + mean(c), shown beside the groups.
+
+    Each row shows one group's seeds then the image of its mean latent; the last row the result.
+    """
+    from pictorch.viz.grid import save_image_grid
+
+    for name, g in (("a", a), ("b", b), ("c", c)):
+        if not g:
+            raise ConfigError(f"--{name} needs at least one seed, e.g. --{name} 1,2,3")
+    gan = load_gan(ckpt)
+    _check_image_gan(gan, "arithmetic")
+    groups = {"a": seed_latents(list(a), gan.z_dim, gan.z_dist), "b": seed_latents(list(b), gan.z_dim, gan.z_dist),
+              "c": seed_latents(list(c), gan.z_dim, gan.z_dist)}
+    means = {k: v.mean(0) for k, v in groups.items()}
+    result = means["a"] - means["b"] + means["c"]
+    width = max(len(a), len(b), len(c)) + 1
+    rows_z, labels = [], []
+    for name, seeds in (("a", a), ("b", b), ("c", c)):
+        zs = list(groups[name])
+        rows_z += zs + [means[name]]
+        labels += [f"{name}: seed {s}" for s in seeds] + [f"mean {name}"]
+        pad = width - len(zs) - 1
+        rows_z += [None] * pad
+        labels += [""] * pad
+    rows_z += [result] + [None] * (width - 1)
+    labels += ["a − b + c"] + [""] * (width - 1)
+    real_idx = [i for i, v in enumerate(rows_z) if v is not None]
+    zmat = torch.stack([rows_z[i] for i in real_idx])
+    y = _default_label(gan, class_, zmat.shape[0])
+    imgs = gan.generate(zmat, y)
+    blank = torch.full_like(imgs[0], 1.0)  # white cell
+    grid = [blank] * len(rows_z)
+    for j, i in enumerate(real_idx):
+        grid[i] = imgs[j]
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        out = out / "arithmetic.png"
+    save_image_grid(torch.stack(grid), out, nrow=width, labels=labels, value_range=(-1.0, 1.0),
+                    title="latent arithmetic: a − b + c")
+    return {"result_image": imgs[-1], "result_latent": result, "files": [str(out)]}
+
+
+# -- evaluation ------------------------------------------------------------------------------------------
+def _real_images(gan: GAN, data: str | None, data_dir: str | None, n: int) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                                    list[str]]:
+    from pictorch.tasks.generate.data import load_training_images
+
+    src = data or gan.meta.get("data")
+    if not src:
+        raise ConfigError(f"{gan.path}: the checkpoint does not say which data it was trained on; pass --data")
+    size = int(gan.meta.get("image_size") or 28)
+    ch = int(gan.meta.get("channels") or 1)
+    ddir = data_dir or gan.meta.get("data_dir")
+    ds = load_training_images(src, size, ch, data_dir=ddir, limit=2 * n)
+    images = ds.images
+    return images, ds.labels, ds.classes
+
+
+def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, data: str | None = None,
+             data_dir: str | None = None, out: str | Path | None = None, seed: int = 0, kid_subset: int = 1000,
+             k: int = 3, batch_size: int = 256) -> dict[str, Any]:
+    """FID (with the real-vs-real floor), KID, precision/recall and conditional consistency.
+
+    Real images come from the training data named in the checkpoint (or ``data``). ``n`` generated images
+    are compared with ``n`` real ones; the floor compares two disjoint real sets of ``n`` (fewer when the
+    data is small: the sizes used are reported).
+
+    Args:
+        ckpt: GAN checkpoint or run folder.
+        feature_net: Classifier checkpoint (Backbone interface) or ``inception:PATH``.
+        n: Samples per side.
+        data: Override the checkpoint's data source.
+        data_dir: Folder with dataset files.
+        out: JSON report path (default ``<run>/eval.json``).
+    """
+    from pictorch.metrics.fid import fid_from_features, kid, load_feature_net, precision_recall
+
+    if not feature_net:
+        raise ConfigError("pass --feature-net: a classifier checkpoint trained on the same data (`pictorch classify "
+                          "train` or `pictorch gan feature-net train`) or inception:/path/to/weights.pth")
+    gan = load_gan(ckpt)
+    _check_image_gan(gan, "evaluate")
+    if n < 10:
+        raise ConfigError(f"--n must be at least 10 for meaningful statistics, got {n}")
+    fnet = load_feature_net(feature_net)
+    real, real_labels, _ = _real_images(gan, data, data_dir, n)
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(real.shape[0], generator=g)
+    n_use = min(n, real.shape[0] // 2)
+    if n_use < 10:
+        raise DataError(f"only {real.shape[0]} real images: need at least 20 for FID and its floor")
+    real_a, real_b = real[perm[:n_use]], real[perm[n_use:2 * n_use]]
+    fake = gan.sample(n_use, labels=None, seed=seed + 1) if not gan.conditional else None
+    if gan.conditional:
+        # generated labels follow the real label frequencies (class-balanced data: uniform)
+        y = real_labels[perm[:n_use]] if real_labels is not None else torch.arange(n_use) % len(gan.classes)
+        z = sample_z(n_use, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed + 1))
+        fake = gan.generate(z, y)
+    f_a = fnet.features(real_a, batch_size)
+    f_b = fnet.features(real_b, batch_size)
+    f_fake, logits = fnet.features_and_logits(fake, batch_size, logits=gan.conditional and fnet.classes is not None)
+    fid = fid_from_features(f_a, f_fake)
+    floor = fid_from_features(f_a, f_b)
+    kid_mean, kid_std = kid(f_a, f_fake, subset_size=min(kid_subset, n_use))
+    kid_floor, _ = kid(f_a, f_b, subset_size=min(kid_subset, n_use))
+    pr = precision_recall(f_a, f_fake, k=k)
+    report: dict[str, Any] = {
+        "checkpoint": str(gan.path), "feature_net": fnet.name, "n": n_use,
+        "fid": fid, "fid_floor_real_vs_real": floor, "kid": kid_mean, "kid_std": kid_std,
+        "kid_floor_real_vs_real": kid_floor, "precision": pr["precision"], "recall": pr["recall"],
+    }
+    if gan.conditional:
+        report["conditional_consistency"] = _consistency(gan, fnet, y, logits)
+    out = Path(out) if out else (Path(ckpt) if Path(ckpt).is_dir() else Path(ckpt).parent) / "eval.json"
+    from pictorch.utils import atomic_write
+
+    with atomic_write(out, "w") as f:
+        json.dump(report, f, indent=2)
+    report["report_path"] = str(out)
+    return report
+
+
+def _consistency(gan: GAN, fnet: Any, y: torch.Tensor, logits: torch.Tensor | None) -> dict[str, Any]:
+    """Accuracy of the feature net's classifier on generated images, per class (labels mapped by name)."""
+    if logits is None:
+        return {"note": "the feature network has no classifier head: conditional consistency not measured"}
+    net_classes = [c.lower() for c in fnet.classes]
+    mapping = []
+    for i, c in enumerate(gan.classes):
+        if c.lower() in net_classes:
+            mapping.append(net_classes.index(c.lower()))
+        elif len(net_classes) == len(gan.classes):
+            mapping.append(i)
+        else:
+            return {"note": f"class names of the feature network ({', '.join(fnet.classes)}) do not match the GAN's"}
+    target = torch.tensor(mapping)[y]
+    pred = logits.argmax(1)
+    per = {}
+    for i, c in enumerate(gan.classes):
+        m = y == i
+        if m.any():
+            per[c] = float((pred[m] == target[m]).float().mean())
+    return {"accuracy": float((pred == target).float().mean()), "per_class": per}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The evaluation as an aligned text table."""
+    rows = [("feature network", report["feature_net"]), ("samples per side", str(report["n"])),
+            ("FID", f"{report['fid']:.3f}"), ("FID floor (real vs real)", f"{report['fid_floor_real_vs_real']:.3f}"),
+            ("KID", f"{report['kid']:.4f} ± {report['kid_std']:.4f}"),
+            ("KID floor (real vs real)", f"{report['kid_floor_real_vs_real']:.4f}"),
+            ("precision", f"{report['precision']:.3f}"), ("recall", f"{report['recall']:.3f}")]
+    cc = report.get("conditional_consistency")
+    if cc:
+        if "accuracy" in cc:
+            rows.append(("conditional consistency", f"{cc['accuracy']:.3f}"))
+            rows += [(f"  {c}", f"{v:.3f}") for c, v in cc["per_class"].items()]
+        else:
+            rows.append(("conditional consistency", cc["note"]))
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+# -- the domain feature network ----------------------------------------------------------------------------
+def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str | None = None,
+                      image_size: int = 28, channels: int = 0, width: int = 32, limit: int = 0) -> dict[str, Any]:
+    """Train the default "domain feature net" for FID: a ``small_cnn`` classifier on the GAN's data.
+
+    The checkpoint is a classify-style single-module checkpoint (Backbone interface), usable with
+    ``gan evaluate --feature-net``.
+    """
+    from pictorch.engine.trainer import Trainer
+    from pictorch.tasks.generate.data import BatchLoader, load_training_images
+
+    ds = load_training_images(data, image_size, channels, data_dir=data_dir, limit=limit)
+    if ds.labels is None or len(ds.classes) < 2:
+        raise DataError(f"{data}: a feature network needs labelled images of at least 2 classes")
+    task = _FeatureNetTask(in_chans=int(ds.images.shape[1]), classes=ds.classes, size=image_size, width=width,
+                           lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, data=data)
+    loader = BatchLoader(ds.images, ds.labels, train_cfg.batch_size, seed=train_cfg.seed)
+    test = None
+    if data in ("fashion-mnist", "fashion_mnist", "fmnist"):
+        try:
+            test = load_training_images(data, image_size, channels, data_dir=data_dir, split="test", limit=2000)
+        except DataError:
+            test = None
+    task.val_set = test
+    return Trainer(train_cfg).fit(task, loader)
+
+
+class _FeatureNetTask(TrainTask):
+    """Cross-entropy training of a small_cnn classifier (kept private: classify owns general training)."""
+
+    task_name = "classify"
+
+    def __init__(self, in_chans: int, classes: list[str], size: int, width: int, lr: float, weight_decay: float,
+                 data: str):
+        self.in_chans, self.classes, self.size, self.width = in_chans, list(classes), size, width
+        self.lr, self.weight_decay, self.data = lr, weight_decay, data
+        self.val_set = None
+
+    def build(self) -> dict[str, torch.nn.Module]:
+        from pictorch.registry import create_model
+
+        return {"model": create_model("small_cnn", in_chans=self.in_chans, num_classes=len(self.classes),
+                                      width=self.width)}
+
+    def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": torch.optim.AdamW(modules["model"].parameters(), lr=self.lr, weight_decay=self.weight_decay)}
+
+    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+        return {"opt": torch.optim.lr_scheduler.OneCycleLR(optimizers["opt"], max_lr=self.lr, total_steps=total_steps,
+                                                           pct_start=0.15)}
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() / 127.5 - 1.0  # mean 0.5, std 0.5 on [0, 1] pixels
+
+    def training_step(self, ctx: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self._input(batch["image"])
+        if torch.rand(()) < 0.5:  # cheap batched augmentation: horizontal flips
+            x = x.flip(-1)
+        logits = ctx.modules["model"](x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch["label"])
+        ctx.optimizers["opt"].zero_grad(set_to_none=True)
+        ctx.backward(loss)
+        ctx.optimizers["opt"].step()
+        acc = (logits.argmax(1) == batch["label"]).float().mean()
+        return {"loss": loss.detach(), "acc": acc.detach()}
+
+    def validate(self, ctx: Any) -> dict[str, float]:
+        if self.val_set is None:
+            return {}
+        m = ctx.modules["model"]
+        correct = 0
+        for xs, ys in zip(self.val_set.images.split(500), self.val_set.labels.split(500), strict=True):
+            pred = m(self._input(xs.to(ctx.device))).argmax(1).cpu()
+            correct += int((pred == ys).sum())
+        return {"val_acc": correct / len(self.val_set)}
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        c = self.in_chans
+        return {"task": "classify", "classes": self.classes, "input_size": [c, self.size, self.size],
+                "normalization": {"mean": [0.5] * c, "std": [0.5] * c}, "data": self.data,
+                "trained_by": "pictorch gan feature-net train"}
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"arch": "small_cnn", "width": self.width, "data": self.data, "image_size": self.size}

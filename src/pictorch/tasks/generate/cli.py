@@ -1,0 +1,227 @@
+"""``pictorch gan``: train GAN/DCGAN/conditional GANs; sample, interpolate, latent arithmetic, evaluate (FID)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pictorch.cli_common import (
+    LR,
+    Accelerator,
+    BatchSize,
+    CkptEvery,
+    ConfigFile,
+    DataDir,
+    Devices,
+    LogEvery,
+    NoProgress,
+    OutDir,
+    PictureEvery,
+    Precision,
+    Resume,
+    Seed,
+    Steps,
+    WeightDecay,
+)
+
+app = typer.Typer(no_args_is_help=True, help="GANs: train, sample, interpolate, latent arithmetic, evaluate (FID).")
+feature_app = typer.Typer(no_args_is_help=True, help="The domain feature network used for FID/KID.")
+app.add_typer(feature_app, name="feature-net")
+
+Ckpt = Annotated[str, typer.Argument(help="GAN checkpoint (.safetensors) or run folder.")]
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    from pictorch.errors import ConfigError
+
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated integers (seeds), e.g. {option} 1,2,3; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{option} needs at least one seed, e.g. {option} 1,2")
+    return values
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
+    = "fashion-mnist",
+    data_dir: DataDir = None,
+    model: Annotated[str, typer.Option("--model", help="gan (MLP), dcgan, cgan (conditional MLP), cdcgan.")]
+    = "dcgan",
+    image_size: Annotated[int, typer.Option("--image-size", help="Image side; DCGAN: multiple of 4 from 28.")] = 28,
+    channels: Annotated[int, typer.Option("--channels", help="Image channels (0: as in the data).")] = 0,
+    z_dim: Annotated[int, typer.Option("--z-dim", help="Latent size.")] = 100,
+    z_dist: Annotated[str, typer.Option("--z-dist", help="normal (recommended) or uniform.")] = "normal",
+    g_loss: Annotated[str, typer.Option("--g-loss", help="non-saturating, saturating, hinge, wgan-gp.")]
+    = "non-saturating",
+    d_steps: Annotated[int, typer.Option("--d-steps", help="Discriminator steps per generator step.")] = 1,
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="D target for real images (1: off).")]
+    = 0.9,
+    label_flip: Annotated[float, typer.Option("--label-flip", help="Probability of flipping a D target (0: off).")]
+    = 0.05,
+    instance_noise: Annotated[float, typer.Option("--instance-noise", help="Noise std on D inputs, annealed to 0.")]
+    = 0.1,
+    noise_anneal: Annotated[float, typer.Option("--noise-anneal", help="Fraction of training to anneal noise over.")]
+    = 0.5,
+    separate_batches: Annotated[bool, typer.Option("--separate-batches/--no-separate-batches",
+                                                   help="Real and fake batches pass D separately (BatchNorm).")] = True,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalization in D.")] = False,
+    fully_connected: Annotated[bool, typer.Option("--fully-connected",
+                                                  help="FC projections in the conv models (the trick says no).")]
+    = False,
+    gp_weight: Annotated[float, typer.Option("--gp-weight", help="WGAN-GP penalty weight.")] = 10.0,
+    lr_g: Annotated[float, typer.Option("--lr-g", help="Generator LR (0: --lr).")] = 0.0,
+    lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator LR (0: --lr).")] = 0.0,
+    beta1: Annotated[float, typer.Option("--beta1", help="Adam beta1.")] = 0.5,
+    ngf: Annotated[int, typer.Option("--ngf", help="Generator width.")] = 64,
+    ndf: Annotated[int, typer.Option("--ndf", help="Discriminator width.")] = 64,
+    hidden: Annotated[int, typer.Option("--hidden", help="MLP hidden width.")] = 512,
+    limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
+    steps: Steps = 2000,
+    batch_size: BatchSize = 64,
+    lr: LR = 2e-4,
+    weight_decay: WeightDecay = 0.0,
+    out_dir: OutDir = "runs/gan",
+    precision: Precision = "auto",
+    accelerator: Accelerator = "auto",
+    devices: Devices = 1,
+    seed: Seed = 0,
+    log_every: LogEvery = 50,
+    ckpt_every: CkptEvery = 0,
+    picture_every: PictureEvery = 500,
+    resume: Resume = False,
+    no_progress: NoProgress = False,
+    config: ConfigFile = None,
+) -> None:
+    """Train a GAN; writes the checkpoint (G and D), metrics.csv, curves.png and sample grids from fixed z."""
+    from pictorch.cli_common import echo_result, train_config
+    from pictorch.engine.config import resolve_config
+    from pictorch.tasks.generate import api
+    from pictorch.tasks.generate.tricks import GANConfig
+
+    gvals = dict(data=data, model=model, image_size=image_size, channels=channels, z_dim=z_dim, z_dist=z_dist,
+                 g_loss=g_loss, d_steps=d_steps, label_smoothing=label_smoothing, label_flip=label_flip,
+                 instance_noise=instance_noise, noise_anneal=noise_anneal, separate_batches=separate_batches,
+                 spectral_norm=spectral_norm, fully_connected=fully_connected, gp_weight=gp_weight, lr_g=lr_g,
+                 lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden)
+    tvals = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
+                 precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
+                 ckpt_every=ckpt_every, picture_every=picture_every, resume=resume)
+    # one YAML may hold both sections' options: each resolver ignores the other's names
+    gcfg = resolve_config(GANConfig, config, **gvals, **tvals)
+    tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
+    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit)
+    echo_result(result, f"gan train ({gcfg.model})")
+    for w in result.get("warnings", []):
+        typer.echo(f"warning (step {w['step']}): {w['message']}", err=True)
+
+
+@app.command()
+def sample(
+    ckpt: Ckpt,
+    n: Annotated[int, typer.Option("--n", help="Samples (per class with --per-class).")] = 64,
+    class_: Annotated[str | None, typer.Option("--class", help="Class name or index (conditional models).")] = None,
+    per_class: Annotated[bool, typer.Option("--per-class", help="One row of --n samples per class.")] = False,
+    out: Annotated[str, typer.Option("--out", "-o", help="grid.png, or a folder for one PNG per sample.")]
+    = "samples.png",
+    seed: Seed = 0,
+    nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
+) -> None:
+    """Generate samples: a grid or one file per sample; a chosen class or every class (conditional)."""
+    from pictorch.tasks.generate import api
+
+    res = api.sample(ckpt, n=n, class_=class_, per_class=per_class, out=out, seed=seed, nrow=nrow)
+    where = res["files"][0] if len(res["files"]) == 1 else f"{len(res['files'])} files in {out}"
+    typer.echo(f"wrote {res['images'].shape[0]} samples: {where}")
+
+
+@app.command()
+def interpolate(
+    ckpt: Ckpt,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds; a path through their latents.")]
+    = "1,2",
+    steps: Annotated[int, typer.Option("--steps", help="Images per segment.")] = 10,
+    mode: Annotated[str, typer.Option("--mode", help="lerp or slerp (better for normal latents).")] = "slerp",
+    class_: Annotated[str | None, typer.Option("--class", help="Class (conditional models).")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="Strip PNG (a GIF is written beside it).")]
+    = "interpolation.png",
+) -> None:
+    """Interpolate between seeds' latents (lerp/slerp): a strip PNG and a GIF."""
+    from pictorch.tasks.generate import api
+
+    res = api.interpolate(ckpt, seeds=_int_list(seeds, "--seeds"), steps=steps, mode=mode, out=out, class_=class_)
+    typer.echo("wrote " + ", ".join(res["files"]))
+
+
+@app.command()
+def arithmetic(
+    ckpt: Ckpt,
+    a: Annotated[str, typer.Option("--a", help="Seeds whose mean latent is a.")],
+    b: Annotated[str, typer.Option("--b", help="Seeds whose mean latent is b.")],
+    c: Annotated[str, typer.Option("--c", help="Seeds whose mean latent is c.")],
+    class_: Annotated[str | None, typer.Option("--class", help="Class (conditional models).")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="Picture of a, b, c and a − b + c.")] = "arithmetic.png",
+) -> None:
+    """Latent arithmetic on mean latents of chosen samples: a − b + c, as a picture."""
+    from pictorch.tasks.generate import api
+
+    res = api.arithmetic(ckpt, _int_list(a, "--a"), _int_list(b, "--b"), _int_list(c, "--c"), out=out,
+                         class_=class_)
+    typer.echo("wrote " + ", ".join(res["files"]))
+
+
+@app.command()
+def evaluate(
+    ckpt: Ckpt,
+    feature_net: Annotated[str | None, typer.Option("--feature-net",
+                                                    help="Classifier checkpoint (same data) or inception:PATH.")]
+    = None,
+    n: Annotated[int, typer.Option("--n", help="Generated (and real) images per side.")] = 5000,
+    data: Annotated[str | None, typer.Option("--data", help="Real data (default: what the GAN trained on).")] = None,
+    data_dir: DataDir = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="JSON report (default <run>/eval.json).")] = None,
+    seed: Seed = 0,
+) -> None:
+    """FID with its real-vs-real floor, KID, precision/recall, conditional consistency per class."""
+    from pictorch.tasks.generate import api
+
+    report = api.evaluate(ckpt, feature_net=feature_net, n=n, data=data, data_dir=data_dir, out=out, seed=seed)
+    typer.echo(api.format_report(report))
+    typer.echo(f"report: {report['report_path']}")
+
+
+@feature_app.command("train")
+def feature_train(
+    data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
+    = "fashion-mnist",
+    data_dir: DataDir = None,
+    image_size: Annotated[int, typer.Option("--image-size", help="Input side (match the GAN's).")] = 28,
+    channels: Annotated[int, typer.Option("--channels", help="Channels (0: as in the data).")] = 0,
+    width: Annotated[int, typer.Option("--width", help="small_cnn width.")] = 32,
+    limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
+    steps: Steps = 1500,
+    batch_size: BatchSize = 128,
+    lr: LR = 3e-3,
+    weight_decay: WeightDecay = 1e-4,
+    out_dir: OutDir = "runs/featnet",
+    precision: Precision = "auto",
+    accelerator: Accelerator = "auto",
+    seed: Seed = 0,
+    log_every: LogEvery = 50,
+    resume: Resume = False,
+    no_progress: NoProgress = False,
+    config: ConfigFile = None,
+) -> None:
+    """Train the domain feature network (a small_cnn classifier) used by `gan evaluate --feature-net`."""
+    from pictorch.cli_common import echo_result, train_config
+    from pictorch.tasks.generate import api
+
+    tcfg = train_config(config, no_progress=no_progress, steps=steps, batch_size=batch_size, lr=lr,
+                        weight_decay=weight_decay, out_dir=out_dir, precision=precision, accelerator=accelerator,
+                        seed=seed, log_every=log_every, resume=resume)
+    result = api.train_feature_net(tcfg, data=data, data_dir=data_dir, image_size=image_size, channels=channels,
+                                   width=width, limit=limit)
+    echo_result(result, "feature-net train")

@@ -1,0 +1,235 @@
+"""The GAN training step: k discriminator steps, then one generator step with D frozen.
+
+One trainer step consumes ``d_steps × batch_size`` real samples: the loader batch is split into ``d_steps``
+chunks, each used for one D update, then G is updated once on a fresh latent batch. Everything stays on the
+device; the returned scalars are detached tensors the trainer syncs once per log interval.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pictorch.engine.trainer import StepContext, TrainTask
+from pictorch.registry import create_model
+from pictorch.tasks.generate.data import to_signed
+from pictorch.tasks.generate.losses import GANLoss
+from pictorch.tasks.generate.monitor import GANMonitor, plot_training_curves
+from pictorch.tasks.generate.tricks import GANConfig, d_targets, mean_pairwise_distance, noise_std, sample_z
+
+
+def build_gan(cfg: GANConfig, shape: tuple[int, ...], num_classes: int = 0,
+              out_act: str = "tanh") -> dict[str, torch.nn.Module]:
+    """Create G and D (registered models) for a config and a data shape ((C, H, W) or (D,))."""
+    k = num_classes if cfg.conditional else 0
+    sn = cfg.spectral_norm
+    if cfg.conv:
+        c, size = shape[0], shape[-1]
+        norm = "layer" if cfg.g_loss == "wgan-gp" else ("none" if sn else "batch")
+        g = create_model("gan.dcgan_g", z_dim=cfg.z_dim, image_size=size, channels=c, ngf=cfg.ngf, num_classes=k,
+                         fully_connected=cfg.fully_connected)
+        d = create_model("gan.dcgan_d", image_size=size, channels=c, ndf=cfg.ndf, num_classes=k, norm=norm,
+                         spectral_norm=sn, fully_connected=cfg.fully_connected)
+    else:
+        h = cfg.hidden
+        g = create_model("gan.mlp_g", z_dim=cfg.z_dim, out_shape=list(shape), hidden=[h // 2, h], num_classes=k,
+                         batchnorm=False, out_act=out_act)
+        d = create_model("gan.mlp_d", in_shape=list(shape), hidden=[h, h // 2], num_classes=k, spectral_norm=sn)
+    return {"G": g, "D": d}
+
+
+class GANTask(TrainTask):
+    """Adversarial training of ``{"G", "D"}`` with the lectures' tricks as switches.
+
+    Args:
+        cfg: The GAN config (model, losses, tricks).
+        shape: Shape of one sample: (C, H, W) images (uint8 in the batches) or (D,) float vectors.
+        num_classes: Number of classes (conditional models).
+        total_steps: Training length (instance-noise annealing).
+        out_act: Generator output activation ("tanh" for images, "none" for unbounded toy data).
+        extra_meta: Extra checkpoint metadata (data source...).
+        lr: Learning rate of G and D unless the config sets ``lr_g``/``lr_d``.
+    """
+
+    task_name = "generate"
+
+    def __init__(self, cfg: GANConfig, shape: tuple[int, ...], num_classes: int = 0, total_steps: int = 1000,
+                 out_act: str = "tanh", extra_meta: dict[str, Any] | None = None, lr: float = 2e-4):
+        self.cfg = cfg
+        self.lr = lr
+        self.shape = tuple(shape)
+        self.num_classes = num_classes
+        self.total_steps = total_steps
+        self.out_act = out_act
+        self.loss = GANLoss(cfg.g_loss, cfg.gp_weight)
+        self.extra_meta = dict(extra_meta or {})
+        self.monitor = GANMonitor(probabilistic=self.loss.probabilistic, diversity_floor=cfg.diversity_floor,
+                                  patience=cfg.d_win_patience)
+        self.fixed_z: torch.Tensor | None = None
+        self.fixed_y: torch.Tensor | None = None
+        self.precision = "32-true"
+
+    # -- setup ----------------------------------------------------------------------------------------
+    def build(self) -> dict[str, torch.nn.Module]:
+        return build_gan(self.cfg, self.shape, self.num_classes, self.out_act)
+
+    def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        return {"G": torch.optim.Adam(modules["G"].parameters(), lr=self.cfg.lr_g or self.lr, betas=(self.cfg.beta1, 0.999)),
+                "D": torch.optim.Adam(modules["D"].parameters(), lr=self.cfg.lr_d or self.lr, betas=(self.cfg.beta1, 0.999))}
+
+    def on_fit_start(self, ctx: StepContext) -> None:
+        gen = torch.Generator().manual_seed(1234)
+        n = 64 if not self.cfg.conditional else 8 * min(self.num_classes, 10)
+        self.fixed_z = sample_z(n, self.cfg.z_dim, self.cfg.z_dist, gen).to(ctx.device)
+        if self.cfg.conditional:
+            k = min(self.num_classes, 10)
+            self.fixed_y = torch.arange(k).repeat_interleave(8).to(ctx.device)
+        from pictorch.utils import auto_precision
+
+        p = ctx.cfg.precision
+        self.precision = auto_precision(ctx.cfg.accelerator) if p == "auto" else p
+
+    # -- the step -------------------------------------------------------------------------------------
+    def _labels(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        return batch.get("label") if self.cfg.conditional else None
+
+    def _d(self, d: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return d(x, y) if y is not None else d(x)
+
+    def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        g, d = ctx.modules["G"], ctx.modules["D"]
+        opt_g, opt_d = ctx.optimizers["G"], ctx.optimizers["D"]
+        x_all = to_signed(batch["image"])
+        y_all = self._labels(batch)
+        k = cfg.d_steps
+        xs = x_all.chunk(k)
+        ys = y_all.chunk(k) if y_all is not None else [None] * len(xs)
+        sigma = noise_std(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
+        terms: dict[str, torch.Tensor] = {}
+        xf = x_all
+        for xr, yr in zip(xs, ys, strict=True):
+            n = xr.shape[0]
+            z = sample_z(n, cfg.z_dim, cfg.z_dist, device=xr.device)
+            with torch.no_grad():
+                xf = g(z, yr) if yr is not None else g(z)
+            xr_in, xf_in = xr, xf.float()
+            if sigma > 0:
+                xr_in = xr_in + sigma * torch.randn_like(xr_in)
+                xf_in = xf_in + sigma * torch.randn_like(xf_in)
+            if cfg.separate_batches:
+                out_r = self._d(d, xr_in, yr)
+                out_f = self._d(d, xf_in, yr)
+            else:
+                both = self._d(d, torch.cat([xr_in, xf_in]), None if yr is None else torch.cat([yr, yr]))
+                out_r, out_f = both[:n], both[n:]
+            if self.loss.probabilistic:
+                rt, ft = d_targets(n, xr.device, cfg.label_smoothing, cfg.label_flip)
+                t = self.loss.d_loss(out_r, out_f, rt, ft)
+            else:
+                t = self.loss.d_loss(out_r, out_f)
+            loss_d = t["d_loss"]
+            if cfg.g_loss == "wgan-gp":
+                gp = self.loss.gradient_penalty(d, xr_in, xf_in, yr)
+                loss_d = loss_d + gp
+                t["gp"] = gp
+            opt_d.zero_grad(set_to_none=True)
+            ctx.backward(loss_d)
+            opt_d.step()
+            for key, v in t.items():
+                v = v.detach().float()
+                terms[key] = terms[key] + v / k if key in terms else v / k
+
+        # generator step: D frozen so its weights collect no gradient
+        n = xs[0].shape[0]
+        d.requires_grad_(False)
+        z = sample_z(n, cfg.z_dim, cfg.z_dist, device=x_all.device)
+        yg = None
+        if cfg.conditional:
+            yg = ys[-1] if ys[-1] is not None else torch.randint(0, self.num_classes, (n,), device=x_all.device)
+        xg = g(z, yg) if yg is not None else g(z)
+        xg_in = xg.float()
+        if sigma > 0:
+            xg_in = xg_in + sigma * torch.randn_like(xg_in)
+        loss_g = self.loss.g_loss(self._d(d, xg_in, yg))
+        opt_g.zero_grad(set_to_none=True)
+        ctx.backward(loss_g)
+        opt_g.step()
+        d.requires_grad_(True)
+
+        real_div = mean_pairwise_distance(xs[-1], 32)
+        fake_div = mean_pairwise_distance(xg.detach(), 32)
+        terms["g_loss"] = loss_g.detach().float()
+        terms["diversity"] = fake_div / real_div.clamp_min(1e-6)
+        return terms
+
+    # -- monitoring -----------------------------------------------------------------------------------
+    def check_health(self, ctx: StepContext, metrics: dict[str, float]) -> None:
+        if self.monitor.update(ctx.step, metrics) and ctx.fabric.is_global_zero:
+            self.monitor.save(ctx.run_dir / "monitor.json")
+
+    def divergence_hint(self) -> str:
+        cfg = self.cfg
+        tips = []
+        if "16" in self.precision:
+            tips.append("--precision 32-true")
+        if cfg.g_loss == "saturating":
+            tips.append("--g-loss non-saturating")
+        if not cfg.spectral_norm:
+            tips.append("--spectral-norm")
+        if cfg.label_smoothing >= 1.0:
+            tips.append("--label-smoothing 0.9")
+        if cfg.instance_noise == 0:
+            tips.append("--instance-noise 0.1")
+        if cfg.g_loss != "wgan-gp":
+            tips.append("--g-loss wgan-gp")
+        tips.append(f"a lower --lr (now G {cfg.lr_g or self.lr:g}, D {cfg.lr_d or self.lr:g})")
+        return "The GAN diverged; try " + ", ".join(tips) + " and resume with --resume from the kept checkpoint."
+
+    def on_picture(self, ctx: StepContext, path: Path) -> None:
+        from pictorch.viz.grid import save_image_grid
+
+        if self.fixed_z is None:
+            return
+        g = ctx.modules["G"]
+        x = g(self.fixed_z, self.fixed_y) if self.fixed_y is not None else g(self.fixed_z)
+        if len(self.shape) == 3:
+            save_image_grid(x.float().cpu(), path, nrow=8, value_range=(-1.0, 1.0))
+        else:
+            _scatter(x.float().cpu(), path)
+        plot_training_curves(ctx.run_dir)
+
+    # -- checkpoint -----------------------------------------------------------------------------------
+    def checkpoint_meta(self) -> dict[str, Any]:
+        cfg = self.cfg
+        c = self.shape[0] if len(self.shape) == 3 else 0
+        meta = {"task": "generate", "model": cfg.model, "z_dim": cfg.z_dim, "z_dist": cfg.z_dist,
+                "conditional": cfg.conditional, "classes": list(cfg.classes), "num_classes": self.num_classes,
+                "sample_shape": list(self.shape), "image_size": self.shape[-1] if c else 0, "channels": c,
+                "g_loss": cfg.g_loss,
+                "normalization": {"range": [-1.0, 1.0], "mean": [0.5] * max(c, 1), "std": [0.5] * max(c, 1)},
+                "warnings": [w["kind"] for w in self.monitor.warnings]}
+        meta.update(self.extra_meta)
+        return meta
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.cfg.to_dict()
+
+
+def _scatter(points: torch.Tensor, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pictorch.utils import atomic_save
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    p = points.flatten(1)
+    ax.scatter(p[:, 0].numpy(), p[:, 1].numpy() if p.shape[1] > 1 else p[:, 0].numpy() * 0, s=6)
+    ax.set_title("samples from fixed z")
+    fig.tight_layout()
+    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)

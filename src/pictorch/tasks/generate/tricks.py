@@ -1,0 +1,190 @@
+"""The lectures' GAN stabilization tricks, each a switch with a default, plus the task's typed config.
+
+* normal rather than uniform ``z`` (``z_dist``), and spherical interpolation for normal latents
+* separate real/fake batches through D so BatchNorm never mixes their statistics (``separate_batches``)
+* one-sided label smoothing (real target 0.9) and occasional label flips (``label_smoothing``, ``label_flip``)
+* instance noise on D's inputs, annealed to zero (``instance_noise``, ``noise_anneal``)
+* no fully connected layers in the conv models (``fully_connected=False``)
+* k discriminator steps per generator step (``d_steps``)
+* spectral norm and WGAN-GP as extras
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from pictorch.errors import ConfigError
+from pictorch.tasks.generate.losses import G_LOSSES
+
+MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan")
+Z_DISTS = ("normal", "uniform")
+
+
+@dataclass
+class GANConfig:
+    """What ``gan train`` builds and how it trains (beside the shared TrainConfig).
+
+    Attributes:
+        data: ``fashion-mnist``, an image folder (class sub-folders), or ``toy2d`` (tests).
+        model: gan (MLP), dcgan, cgan (conditional MLP), cdcgan (conditional DCGAN).
+        image_size: Side of generated images (DCGAN: multiple of 4 from 28).
+        channels: Image channels (0: from the data).
+        z_dim: Latent size.
+        z_dist: normal or uniform(-1, 1).
+        g_loss: non-saturating, saturating, hinge or wgan-gp (selects the matching D objective).
+        d_steps: Discriminator steps per generator step (each on its own real batch).
+        label_smoothing: Target for real images in D's loss (1.0: off).
+        label_flip: Probability of swapping a real/fake target in D's loss (0: off).
+        instance_noise: Std of Gaussian noise added to D's inputs (real and fake), annealed to 0.
+        noise_anneal: Fraction of training over which instance noise decays linearly to 0.
+        separate_batches: Real and fake batches pass D separately (BatchNorm statistics stay pure).
+        spectral_norm: Spectral normalization in D.
+        fully_connected: Use fully connected projections in the conv models (the trick says don't).
+        gp_weight: WGAN-GP penalty weight.
+        lr_g: Generator learning rate (0: the run's --lr).
+        lr_d: Discriminator learning rate (0: the run's --lr).
+        beta1: Adam β1 (DCGAN: 0.5).
+        ngf: Generator width.
+        ndf: Discriminator width.
+        hidden: MLP hidden width.
+        diversity_floor: Mode-collapse warning when generated diversity < this fraction of the real data's.
+        d_win_patience: Log intervals of "D wins" before warning.
+        classes: Class names (filled from the data).
+    """
+
+    data: str = "fashion-mnist"
+    model: str = "dcgan"
+    image_size: int = 28
+    channels: int = 0
+    z_dim: int = 100
+    z_dist: str = "normal"
+    g_loss: str = "non-saturating"
+    d_steps: int = 1
+    label_smoothing: float = 0.9
+    label_flip: float = 0.05
+    instance_noise: float = 0.1
+    noise_anneal: float = 0.5
+    separate_batches: bool = True
+    spectral_norm: bool = False
+    fully_connected: bool = False
+    gp_weight: float = 10.0
+    lr_g: float = 0.0
+    lr_d: float = 0.0
+    beta1: float = 0.5
+    ngf: int = 64
+    ndf: int = 64
+    hidden: int = 512
+    diversity_floor: float = 0.3
+    d_win_patience: int = 3
+    classes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise ConfigError(f"unknown GAN model {self.model!r}; use {', '.join(MODEL_KINDS)}")
+        if self.z_dist not in Z_DISTS:
+            raise ConfigError(f"unknown latent distribution {self.z_dist!r}; use normal or uniform")
+        if self.g_loss not in G_LOSSES:
+            raise ConfigError(f"unknown GAN loss {self.g_loss!r}; use {', '.join(G_LOSSES)}")
+        if self.z_dim < 1:
+            raise ConfigError(f"--z-dim must be >= 1, got {self.z_dim}")
+        if self.d_steps < 1:
+            raise ConfigError(f"--d-steps must be >= 1, got {self.d_steps}")
+        if not 0.5 < self.label_smoothing <= 1.0:
+            raise ConfigError(f"--label-smoothing is the target for real images, in (0.5, 1], got "
+                              f"{self.label_smoothing}")
+        if not 0.0 <= self.label_flip < 0.5:
+            raise ConfigError(f"--label-flip is a probability below 0.5, got {self.label_flip}")
+        if self.instance_noise < 0:
+            raise ConfigError(f"--instance-noise must be >= 0, got {self.instance_noise}")
+        if self.model in ("dcgan", "cdcgan"):
+            from pictorch.tasks.generate.models import dcgan_plan
+
+            dcgan_plan(self.image_size)  # raises with the allowed sizes
+        elif self.image_size < 1:
+            raise ConfigError(f"--image-size must be >= 1, got {self.image_size}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.model in ("cgan", "cdcgan")
+
+    @property
+    def conv(self) -> bool:
+        return self.model in ("dcgan", "cdcgan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_z(n: int, z_dim: int, dist: str = "normal", generator: torch.Generator | None = None,
+             device: torch.device | str | None = None) -> torch.Tensor:
+    """``n`` latent vectors from N(0, I) or U(-1, 1)^d."""
+    if dist == "normal":
+        return torch.randn(n, z_dim, generator=generator, device=device)
+    if dist == "uniform":
+        return torch.rand(n, z_dim, generator=generator, device=device) * 2 - 1
+    raise ConfigError(f"unknown latent distribution {dist!r}; use normal or uniform")
+
+
+def seed_latents(seeds: list[int], z_dim: int, dist: str = "normal") -> torch.Tensor:
+    """One latent per integer seed, reproducible across runs and machines (CPU generator)."""
+    return torch.stack([sample_z(1, z_dim, dist, torch.Generator().manual_seed(int(s)))[0] for s in seeds])
+
+
+def d_targets(n: int, device: torch.device, smoothing: float, flip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample BCE targets for real and fake batches with one-sided smoothing and random flips.
+
+    Flipped reals get target 0 and flipped fakes target ``smoothing``; no host sync (all on device).
+    """
+    real = torch.full((n,), smoothing, device=device)
+    fake = torch.zeros(n, device=device)
+    if flip > 0:
+        fr = torch.rand(n, device=device) < flip
+        ff = torch.rand(n, device=device) < flip
+        real = torch.where(fr, torch.zeros_like(real), real)
+        fake = torch.where(ff, torch.full_like(fake, smoothing), fake)
+    return real, fake
+
+
+def noise_std(sigma: float, step: int, total_steps: int, anneal: float) -> float:
+    """Instance-noise std at ``step``: linear decay from ``sigma`` to 0 over ``anneal`` of training."""
+    if sigma <= 0:
+        return 0.0
+    if anneal <= 0:
+        return sigma
+    horizon = max(1.0, anneal * total_steps)
+    return sigma * max(0.0, 1.0 - step / horizon)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent rows ``a`` and ``b`` at fractions ``t`` (T,) -> T×D.
+
+    Falls back to lerp when the vectors are (nearly) parallel.
+    """
+    a, b = a.flatten().float(), b.flatten().float()
+    t = t.float()[:, None]
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    so = torch.sin(omega)
+    if float(so) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation between latent rows at fractions ``t`` (T,) -> T×D."""
+    a, b = a.flatten().float(), b.flatten().float()
+    return (1 - t.float()[:, None]) * a + t.float()[:, None] * b
+
+
+def mean_pairwise_distance(x: torch.Tensor, max_n: int = 64) -> torch.Tensor:
+    """Mean Euclidean distance between distinct rows of the (flattened) first ``max_n`` samples."""
+    f = x[:max_n].flatten(1).float()
+    n = f.shape[0]
+    if n < 2:
+        return torch.zeros((), device=x.device)
+    d = torch.cdist(f, f)
+    return d.sum() / (n * (n - 1))
+
