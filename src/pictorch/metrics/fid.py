@@ -97,16 +97,16 @@ def kid(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, num_su
     With ``subset_size`` ≥ both set sizes a single subset (all samples) is used.
     """
     x, y = _as_tensor(real), _as_tensor(fake)
-    size = min(subset_size, x.shape[0], y.shape[0])
-    if size >= x.shape[0] and size >= y.shape[0]:
+    if subset_size >= x.shape[0] and subset_size >= y.shape[0]:
         return mmd2_unbiased(x, y), 0.0
+    size = min(subset_size, x.shape[0], y.shape[0])
     g = torch.Generator().manual_seed(seed)
     vals = []
     for _ in range(num_subsets):
         ix = torch.randperm(x.shape[0], generator=g)[:size]
         iy = torch.randperm(y.shape[0], generator=g)[:size]
         vals.append(mmd2_unbiased(x[ix], y[iy]))
-    t = torch.tensor(vals)
+    t = torch.tensor(vals, dtype=torch.float64)
     return float(t.mean()), float(t.std()) if len(vals) > 1 else 0.0
 
 

@@ -115,8 +115,9 @@ def train(
     tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
     result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit)
     echo_result(result, f"gan train ({gcfg.model})")
-    for w in result.get("warnings", []):
-        typer.echo(f"warning (step {w['step']}): {w['message']}", err=True)
+    if result.get("warnings"):
+        kinds = ", ".join(sorted({w["kind"] for w in result["warnings"]}))
+        typer.echo(f"monitor warnings: {kinds} (details in {result['run_dir']}/monitor.json)", err=True)
 
 
 @app.command()

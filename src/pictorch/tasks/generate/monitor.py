@@ -24,6 +24,7 @@ class GANMonitor:
         patience: Consecutive bad log intervals before a warning.
         d_fake_floor: D(G(z)) below this counts as "D rejects every sample".
         d_loss_floor: D loss below this counts as "D is perfect".
+        warmup: Steps before any judgement (a freshly initialised G is neither diverse nor convincing).
         stream: Where warnings are printed (stderr).
     """
 
@@ -32,6 +33,7 @@ class GANMonitor:
     patience: int = 3
     d_fake_floor: float = 0.03
     d_loss_floor: float = 0.1
+    warmup: int = 0
     stream: Any = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
     _d_wins: int = 0
@@ -41,6 +43,8 @@ class GANMonitor:
     def update(self, step: int, metrics: dict[str, float]) -> list[str]:
         """Feed one log interval's metrics; returns the warnings raised now (each kind at most once)."""
         out: list[str] = []
+        if step < self.warmup:
+            return out
         if self.probabilistic and "d_fake" in metrics and "d_loss" in metrics:
             bad = metrics["d_fake"] < self.d_fake_floor and metrics["d_loss"] < self.d_loss_floor
             self._d_wins = self._d_wins + 1 if bad else 0

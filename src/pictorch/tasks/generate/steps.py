@@ -13,11 +13,13 @@ from typing import Any
 import torch
 
 from pictorch.engine.trainer import StepContext, TrainTask
-from pictorch.registry import create_model
+from pictorch.registry import MODELS, create_model
 from pictorch.tasks.generate.data import to_signed
 from pictorch.tasks.generate.losses import GANLoss
 from pictorch.tasks.generate.monitor import GANMonitor, plot_training_curves
 from pictorch.tasks.generate.tricks import GANConfig, d_targets, mean_pairwise_distance, noise_std, sample_z
+
+MODELS.add_modules("pictorch.tasks.generate.models")  # registers gan.mlp_g, gan.dcgan_d, ...
 
 
 def build_gan(cfg: GANConfig, shape: tuple[int, ...], num_classes: int = 0,
@@ -66,7 +68,7 @@ class GANTask(TrainTask):
         self.loss = GANLoss(cfg.g_loss, cfg.gp_weight)
         self.extra_meta = dict(extra_meta or {})
         self.monitor = GANMonitor(probabilistic=self.loss.probabilistic, diversity_floor=cfg.diversity_floor,
-                                  patience=cfg.d_win_patience)
+                                  patience=cfg.d_win_patience, warmup=cfg.monitor_warmup)
         self.fixed_z: torch.Tensor | None = None
         self.fixed_y: torch.Tensor | None = None
         self.precision = "32-true"

@@ -52,6 +52,7 @@ class GANConfig:
         hidden: MLP hidden width.
         diversity_floor: Mode-collapse warning when generated diversity < this fraction of the real data's.
         d_win_patience: Log intervals of "D wins" before warning.
+        monitor_warmup: Steps before the monitor starts judging (an untrained G is neither diverse nor fooling D).
         classes: Class names (filled from the data).
     """
 
@@ -79,6 +80,7 @@ class GANConfig:
     hidden: int = 512
     diversity_floor: float = 0.3
     d_win_patience: int = 3
+    monitor_warmup: int = 200
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
