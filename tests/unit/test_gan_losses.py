@@ -11,7 +11,15 @@ from torch import nn
 from pictorch.errors import ConfigError
 from pictorch.tasks.generate.losses import GANLoss
 from pictorch.tasks.generate.monitor import GANMonitor
-from pictorch.tasks.generate.tricks import GANConfig, d_targets, lerp, noise_std, sample_z, seed_latents, slerp
+from pictorch.tasks.generate.tricks import (
+    GANConfig,
+    d_targets,
+    lerp,
+    noise_std,
+    sample_z,
+    seed_latents,
+    slerp,
+)
 
 
 def _sig(v):
