@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _handle(e: BaseException, debug: bool) -> None:
-    import click
+    try:  # typer >= 0.20 vendors click as typer._click
+        from typer import _click as click
+    except ImportError:  # pragma: no cover
+        import click
 
     from pictorch.errors import PictorchError
 
