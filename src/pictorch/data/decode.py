@@ -155,7 +155,7 @@ def _decode(path: str | os.PathLike, mode: str | None, max_pixels: int) -> Image
 
 
 def _pil_to_tensor(im: Image.Image) -> torch.Tensor:
-    arr = np.asarray(im, dtype=np.uint8)
+    arr = np.array(im, dtype=np.uint8)  # a writable copy: torch must not alias Pillow-owned memory
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
