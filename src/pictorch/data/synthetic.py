@@ -35,6 +35,35 @@ def _uniform(g: torch.Generator, shape: tuple[int, ...], lo: float, hi: float) -
     return lo + (hi - lo) * torch.rand(shape, generator=g)
 
 
+def _shape_mask(
+    kind: int, coords: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, ang: torch.Tensor
+) -> torch.Tensor:
+    """Boolean masks m×H×W of shape ``kind`` (index into SHAPE_NAMES) at the given centres/radii/angles."""
+    m, size = len(cx), len(coords)
+    dy = coords.view(1, size, 1) - cy.view(m, 1, 1)
+    dx = coords.view(1, 1, size) - cx.view(m, 1, 1)
+    rr = r.view(m, 1, 1)
+    cos, sin = torch.cos(ang).view(m, 1, 1), torch.sin(ang).view(m, 1, 1)
+    u = cos * dx + sin * dy  # rotated coordinates
+    v = -sin * dx + cos * dy
+    name = SHAPE_NAMES[kind]
+    if name in ("circle", "ring"):
+        dist = torch.sqrt(dx * dx + dy * dy)
+        return (dist <= rr) if name == "circle" else (dist <= rr) & (dist >= 0.55 * rr)
+    if name == "square":
+        return (u.abs() <= 0.8 * rr) & (v.abs() <= 0.8 * rr)
+    if name == "triangle":  # equilateral: intersection of three half-planes
+        tri = torch.ones_like(u, dtype=torch.bool)
+        for k in range(3):
+            a = -math.pi / 2 + k * 2 * math.pi / 3
+            tri &= (u * math.cos(a) + v * math.sin(a)) <= 0.5 * rr
+        return tri
+    if name == "cross":
+        arm = 0.3 * rr
+        return ((u.abs() <= arm) & (v.abs() <= rr)) | ((v.abs() <= arm) & (u.abs() <= rr))
+    return (u.abs() <= rr) & (v.abs() <= 0.3 * rr)  # bar
+
+
 def synthetic_shapes(n: int, size: int = 32, channels: int = 1, num_classes: int = 4, seed: int = 0) -> ImageSet:
     """Labelled shapes (circle, square, triangle, cross, ring, bar) on a noisy background, with masks.
 
@@ -66,30 +95,13 @@ def synthetic_shapes(n: int, size: int = 32, channels: int = 1, num_classes: int
     theta = _uniform(g, (n,), -math.pi / 9, math.pi / 9)
     bar_theta = torch.rand(n, generator=g) * math.pi  # bars may point any way; their aspect ratio identifies them
 
+    ang = torch.where(labels == 5, bar_theta, theta)
     coords = torch.arange(size, dtype=torch.float32)
-    dy = coords.view(1, size, 1) - cy.view(n, 1, 1)
-    dx = coords.view(1, 1, size) - cx.view(n, 1, 1)
-    rr = r.view(n, 1, 1)
-    ang = torch.where(labels == 5, bar_theta, theta).view(n, 1, 1)
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    u = cos * dx + sin * dy  # rotated coordinates
-    v = -sin * dx + cos * dy
-    dist = torch.sqrt(dx * dx + dy * dy)
-
-    masks_by_kind = []
-    masks_by_kind.append(dist <= rr)  # circle
-    masks_by_kind.append((u.abs() <= 0.8 * rr) & (v.abs() <= 0.8 * rr))  # square
-    tri = torch.ones_like(u, dtype=torch.bool)  # equilateral triangle: three half-planes
-    for k in range(3):
-        a = -math.pi / 2 + k * 2 * math.pi / 3
-        tri &= (u * math.cos(a) + v * math.sin(a)) <= 0.5 * rr
-    masks_by_kind.append(tri)
-    arm = 0.3 * rr
-    masks_by_kind.append(((u.abs() <= arm) & (v.abs() <= rr)) | ((v.abs() <= arm) & (u.abs() <= rr)))  # cross
-    masks_by_kind.append((dist <= rr) & (dist >= 0.55 * rr))  # ring
-    masks_by_kind.append((u.abs() <= rr) & (v.abs() <= 0.3 * rr))  # bar
-    stacked = torch.stack(masks_by_kind[:num_classes], dim=1)  # N×K×H×W
-    shape = stacked.gather(1, labels.view(n, 1, 1, 1).expand(n, 1, size, size)).squeeze(1)
+    shape = torch.zeros((n, size, size), dtype=torch.bool)
+    for c in range(num_classes):  # each image only needs its own shape: compute per class on its subset
+        sel = (labels == c).nonzero().flatten()
+        if len(sel):
+            shape[sel] = _shape_mask(c, coords, cx[sel], cy[sel], r[sel], ang[sel])
 
     bg = _uniform(g, (n, channels, 1, 1), 0.0, 0.35)
     fg = _uniform(g, (n, channels, 1, 1), 0.6, 1.0)
@@ -148,7 +160,7 @@ def toy_identities(
     """Images of ``num_ids`` identities: a fixed random prototype per identity plus per-image jitter.
 
     Each identity's prototype is a random smooth pattern with gratings. Each image shifts it by a few pixels
-    and changes brightness/contrast and adds noise, so identities stay recognizable but no two images are
+    (±size/16 px) and changes brightness (±5%)/contrast (±10%) and adds noise, so identities stay recognizable but no two images are
     equal. Useful to test identification/verification end to end.
 
     Args:
@@ -172,7 +184,7 @@ def toy_identities(
     n = num_ids * per_id
     labels = torch.arange(num_ids).repeat_interleave(per_id)
     base = proto[labels]
-    max_shift = 2.0 / size * 2 * jitter  # ±2 px in normalized [-1, 1] coordinates
+    max_shift = 2.0 / size * max(1.0, size / 16) * jitter  # ±size/16 px (at least 1) in [-1, 1] coordinates
     shift = (torch.rand((n, 2), generator=g) * 2 - 1) * max_shift
     theta = torch.zeros((n, 2, 3))
     theta[:, 0, 0] = 1
@@ -180,8 +192,8 @@ def toy_identities(
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, [n, channels, size, size], align_corners=False)
     img = F.grid_sample(base, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    contrast = 1 + (torch.rand((n, 1, 1, 1), generator=g) * 2 - 1) * 0.2 * jitter
-    brightness = (torch.rand((n, 1, 1, 1), generator=g) * 2 - 1) * 0.1 * jitter
+    contrast = 1 + (torch.rand((n, 1, 1, 1), generator=g) * 2 - 1) * 0.1 * jitter
+    brightness = (torch.rand((n, 1, 1, 1), generator=g) * 2 - 1) * 0.05 * jitter
     img = (img - 0.5) * contrast + 0.5 + brightness + torch.randn(img.shape, generator=g) * 0.04 * jitter
     return ImageSet(
         images=_to_uint8(img), labels=labels.to(torch.int64), classes=[f"id{i:03d}" for i in range(num_ids)]
