@@ -240,6 +240,10 @@ def test_synthetic_shapes_deterministic_masks_consistent():
         assert fg.sum() >= 10
         # shape pixels are clearly brighter than background pixels
         assert a.images[i].float().mean(0)[fg].mean() > a.images[i].float().mean(0)[~fg].mean() + 50
+    kept = a.filter_classes([3, 1])  # masks are relabelled together with the labels
+    assert kept.classes == ["cross", "square"]
+    for i in range(len(kept)):
+        assert set(kept.masks[i].unique().tolist()) == {0, int(kept.labels[i]) + 1}
 
 
 def test_synthetic_speed_and_other_generators():
