@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -246,15 +245,9 @@ def test_synthetic_shapes_deterministic_masks_consistent():
         assert set(kept.masks[i].unique().tolist()) == {0, int(kept.labels[i]) + 1}
 
 
-def test_synthetic_speed_and_other_generators():
-    best = float("inf")
-    for _ in range(3):  # best of three: a busy shared CPU should not fail the test
-        t = time.perf_counter()
-        ds = synthetic_shapes(2000, size=32, channels=1, num_classes=4, seed=0)
-        best = min(best, time.perf_counter() - t)
-    # ~0.15 s on an idle 2-core CPU (target < 1 s); the 2 s bound leaves room for a loaded test machine,
-    # while a per-image Python loop would take far longer.
-    assert best < 2.0
+def test_synthetic_generators_shapes():
+    # speed is measured in bench/, never asserted in tests
+    ds = synthetic_shapes(2000, size=32, channels=1, num_classes=4, seed=0)
     assert ds.images.shape == (2000, 1, 32, 32)
     noise = noise_patterns(16, size=16, channels=3, seed=0)
     assert noise.labels is None and noise.images.shape == (16, 3, 16, 16)

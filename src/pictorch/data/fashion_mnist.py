@@ -137,6 +137,14 @@ def _find_in(folder: Path, split: str) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
+def find_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first folder (in search order) holding both splits' IDX files, or None; never downloads."""
+    for d in _candidate_dirs(data_dir):
+        if _find_in(d, "train") and _find_in(d, "test"):
+            return d
+    return None
+
+
 def cache_dir() -> Path:
     """Where downloads go: ``$PICTORCH_CACHE/fashion-mnist`` or ``~/.cache/pictorch/fashion-mnist``."""
     base = os.environ.get("PICTORCH_CACHE")
