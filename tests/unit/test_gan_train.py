@@ -9,7 +9,7 @@ from pictorch.engine.checkpoint import load_checkpoint, unwrap
 from pictorch.engine.config import TrainConfig
 from pictorch.engine.trainer import Trainer
 from pictorch.errors import TrainingDiverged
-from pictorch.tasks.generate.data import BatchLoader
+from pictorch.tasks.generate.data import make_loader
 from pictorch.tasks.generate.steps import GANTask, build_gan
 from pictorch.tasks.generate.tricks import GANConfig, sample_z
 
@@ -59,7 +59,7 @@ def test_mlp_gan_moves_samples_toward_the_data(tmp_path):
     torch.manual_seed(0)  # the trainer seeds with cfg.seed=0 before build: same initial G
     g0 = build_gan(cfg, (2,), out_act="none")["G"].eval()
     task = GANTask(cfg, (2,), total_steps=steps, out_act="none", lr=1e-3)
-    res = Trainer(_cfg(tmp_path, steps)).fit(task, BatchLoader(pts, None, 128))
+    res = Trainer(_cfg(tmp_path, steps)).fit(task, make_loader(pts, None, 128))
     g1 = unwrap(res["modules"]["G"]).eval()
     z = sample_z(1000, 4, generator=torch.Generator().manual_seed(1))
     real = _mixture(1000, seed=1)[0]
@@ -76,7 +76,7 @@ def test_conditional_samples_follow_labels(tmp_path):
     cfg = _toy_gan("cgan", classes=["east", "west", "north", "south"])
     steps = 200
     task = GANTask(cfg, (2,), num_classes=4, total_steps=steps, out_act="none", lr=1e-3)
-    res = Trainer(_cfg(tmp_path, steps)).fit(task, BatchLoader(pts, lab, 128))
+    res = Trainer(_cfg(tmp_path, steps)).fit(task, make_loader(pts, lab, 128))
     g = unwrap(res["modules"]["G"]).eval()
     y = torch.arange(800) % 4
     with torch.no_grad():
@@ -100,10 +100,10 @@ def test_nan_stops_keeps_checkpoint_and_names_a_trick(tmp_path):
             return out
 
     Trainer(_cfg(tmp_path, 10, log_every=5)).fit(GANTask(cfg, (2,), total_steps=10, out_act="none"),
-                                                  BatchLoader(pts, None, 128))
+                                                  make_loader(pts, None, 128))
     with pytest.raises(TrainingDiverged) as e:
         Trainer(_cfg(tmp_path, 40, log_every=5, resume=True, ckpt_every=5)).fit(
-            Exploding(cfg, (2,), total_steps=40, out_act="none"), BatchLoader(pts, None, 128))
+            Exploding(cfg, (2,), total_steps=40, out_act="none"), make_loader(pts, None, 128))
     msg = str(e.value)
     assert "g_loss became NaN" in msg and "--spectral-norm" in msg and "last good checkpoint" in msg
     assert load_checkpoint(tmp_path / "run").meta["step"] == 15
@@ -129,5 +129,5 @@ def test_k_discriminator_steps_per_generator_step(tmp_path):
         return opts
 
     task.configure_optimizers = configure
-    res = Trainer(_cfg(tmp_path, 4)).fit(task, BatchLoader(pts, None, 128 * 3))
+    res = Trainer(_cfg(tmp_path, 4)).fit(task, make_loader(pts, None, 128 * 3))
     assert res["step"] == 4 and calls == {"D": 12, "G": 4}

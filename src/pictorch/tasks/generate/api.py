@@ -39,7 +39,7 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
         limit: Use only this many training images (0: all).
     """
     from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import BatchLoader, load_training_images
+    from pictorch.tasks.generate.data import load_training_images, make_loader
     from pictorch.tasks.generate.steps import GANTask
 
     channels = cfg.channels
@@ -49,7 +49,7 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
                         "sub-folders); use --model gan or dcgan for unlabelled data")
     cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes))
     shape = tuple(int(s) for s in ds.images.shape[1:])
-    loader = BatchLoader(ds.images, ds.labels if cfg.conditional else None, train_cfg.batch_size * cfg.d_steps,
+    loader = make_loader(ds.images, ds.labels if cfg.conditional else None, train_cfg.batch_size * cfg.d_steps,
                          seed=train_cfg.seed)
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
                    lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
@@ -432,14 +432,14 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
     ``gan evaluate --feature-net``.
     """
     from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import BatchLoader, load_training_images
+    from pictorch.tasks.generate.data import load_training_images, make_loader
 
     ds = load_training_images(data, image_size, channels, data_dir=data_dir, limit=limit)
     if ds.labels is None or len(ds.classes) < 2:
         raise DataError(f"{data}: a feature network needs labelled images of at least 2 classes")
     task = _FeatureNetTask(in_chans=int(ds.images.shape[1]), classes=ds.classes, size=image_size, width=width,
                            lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, data=data)
-    loader = BatchLoader(ds.images, ds.labels, train_cfg.batch_size, seed=train_cfg.seed)
+    loader = make_loader(ds.images, ds.labels, train_cfg.batch_size, seed=train_cfg.seed)
     test = None
     if data in ("fashion-mnist", "fashion_mnist", "fmnist"):
         try:
