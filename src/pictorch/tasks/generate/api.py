@@ -29,7 +29,8 @@ __all__ = ["GAN", "GANConfig", "arithmetic", "evaluate", "interpolate", "load_ga
 
 
 # -- training --------------------------------------------------------------------------------------------
-def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: int = 0) -> dict[str, Any]:
+def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: int = 0,
+          max_seconds: float = 0.0) -> dict[str, Any]:
     """Train a GAN on ``cfg.data``; returns the trainer result (checkpoint, metrics, run folder).
 
     Args:
@@ -37,9 +38,11 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
         train_cfg: The shared :class:`~pictorch.engine.config.TrainConfig`.
         data_dir: Folder with dataset files (Fashion-MNIST IDX).
         limit: Use only this many training images (0: all).
+        max_seconds: Stop after this much training time (0: run all steps); a fixed-budget run.
     """
     from pictorch.engine.trainer import Trainer
     from pictorch.tasks.generate.data import load_training_images, make_loader
+    from pictorch.tasks.generate.monitor import TimeBudget
     from pictorch.tasks.generate.steps import GANTask
 
     channels = cfg.channels
@@ -53,7 +56,8 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
                          seed=train_cfg.seed)
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
                    lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
-    result = Trainer(train_cfg).fit(task, loader)
+    hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
+    result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
     result["warnings"] = task.monitor.warnings
     return result
 
@@ -425,20 +429,24 @@ def format_report(report: dict[str, Any]) -> str:
 
 # -- the domain feature network ----------------------------------------------------------------------------
 def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str | None = None,
-                      image_size: int = 28, channels: int = 0, width: int = 32, limit: int = 0) -> dict[str, Any]:
+                      image_size: int = 28, channels: int = 0, width: int = 32, limit: int = 0,
+                      max_seconds: float = 0.0) -> dict[str, Any]:
     """Train the default "domain feature net" for FID: a ``small_cnn`` classifier on the GAN's data.
 
     The checkpoint is a classify-style single-module checkpoint (Backbone interface), usable with
-    ``gan evaluate --feature-net``.
+    ``gan evaluate --feature-net``. ``max_seconds`` > 0 trains for a fixed time (constant learning rate)
+    instead of a one-cycle schedule over ``train_cfg.steps``.
     """
     from pictorch.engine.trainer import Trainer
     from pictorch.tasks.generate.data import load_training_images, make_loader
+    from pictorch.tasks.generate.monitor import TimeBudget
 
     ds = load_training_images(data, image_size, channels, data_dir=data_dir, limit=limit)
     if ds.labels is None or len(ds.classes) < 2:
         raise DataError(f"{data}: a feature network needs labelled images of at least 2 classes")
     task = _FeatureNetTask(in_chans=int(ds.images.shape[1]), classes=ds.classes, size=image_size, width=width,
-                           lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, data=data)
+                           lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, data=data,
+                           schedule=max_seconds <= 0)
     loader = make_loader(ds.images, ds.labels, train_cfg.batch_size, seed=train_cfg.seed)
     test = None
     if data in ("fashion-mnist", "fashion_mnist", "fmnist"):
@@ -447,7 +455,8 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
         except DataError:
             test = None
     task.val_set = test
-    return Trainer(train_cfg).fit(task, loader)
+    hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
+    return Trainer(train_cfg, hooks=hooks).fit(task, loader)
 
 
 class _FeatureNetTask(TrainTask):
@@ -456,7 +465,8 @@ class _FeatureNetTask(TrainTask):
     task_name = "classify"
 
     def __init__(self, in_chans: int, classes: list[str], size: int, width: int, lr: float, weight_decay: float,
-                 data: str):
+                 data: str, schedule: bool = True):
+        self.schedule = schedule
         self.in_chans, self.classes, self.size, self.width = in_chans, list(classes), size, width
         self.lr, self.weight_decay, self.data = lr, weight_decay, data
         self.val_set = None
@@ -471,6 +481,8 @@ class _FeatureNetTask(TrainTask):
         return {"opt": torch.optim.AdamW(modules["model"].parameters(), lr=self.lr, weight_decay=self.weight_decay)}
 
     def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+        if not self.schedule:
+            return {}
         return {"opt": torch.optim.lr_scheduler.OneCycleLR(optimizers["opt"], max_lr=self.lr, total_steps=total_steps,
                                                            pct_start=0.15)}
 

@@ -79,7 +79,13 @@ def train(
     ngf: Annotated[int, typer.Option("--ngf", help="Generator width.")] = 64,
     ndf: Annotated[int, typer.Option("--ndf", help="Discriminator width.")] = 64,
     hidden: Annotated[int, typer.Option("--hidden", help="MLP hidden width.")] = 512,
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last",
+                                                help="Channels-last layout for conv models (faster on CPUs).")]
+    = True,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
+    time_budget: Annotated[float, typer.Option("--time-budget",
+                                               help="Stop after this many minutes of training (0: run --steps).")]
+    = 0.0,
     steps: Steps = 2000,
     batch_size: BatchSize = 64,
     lr: LR = 2e-4,
@@ -106,14 +112,15 @@ def train(
                  g_loss=g_loss, d_steps=d_steps, label_smoothing=label_smoothing, label_flip=label_flip,
                  instance_noise=instance_noise, noise_anneal=noise_anneal, separate_batches=separate_batches,
                  spectral_norm=spectral_norm, fully_connected=fully_connected, gp_weight=gp_weight, lr_g=lr_g,
-                 lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden)
+                 lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden,
+                 channels_last=channels_last)
     tvals = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
                  precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
                  ckpt_every=ckpt_every, picture_every=picture_every, resume=resume)
     # one YAML may hold both sections' options: each resolver ignores the other's names
     gcfg = resolve_config(GANConfig, config, **gvals, **tvals)
     tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
-    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit)
+    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60)
     echo_result(result, f"gan train ({gcfg.model})")
     if result.get("warnings"):
         kinds = ", ".join(sorted({w["kind"] for w in result["warnings"]}))

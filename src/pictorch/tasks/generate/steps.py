@@ -1,7 +1,8 @@
 """The GAN training step: k discriminator steps, then one generator step with D frozen.
 
 One trainer step consumes ``d_steps × batch_size`` real samples: the loader batch is split into ``d_steps``
-chunks, each used for one D update, then G is updated once on a fresh latent batch. Everything stays on the
+chunks, each used for one D update, then G is updated once (on the last D step's latent batch, whose
+generator graph is kept, so G runs forward once per D step and not once more). Everything stays on the
 device; the returned scalars are detached tensors the trainer syncs once per log interval.
 """
 
@@ -75,7 +76,10 @@ class GANTask(TrainTask):
 
     # -- setup ----------------------------------------------------------------------------------------
     def build(self) -> dict[str, torch.nn.Module]:
-        return build_gan(self.cfg, self.shape, self.num_classes, self.out_act)
+        mods = build_gan(self.cfg, self.shape, self.num_classes, self.out_act)
+        if self.cfg.conv and self.cfg.channels_last:
+            mods = {k: m.to(memory_format=torch.channels_last) for k, m in mods.items()}
+        return mods
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {"G": torch.optim.Adam(modules["G"].parameters(), lr=self.cfg.lr_g or self.lr, betas=(self.cfg.beta1, 0.999)),
@@ -105,6 +109,8 @@ class GANTask(TrainTask):
         g, d = ctx.modules["G"], ctx.modules["D"]
         opt_g, opt_d = ctx.optimizers["G"], ctx.optimizers["D"]
         x_all = to_signed(batch["image"])
+        if cfg.conv and cfg.channels_last:
+            x_all = x_all.contiguous(memory_format=torch.channels_last)
         y_all = self._labels(batch)
         k = cfg.d_steps
         xs = x_all.chunk(k)
@@ -112,11 +118,18 @@ class GANTask(TrainTask):
         sigma = noise_std(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
         terms: dict[str, torch.Tensor] = {}
         xf = x_all
-        for xr, yr in zip(xs, ys, strict=True):
+        xg = None
+        for i, (xr, yr) in enumerate(zip(xs, ys, strict=True)):
             n = xr.shape[0]
             z = sample_z(n, cfg.z_dim, cfg.z_dist, device=xr.device)
-            with torch.no_grad():
-                xf = g(z, yr) if yr is not None else g(z)
+            if i == k - 1:
+                # the last D step's fakes are kept with their graph and reused for the G step (one G forward
+                # less per step, as in the DCGAN reference implementation)
+                xg = g(z, yr) if yr is not None else g(z)
+                xf = xg.detach()
+            else:
+                with torch.no_grad():
+                    xf = g(z, yr) if yr is not None else g(z)
             xr_in, xf_in = xr, xf.float()
             if sigma > 0:
                 xr_in = xr_in + sigma * torch.randn_like(xr_in)
@@ -145,13 +158,8 @@ class GANTask(TrainTask):
                 terms[key] = terms[key] + v / k if key in terms else v / k
 
         # generator step: D frozen so its weights collect no gradient
-        n = xs[0].shape[0]
         d.requires_grad_(False)
-        z = sample_z(n, cfg.z_dim, cfg.z_dist, device=x_all.device)
-        yg = None
-        if cfg.conditional:
-            yg = ys[-1] if ys[-1] is not None else torch.randint(0, self.num_classes, (n,), device=x_all.device)
-        xg = g(z, yg) if yg is not None else g(z)
+        yg = ys[-1]
         xg_in = xg.float()
         if sigma > 0:
             xg_in = xg_in + sigma * torch.randn_like(xg_in)

@@ -53,6 +53,7 @@ class GANConfig:
         diversity_floor: Mode-collapse warning when generated diversity < this fraction of the real data's.
         d_win_patience: Log intervals of "D wins" before warning.
         monitor_warmup: Steps before the monitor starts judging (an untrained G is neither diverse nor fooling D).
+        channels_last: Conv models in channels-last memory layout (faster oneDNN kernels on CPUs).
         classes: Class names (filled from the data).
     """
 
@@ -81,6 +82,7 @@ class GANConfig:
     diversity_floor: float = 0.3
     d_win_patience: int = 3
     monitor_warmup: int = 200
+    channels_last: bool = True
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
