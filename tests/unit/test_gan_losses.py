@@ -121,9 +121,9 @@ def test_config_validation_messages():
 
 def test_monitor_warns_when_d_wins_and_on_collapse(capsys):
     mon = GANMonitor(patience=3, diversity_floor=0.3, warmup=100)
-    good = {"d_loss": 1.2, "d_fake": 0.4, "diversity": 0.9}
-    bad_d = {"d_loss": 0.01, "d_fake": 0.001, "diversity": 0.9}
-    collapsed = {"d_loss": 1.2, "d_fake": 0.4, "diversity": 0.05}
+    good = {"d_loss": 1.2, "d_real": 0.6, "d_fake": 0.4, "diversity": 0.9}
+    bad_d = {"d_loss": 0.35, "d_real": 0.88, "d_fake": 0.001, "diversity": 0.9}  # smoothing: loss stays > 0
+    collapsed = {"d_loss": 1.2, "d_real": 0.6, "d_fake": 0.4, "diversity": 0.05}
     assert mon.update(50, bad_d) == []  # warm-up: no judgement yet
     assert mon.update(150, bad_d) == [] and mon.update(200, good) == []  # streak broken
     assert mon.update(250, bad_d) == [] and mon.update(300, bad_d) == []

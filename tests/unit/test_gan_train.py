@@ -131,3 +131,21 @@ def test_k_discriminator_steps_per_generator_step(tmp_path):
     task.configure_optimizers = configure
     res = Trainer(_cfg(tmp_path, 4)).fit(task, make_loader(pts, None, 128 * 3))
     assert res["step"] == 4 and calls == {"D": 12, "G": 4}
+
+
+@pytest.mark.parametrize("extra", [
+    dict(g_loss="wgan-gp", d_steps=2),
+    dict(g_loss="hinge", spectral_norm=True, separate_batches=False),
+    dict(g_loss="saturating", z_dist="uniform", fully_connected=True, channels_last=False),
+])
+def test_dcgan_variants_train_a_few_steps(tmp_path, extra):
+    import torch.nn.functional as F
+
+    imgs = (F.interpolate(torch.rand(64, 1, 7, 7), size=28) * 255).to(torch.uint8)
+    cfg = GANConfig(model="dcgan", ngf=8, ndf=8, z_dim=8, **extra)
+    task = GANTask(cfg, (1, 28, 28), total_steps=3)
+    res = Trainer(_cfg(tmp_path, 3, batch_size=8, log_every=3)).fit(task, make_loader(imgs, None, 8 * cfg.d_steps))
+    m = res["metrics"]
+    assert res["step"] == 3 and all(torch.isfinite(torch.tensor(m[k])) for k in ("d_loss", "g_loss"))
+    if cfg.g_loss == "wgan-gp":
+        assert m["gp"] >= 0

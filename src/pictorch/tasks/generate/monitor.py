@@ -23,7 +23,7 @@ class GANMonitor:
         diversity_floor: Warn about mode collapse when ``diversity`` stays below this.
         patience: Consecutive bad log intervals before a warning.
         d_fake_floor: D(G(z)) below this counts as "D rejects every sample".
-        d_loss_floor: D loss below this counts as "D is perfect".
+        d_real_ceiling: ... while D(x) above this (D separates real from fake perfectly).
         warmup: Steps before any judgement (a freshly initialised G is neither diverse nor convincing).
         stream: Where warnings are printed (stderr).
     """
@@ -32,7 +32,7 @@ class GANMonitor:
     diversity_floor: float = 0.3
     patience: int = 3
     d_fake_floor: float = 0.03
-    d_loss_floor: float = 0.1
+    d_real_ceiling: float = 0.7
     warmup: int = 0
     stream: Any = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -45,13 +45,16 @@ class GANMonitor:
         out: list[str] = []
         if step < self.warmup:
             return out
-        if self.probabilistic and "d_fake" in metrics and "d_loss" in metrics:
-            bad = metrics["d_fake"] < self.d_fake_floor and metrics["d_loss"] < self.d_loss_floor
+        if self.probabilistic and "d_fake" in metrics and "d_real" in metrics:
+            # with label smoothing/flips D's loss cannot reach 0, so judge its outputs: it rejects every
+            # sample while still accepting the data
+            bad = metrics["d_fake"] < self.d_fake_floor and metrics["d_real"] > self.d_real_ceiling
             self._d_wins = self._d_wins + 1 if bad else 0
             if self._d_wins >= self.patience and "d_wins" not in self._warned:
                 out.append(self._warn("d_wins", step,
-                                      f"the discriminator wins too early (D(G(z)) = {metrics['d_fake']:.3g}, D loss "
-                                      f"= {metrics['d_loss']:.3g} for {self._d_wins} log intervals): the generator "
+                                      f"the discriminator wins too early (D(G(z)) = {metrics['d_fake']:.3g}, D(x) = "
+                                      f"{metrics['d_real']:.3g}, D loss {metrics.get('d_loss', float('nan')):.3g} "
+                                      f"for {self._d_wins} log intervals): the generator "
                                       "gets no gradient and training stalls; try --label-smoothing 0.9, "
                                       "--instance-noise 0.1, --g-loss non-saturating, a lower --lr-d or "
                                       "--spectral-norm"))
