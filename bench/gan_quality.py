@@ -22,6 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=120.0, help="seconds of training per GAN")
     ap.add_argument("--feature-budget", type=float, default=90.0, help="seconds for the feature network")
+    ap.add_argument("--feature-width", type=int, default=16, help="small_cnn width of the feature network")
     ap.add_argument("--feature-net", default=None, help="reuse this classifier checkpoint")
     ap.add_argument("--models", default="dcgan,cdcgan")
     ap.add_argument("--n", type=int, default=2000, help="images per side for FID")
@@ -42,7 +43,7 @@ def main() -> None:
         t = time.perf_counter()
         fcfg = TrainConfig(out_dir=str(out / "featnet"), steps=10**7, batch_size=128, lr=2e-3, weight_decay=1e-4,
                            precision=args.precision, accelerator="cpu", progress=False, log_every=50, val_every=0)
-        res = api.train_feature_net(fcfg, data="fashion-mnist", width=32, max_seconds=args.feature_budget)
+        res = api.train_feature_net(fcfg, data="fashion-mnist", width=args.feature_width, max_seconds=args.feature_budget)
         feat = str(res["checkpoint"])
         print(f"feature net: {res['step']} steps in {time.perf_counter() - t:.0f}s, test accuracy "
               f"{res['metrics'].get('val_acc', float('nan')):.3f}", flush=True)
