@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,9 @@ class IdentifyConfig:
         augment: Random flips/shifts during training.
         val_images: Held-out images for the end-of-training Recall@1 / MAP@R (0: none).
         collapse_spread: Stop when the mean pairwise embedding distance falls below this.
+        time_budget: Seconds of training (0: no limit). The step count is re-estimated from the measured
+            speed as training goes, and the learning-rate schedule follows it, so the run ends on time with
+            a fully decayed learning rate.
     """
 
     data: str = "fashion-mnist"
@@ -72,6 +76,7 @@ class IdentifyConfig:
     augment: bool = True
     val_images: int = 2000
     collapse_spread: float = 0.05
+    time_budget: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -183,13 +188,15 @@ def load_identity_data(data: str, data_dir: str | None = None, classes: str | No
     return ds
 
 
-def _lr_lambda(total: int, warmup_frac: float = 0.05):
-    warm = max(1, int(total * warmup_frac))
+def _lr_lambda(total: int | Any, warmup_frac: float = 0.05):
+    """Linear warm-up then cosine decay; ``total`` may be a callable (a step count that changes)."""
 
     def f(step: int) -> float:
+        n = total() if callable(total) else total
+        warm = max(1, int(n * warmup_frac))
         if step < warm:
             return (step + 1) / warm
-        t = (step - warm) / max(1, total - warm)
+        t = (step - warm) / max(1, n - warm)
         return 0.5 * (1 + math.cos(math.pi * min(t, 1.0))) * 0.98 + 0.02
 
     return f
@@ -227,6 +234,9 @@ class IdentifyTask(TrainTask):
         self.norm: dict[str, list[float]] = {}
         self.augment: nn.Module | None = None
         self.model_kwargs: dict[str, Any] = {}
+        self._total = 1
+        self._t0 = time.perf_counter()
+        self._step0 = 0
 
     def build(self) -> dict[str, nn.Module]:
         from pictorch.registry import create_model
@@ -274,7 +284,25 @@ class IdentifyTask(TrainTask):
         return {"opt": torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)}
 
     def configure_schedulers(self, optimizers, total_steps):
-        return {"lr": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], _lr_lambda(total_steps))}
+        self._total = total_steps
+        return {"lr": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], _lr_lambda(lambda: self._total))}
+
+    def on_fit_start(self, ctx):
+        self._t0 = time.perf_counter()
+        self._step0 = ctx.step
+
+    def _apply_time_budget(self, ctx) -> None:
+        """Every 10 steps, shrink the run so it ends within ``time_budget`` seconds (never grows it)."""
+        budget = self.cfg.time_budget
+        done = ctx.step + 1 - self._step0
+        if budget <= 0 or done < 5 or done % 10:
+            return
+        elapsed = time.perf_counter() - self._t0
+        fit = ctx.step + 1 + int((budget - elapsed) / (elapsed / done))
+        total = max(ctx.step + 1, min(ctx.cfg.steps, fit))
+        if total < ctx.cfg.steps:
+            ctx.cfg.steps = total
+        self._total = ctx.cfg.steps
 
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.norm["mean"], device=images.device).view(1, -1, 1, 1)
@@ -298,6 +326,7 @@ class IdentifyTask(TrainTask):
         ctx.backward(out[self.loss_fn.term])
         opt.step()
         spread, std = embedding_spread(emb)
+        self._apply_time_budget(ctx)
         return {**{k: v.detach() for k, v in out.items()}, "spread": spread, "emb_std": std}
 
     def check_health(self, ctx, metrics):
