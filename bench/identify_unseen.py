@@ -40,8 +40,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000, help="step cap per method")
     ap.add_argument("--methods", default=",".join(k for k in METHODS if k != "cosface"))
     ap.add_argument("--eval-images", type=int, default=5000)
+    ap.add_argument("--pool", type=int, default=2, help="embedder pooling grid (1: global average pooling)")
+    ap.add_argument("--width", type=int, default=16, help="small_cnn width")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: default). On a CPU shared with other jobs, 1 avoids OpenMP spin-waits")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     train = load_fashion_mnist("train", args.data_dir).filter_classes([0, 1, 2, 3, 4])
@@ -75,7 +81,8 @@ def main() -> None:
             t = time.perf_counter()
             res = train_embedder(out_dir=tmp, data="fashion-mnist", data_dir=args.data_dir, classes="0-4",
                                  steps=args.steps, batch_size=100, lr=3e-3, log_every=25, progress=False,
-                                 backbone="small_cnn", backbone_args="width=16", val_images=0,
+                                 backbone="small_cnn", backbone_args=f"width={args.width}", val_images=0,
+                                 pool=args.pool,
                                  time_budget=args.budget, accelerator="cpu", **kw)
             emb = load_embedder(tmp).embed_images(test.images)
             rows[name] = {**scores_of(emb, y, pairs), "seconds": time.perf_counter() - t, "steps": res["step"]}
@@ -83,7 +90,8 @@ def main() -> None:
 
     base = {k: max(rows["pixel-kNN"][k], rows["PCA-kNN (64)"][k]) for k in ("recall@1", "map@r", "auc")}
     print(f"\nUnseen classes 5-9 ({len(test)} test images), trained on classes 0-4; "
-          f"{args.budget:.0f}s training budget per method, {torch.get_num_threads()} threads")
+          f"{args.budget:.0f}s training budget per method, {torch.get_num_threads()} threads, "
+          f"small_cnn width {args.width}, pool {args.pool}")
     print(f"{'method':20s} {'steps':>6s} {'R@1':>7s} {'MAP@R':>7s} {'AUC':>7s}   vs best baseline (R@1 / MAP@R / AUC)")
     for name, r in rows.items():
         ratio = " / ".join(f"{r[k] / base[k]:.2f}x" for k in ("recall@1", "map@r", "auc"))

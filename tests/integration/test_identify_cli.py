@@ -18,6 +18,15 @@ FAST = ["--precision", "32-true", "--accelerator", "cpu", "--no-progress", "--ba
         "--embed-dim", "16"]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny models gain nothing from more threads, and on a shared CPU OpenMP spin-waits make them 10x slower
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
     try:
         main(list(args))
@@ -80,11 +89,27 @@ def test_train_resume_evaluate_load_roundtrip(tmp_path, photo_folder, capsys, ca
     for pic in ("roc.png", "scores.png", "worst_mistakes.png"):
         assert (run / "eval" / pic).stat().st_size > 0
     assert "Recall@1" in out
+    # verification from an LFW-format pairs file (LFW layout: <name>/<name>_<n:04d>.jpg)
+    from PIL import Image
+
+    lfw = tmp_path / "lfw"
+    for person in ("Ann", "Bob"):
+        (lfw / person).mkdir(parents=True)
+        for n, src in enumerate(sorted(photo_folder.glob(f"person{0 if person == 'Ann' else 1}/*.png"))[:3], 1):
+            Image.open(src).convert("RGB").save(lfw / person / f"{person}_{n:04d}.jpg")
+    (tmp_path / "pairs.txt").write_text("2\t2\nAnn\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t2\nAnn\t3\tBob\t1\n"
+                                        "Ann\t2\t3\nBob\t2\t3\nAnn\t2\tBob\t3\nAnn\t3\tBob\t3\n"
+                                        "Ann\t1\t3\nBob\t1\t2\nAnn\t1\tBob\t1\n")
+    code, out, err = _cli(capsys, "identify", "evaluate", str(run), "--pairs", str(tmp_path / "pairs.txt"),
+                          "--pairs-root", str(lfw), "--data", str(lfw), "--out", str(tmp_path / "ev2"))
+    assert code == 0, err
+    rep = json.loads((tmp_path / "ev2" / "report.json").read_text())
+    assert rep["verification"]["genuine_pairs"] == 6 and rep["verification"]["impostor_pairs"] == 5
     # embedding files: the broken photo is listed as skipped, the good one embedded
     good = next(photo_folder.glob("person1/*.png"))
     code, out, err = _cli(capsys, "identify", "embed", str(run), str(good), str(photo_folder / "person0" / "broken.jpg"),
                           "-o", str(tmp_path / "e.npz"))
-    assert code == 0 and "skipped" in err and "1 embeddings (16-d)" in out
+    assert code == 0 and "skipped" in err and "1 embeddings (32-d)" in out  # pooled width-8 small_cnn features
 
 
 def test_train_on_idx_files_with_classes(tmp_path, capsys):

@@ -18,6 +18,15 @@ from pictorch.tasks.identify.models import EmbeddingNet
 from pictorch.tasks.identify.steps import IdentifyConfig, IdentifyTask, parse_classes, pk_loader
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny models gain nothing from more threads, and on a shared CPU OpenMP spin-waits make them 10x slower
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _tcfg(tmp_path, **kw):
     base = dict(out_dir=str(tmp_path / "run"), steps=3, log_every=1, precision="32-true", accelerator="cpu",
                 progress=False, batch_size=32, lr=3e-3)
@@ -52,6 +61,18 @@ def test_embedder_forward_and_rebuild(tmp_path, head):
                       backbone_kwargs={"width": 8})
     save_checkpoint(tmp_path / "m2.safetensors", m2, {"task": "identify"})
     assert load_embedder(tmp_path / "m2.safetensors").fingerprint != e1.fingerprint
+
+
+def test_backbone_output_with_pooling_grid():
+    m = create_model("identify.embedder", backbone="small_cnn", in_chans=1, embed_dim=16, num_classes=3,
+                     pool=2, output="backbone", backbone_kwargs={"width": 8}).eval()
+    x = torch.rand(2, 1, 28, 28)
+    assert m.out_dim == 32 * 4
+    emb = m(x)
+    assert emb.shape == (2, 128)
+    torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
+    head, logits = m(x, with_logits=True)  # training still goes through the 16-d head
+    assert head.shape == (2, 16) and logits.shape == (2, 3)
 
 
 def test_checkpoint_of_another_task_is_refused(tmp_path):

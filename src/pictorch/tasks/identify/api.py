@@ -73,7 +73,7 @@ class Embedder:
         self.meta = meta
         self.fingerprint = fingerprint
         self.device = torch.device(device)
-        self.dim = int(meta.get("embed_dim") or getattr(model, "embed_dim", 0))
+        self.dim = int(getattr(model, "out_dim", 0) or meta.get("embed_dim") or 0)
         self.mode = str(meta.get("mode", "L"))
         self.input_size = tuple(int(v) for v in meta.get("input_size", (28, 28)))
         norm = meta.get("normalization") or {}

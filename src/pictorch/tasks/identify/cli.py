@@ -45,6 +45,9 @@ def train(
     backbone: Annotated[str, typer.Option(help="Any registered backbone (small_cnn, resnet18, ...).")] = "small_cnn",
     backbone_args: Annotated[str, typer.Option(help="Backbone arguments, e.g. 'width=16' or 'stem=cifar'.")] = "",
     embed_dim: Annotated[int, typer.Option(help="Embedding width.")] = 128,
+    pool: Annotated[int, typer.Option(help="1: global average pooling; n: keep an n×n grid (aligned images).")] = 1,
+    embedding: Annotated[str, typer.Option(help="backbone: pooled backbone features (transfers to unseen "
+                                                "identities); head: the trained embedding layer.")] = "backbone",
     loss: Annotated[str, typer.Option(help="triplet, softmax (DeepFace), arcface or cosface.")] = "triplet",
     miner: Annotated[str, typer.Option(help="Triplet miner: all, hard or semi-hard.")] = "semi-hard",
     margin: Annotated[float | None, typer.Option(help="Loss margin (default per loss).")] = None,
@@ -59,6 +62,8 @@ def train(
     image_size: Annotated[int, typer.Option(help="Resize folder photos to this size (0: backbone's).")] = 0,
     mode: Annotated[str, typer.Option(help="L or RGB for folder photos.")] = "L",
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
+    time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
+                                                    "the LR schedule fitted to it (0: no limit).")] = 0.0,
     steps: Steps = 1000,
     batch_size: BatchSize = 64,
     lr: LR = 1e-3,
@@ -84,9 +89,10 @@ def train(
                         precision=precision, accelerator=accelerator, devices=devices, seed=seed,
                         log_every=log_every, ckpt_every=ckpt_every, resume=resume)
     task_values = dict(data=data, classes=classes, data_dir=data_dir, backbone=backbone, backbone_args=backbone_args,
-                       embed_dim=embed_dim, loss=loss, miner=miner, margin=margin, scale=scale, p=p, k=k,
+                       embed_dim=embed_dim, pool=pool, embedding=embedding, loss=loss, miner=miner, margin=margin, scale=scale, p=p, k=k,
                        pretrained=pretrained, weights=weights, freeze=freeze, unfreeze_last=unfreeze_last,
-                       backbone_lr_mult=backbone_lr_mult, image_size=image_size, mode=mode, augment=augment)
+                       backbone_lr_mult=backbone_lr_mult, image_size=image_size, mode=mode, augment=augment,
+                       time_budget=time_budget)
     # one YAML may hold both sections' keys: each resolver is told the other's names
     tcfg = train_config(config, no_progress=no_progress, **train_values, **{k_: None for k_ in task_values})
     icfg = resolve_config(IdentifyConfig, config, **task_values, **{k_: None for k_ in train_values},

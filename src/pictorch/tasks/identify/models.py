@@ -34,12 +34,21 @@ class EmbeddingNet(nn.Module):
         weights: A local weights file for the backbone — not stored in the rebuild spec.
         drop_rate: Dropout on the pooled backbone features.
         backbone_kwargs: Extra arguments for the backbone (``stem="cifar"``, ``width=16``, ...).
+        pool: 1 = global average pooling of the last feature map (position-invariant); ``n`` > 1 = average
+            pooling to an n×n grid, flattened, so the embedding keeps *where* things are. For aligned images
+            (faces after alignment, centred products) that layout is identity information; DeepFace, too,
+            kept it (locally connected layers, no global pooling).
+        output: What ``forward(x)`` returns as the embedding: ``"head"`` = the L2-normalized output of the
+            embedding layer the loss trains; ``"backbone"`` = the L2-normalized pooled backbone features under
+            it, the embedding layer then acting as a training-only projection head (as in SimCLR). The
+            backbone features transfer much better to identities never seen in training (see
+            bench/identify_unseen.py); the head is more compact and specialised to the training identities.
     """
 
     def __init__(self, backbone: str = "small_cnn", embed_dim: int = 128, num_classes: int = 0,
                  head: str = "linear", bn: bool = True, in_chans: int = 1, pretrained: Any = None,
                  weights: str | Path | None = None, drop_rate: float = 0.0,
-                 backbone_kwargs: dict[str, Any] | None = None):
+                 backbone_kwargs: dict[str, Any] | None = None, pool: int = 1, output: str = "head"):
         super().__init__()
         if embed_dim < 1:
             raise ConfigError(f"embed_dim must be >= 1, got {embed_dim}")
@@ -52,7 +61,15 @@ class EmbeddingNet(nn.Module):
         feat = int(getattr(self.backbone, "feature_dim", 0))
         if feat <= 0:
             raise ConfigError(f"{backbone!r} does not expose feature_dim; it cannot serve as a backbone")
+        if pool < 1:
+            raise ConfigError(f"pool must be >= 1, got {pool}")
+        if output not in ("head", "backbone"):
+            raise ConfigError(f"output must be 'head' or 'backbone', got {output!r}")
+        self.output = output
+        self.pool = int(pool)
+        feat = feat * self.pool * self.pool
         self.embed_dim = int(embed_dim)
+        self.out_dim = self.embed_dim if output == "head" else feat
         self.head_type = head
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.neck = nn.Linear(feat, embed_dim)
@@ -67,11 +84,16 @@ class EmbeddingNet(nn.Module):
                             "std": tuple(cfg.get("std", (0.5,) * in_chans)),
                             "input_size": tuple(cfg.get("input_size", (in_chans, 28, 28)))}
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw (unnormalized) embedding, the penultimate layer."""
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features (B×feature_dim, or B×C·pool² with a pooling grid)."""
         b = self.backbone
-        f = b.forward_head(b.forward_features(x), pre_logits=True)
-        return self.neck_bn(self.neck(self.drop(f)))
+        if self.pool == 1:
+            return b.forward_head(b.forward_features(x), pre_logits=True)
+        return F.adaptive_avg_pool2d(b.forward_features(x), self.pool).flatten(1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw (unnormalized) output of the embedding layer."""
+        return self.neck_bn(self.neck(self.drop(self.pooled(x))))
 
     def logits(self, feat: torch.Tensor) -> torch.Tensor:
         """Classifier output on raw features: linear logits, or cosines for the cosine head."""
@@ -82,11 +104,15 @@ class EmbeddingNet(nn.Module):
         return self.classifier(feat)
 
     def forward(self, x: torch.Tensor, with_logits: bool = False) -> Any:
-        feat = self.features(x)
-        emb = F.normalize(feat.float(), dim=1)
+        """The embedding (see ``output``); with ``with_logits`` (training) the head's normalized embedding and
+        the classifier's logits (None without a classifier)."""
         if with_logits:
-            return emb, (self.logits(feat) if self.classifier is not None else None)
-        return emb
+            feat = self.features(x)
+            logits = self.logits(feat) if self.classifier is not None else None
+            return F.normalize(feat.float(), dim=1), logits
+        if self.output == "backbone":
+            return F.normalize(self.pooled(x).float(), dim=1)
+        return F.normalize(self.features(x).float(), dim=1)
 
     def backbone_stages(self) -> list[nn.Module]:
         """The backbone's ordered parameter groups without its (empty) classifier."""

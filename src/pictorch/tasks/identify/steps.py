@@ -35,6 +35,11 @@ class IdentifyConfig:
         backbone: A registered backbone name.
         backbone_args: Extra backbone arguments as ``key=value,...`` (e.g. ``width=16`` or ``stem=cifar``).
         embed_dim: Embedding width.
+        pool: Pooling grid before the embedding layer: 1 = global average pooling; n = n×n grid kept
+            (position-aware; suits aligned images such as Fashion-MNIST or aligned faces).
+        embedding: ``backbone`` = the pooled backbone features are the embedding and the embedding layer is a
+            training-only projection head (transfers far better to unseen identities); ``head`` = the trained
+            embedding layer's output (compact). ``--freeze`` implies ``head``.
         loss: ``triplet``, ``softmax``, ``arcface`` or ``cosface``.
         miner: For triplet loss: ``all``, ``hard`` or ``semi-hard``.
         margin: Loss margin (None: triplet 0.2, arcface 0.5, cosface 0.35).
@@ -62,6 +67,8 @@ class IdentifyConfig:
     backbone: str = "small_cnn"
     backbone_args: str = ""
     embed_dim: int = 128
+    pool: int = 1
+    embedding: str = "backbone"
     loss: str = "triplet"
     miner: str = "semi-hard"
     margin: float | None = None
@@ -92,8 +99,12 @@ class IdentifyConfig:
             raise ConfigError("--p must be >= 0 and --k >= 2 (0 picks a default)")
         if self.backbone_lr_mult < 0:
             raise ConfigError("--backbone-lr-mult must be >= 0")
+        if self.embedding not in ("backbone", "head"):
+            raise ConfigError(f"--embedding must be backbone or head, got {self.embedding!r}")
         if self.freeze and self.unfreeze_last < 0:
             self.unfreeze_last = 0
+        if self.unfreeze_last == 0:
+            self.embedding = "head"  # a frozen backbone's features are not what training changes
 
 
 def parse_kv(text: str) -> dict[str, Any]:
@@ -235,6 +246,7 @@ class IdentifyTask(TrainTask):
         self.augment: nn.Module | None = None
         self.model_kwargs: dict[str, Any] = {}
         self._total = 1
+        self._out_dim = cfg.embed_dim
         self._t0 = time.perf_counter()
         self._step0 = 0
 
@@ -243,13 +255,16 @@ class IdentifyTask(TrainTask):
 
         needs_cls = getattr(self.loss_fn, "needs_logits", False)
         kwargs: dict[str, Any] = {
-            "backbone": self.cfg.backbone, "embed_dim": self.cfg.embed_dim, "in_chans": self.in_chans,
+            "backbone": self.cfg.backbone, "embed_dim": self.cfg.embed_dim, "pool": self.cfg.pool,
+            "output": self.cfg.embedding,
+            "in_chans": self.in_chans,
             "num_classes": self.num_ids if needs_cls else 0,
             "head": getattr(self.loss_fn, "head", "linear"),
             "backbone_kwargs": parse_kv(self.cfg.backbone_args),
         }
         self.model_kwargs = kwargs
         model = create_model("identify.embedder", **kwargs, pretrained=self.cfg.pretrained, weights=self.cfg.weights)
+        self._out_dim = model.out_dim
         dc = model.default_cfg
         self.norm = {"mean": list(dc["mean"]), "std": list(dc["std"])}
         if self.cfg.augment:
@@ -360,7 +375,7 @@ class IdentifyTask(TrainTask):
         h, w = self.train_set.image_size
         return {"task": "identify", "normalization": self.norm, "classes": list(self.train_set.classes),
                 "input_size": [h, w], "mode": "L" if self.in_chans == 1 else "RGB",
-                "embed_dim": self.cfg.embed_dim, "loss": self.cfg.loss,
+                "embed_dim": int(self._out_dim), "loss": self.cfg.loss,
                 "miner": self.cfg.miner if self.cfg.loss == "triplet" else None, "data": self.cfg.data}
 
     def config_dict(self):
