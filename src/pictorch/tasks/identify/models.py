@@ -72,9 +72,6 @@ class EmbeddingNet(nn.Module):
         self.out_dim = self.embed_dim if output == "head" else feat
         self.head_type = head
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
-        # standardizes the pooled features (running mean/var gathered in training): post-ReLU features are
-        # all positive, so raw cosines crowd near 1; centred ones spread out and separate strangers better
-        self.feat_bn = nn.BatchNorm1d(feat, affine=False) if output == "backbone" else nn.Identity()
         self.neck = nn.Linear(feat, embed_dim)
         self.neck_bn = nn.BatchNorm1d(embed_dim) if bn else nn.Identity()
         self.num_classes = int(num_classes)
@@ -96,7 +93,7 @@ class EmbeddingNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Raw (unnormalized) output of the embedding layer."""
-        return self.neck_bn(self.neck(self.drop(self.feat_bn(self.pooled(x)))))
+        return self.neck_bn(self.neck(self.drop(self.pooled(x))))
 
     def logits(self, feat: torch.Tensor) -> torch.Tensor:
         """Classifier output on raw features: linear logits, or cosines for the cosine head."""
@@ -114,7 +111,7 @@ class EmbeddingNet(nn.Module):
             logits = self.logits(feat) if self.classifier is not None else None
             return F.normalize(feat.float(), dim=1), logits
         if self.output == "backbone":
-            return F.normalize(self.feat_bn(self.pooled(x)).float(), dim=1)
+            return F.normalize(self.pooled(x).float(), dim=1)
         return F.normalize(self.features(x).float(), dim=1)
 
     def backbone_stages(self) -> list[nn.Module]:
