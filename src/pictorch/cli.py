@@ -120,17 +120,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _handle(e: BaseException, debug: bool) -> None:
-    import click
-
     from pictorch.errors import PictorchError
 
-    if isinstance(e, click.exceptions.Exit):
+    # Typer/click control flow (their classes moved between versions: match by behaviour)
+    if type(e).__name__ == "Exit" and hasattr(e, "exit_code"):
         sys.exit(e.exit_code)
-    if isinstance(e, click.exceptions.Abort):
+    if type(e).__name__ == "Abort":
         typer.echo("aborted", err=True)
         sys.exit(130)
-    if isinstance(e, click.ClickException):
-        e.show()
+    if not isinstance(e, PictorchError) and hasattr(e, "show") and hasattr(e, "exit_code"):
+        e.show()  # usage errors: click prints usage + one line
         sys.exit(e.exit_code)
     if debug:
         raise e

@@ -98,7 +98,7 @@ def test_trainer_learns_and_writes_run_folder(tmp_path):
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
-    full = Trainer(_cfg(tmp_path / "a", steps=30)).fit(_Task(), _Loader())
+    Trainer(_cfg(tmp_path / "a", steps=30)).fit(_Task(), _Loader())
     Trainer(_cfg(tmp_path / "b", steps=13)).fit(_Task(), _Loader())
     resumed = Trainer(_cfg(tmp_path / "b", steps=30, resume=True)).fit(_Task(), _Loader())
     assert resumed["step"] == 30

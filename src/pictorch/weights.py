@@ -1,0 +1,345 @@
+"""Pretrained weights: explicit file -> cache -> download (SHA-256 checked); an offline miss says what to do.
+
+Resolution order (DESIGN.md rule 4):
+
+1. ``weights=PATH``: a ``.pth``/``.pt`` state dict (optionally wrapped in ``{"state_dict": ...}`` or
+   ``{"model": ...}``) or a ``.safetensors`` file.
+2. The pictorch cache ``$PICTORCH_HOME/weights/<filename>`` (default ``~/.cache/pictorch/weights``), then
+   torch hub's cache ``<torch.hub.get_dir()>/checkpoints/<filename>`` (normally
+   ``~/.cache/torch/hub/checkpoints``) so files torchvision already downloaded are reused.
+3. Download from the official torchvision URL into the pictorch cache: streamed to a temp file, its
+   SHA-256 checked against the hex prefix embedded in the file name (``resnet18-f37072fd.pth``), then
+   renamed into place atomically. ``PICTORCH_OFFLINE=1`` skips this step.
+
+The files keep torchvision's key layout, so :func:`load_pretrained` loads them as they are; it adapts the
+first convolution to other channel counts and leaves a classifier of another size freshly initialised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from pictorch.errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+#: Official torchvision ImageNet files; the hex part of each name is the start of the file's SHA-256.
+TORCHVISION_FILES: dict[str, str] = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "vgg11": "vgg11-8a719046.pth",
+    "vgg16": "vgg16-397923af.pth",
+    "vgg19": "vgg19-dcbb9e9d.pth",
+    "vgg11_bn": "vgg11_bn-6002323d.pth",
+    "vgg16_bn": "vgg16_bn-6c64b313.pth",
+    "vgg19_bn": "vgg19_bn-c79401a0.pth",
+}
+
+PRETRAINED_TAGS = ("imagenet",)
+_HASH_RE = re.compile(r"-([a-f0-9]{6,})\.")
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
+_PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+def pretrained_cfg(arch: str) -> dict[str, Any]:
+    """``{"url", "filename", "sha256"}`` of the official ImageNet file for ``arch`` (empty values if none)."""
+    filename = TORCHVISION_FILES.get(arch)
+    if filename is None:
+        return {"url": None, "filename": None, "sha256": None}
+    return {"url": TORCHVISION_URL + filename, "filename": filename, "sha256": hash_prefix(filename)}
+
+
+def hash_prefix(filename: str) -> str | None:
+    """The SHA-256 hex prefix embedded in a torchvision-style file name (``resnet18-f37072fd.pth``)."""
+    m = _HASH_RE.search(Path(filename).name)
+    return m.group(1) if m else None
+
+
+def weights_dir() -> Path:
+    """The pictorch weights cache: ``$PICTORCH_HOME/weights`` or ``~/.cache/pictorch/weights``."""
+    home = os.environ.get("PICTORCH_HOME")
+    base = Path(home).expanduser() if home else Path("~/.cache/pictorch").expanduser()
+    return base / "weights"
+
+
+def torch_hub_dir() -> Path:
+    """Torch hub's checkpoint folder (respects ``$TORCH_HOME``), where torchvision keeps its downloads."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cache_dirs() -> list[Path]:
+    """Folders searched for a pretrained file, in order."""
+    return [weights_dir(), torch_hub_dir()]
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch(url: str, fh: IO[bytes]) -> None:
+    """Stream ``url`` into an open binary file (the only function that touches the network)."""
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"User-Agent": "pictorch"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        shutil.copyfileobj(resp, fh, 1 << 20)
+
+
+def download_weights(url: str, dst: str | Path, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``dst`` atomically, checking the SHA-256 (full hex or prefix) when given.
+
+    Raises:
+        WeightsError: The hash does not match (nothing is left at ``dst``).
+        OSError: Network failures (the caller turns them into an actionable message).
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            log.warning("downloading %s to %s", url, dst)
+            _fetch(url, f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        if sha256 and not digest.startswith(sha256.lower()):
+            raise WeightsError(
+                f"{url}: downloaded file is corrupt (SHA-256 {digest[:16]}..., expected {sha256}...); "
+                f"nothing was saved, try again or download it by hand to {dst}"
+            )
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return dst
+
+
+def resolve_weights(
+    cfg: Mapping[str, Any] | str,
+    pretrained: str | bool | None = None,
+    weights: str | os.PathLike | None = None,
+    *,
+    download: bool | None = None,
+) -> Path:
+    """Find the weights file for a backbone: explicit file, cache, then download.
+
+    Args:
+        cfg: The backbone's ``default_cfg`` (needs ``arch``, ``url``, ``filename``, ``sha256``) or an
+            architecture name.
+        pretrained: ``"imagenet"`` (or ``True``) for the official file; ignored when ``weights`` is given.
+        weights: Explicit weights file; must exist.
+        download: Allow downloading (default: unless ``PICTORCH_OFFLINE=1``).
+
+    Returns:
+        Path of a local weights file.
+
+    Raises:
+        WeightsError: Missing explicit file, no pretrained weights for the architecture, unknown tag,
+            hash mismatch, or an offline miss (the message names the file, the URL and the folder).
+    """
+    if isinstance(cfg, str):
+        cfg = {"arch": cfg, **pretrained_cfg(cfg)}
+    arch = cfg.get("arch", "model")
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such weights file (given as weights= for {arch})")
+        return path
+    if pretrained is True:
+        pretrained = "imagenet"
+    if pretrained not in PRETRAINED_TAGS:
+        raise WeightsError(f"unknown pretrained weights {pretrained!r} for {arch}. Known: "
+                           f"{', '.join(PRETRAINED_TAGS)}, or pass weights=PATH")
+    url = cfg.get("url")
+    filename = cfg.get("filename") or (Path(url).name if url else None)
+    if not url or not filename:
+        raise WeightsError(f"{arch} has no official {pretrained} weights; train it, or pass weights=PATH "
+                           "with a compatible state dict")
+    dirs = cache_dirs()
+    for d in dirs:
+        if (d / filename).is_file():
+            log.info("using cached weights %s", d / filename)
+            return d / filename
+    if download is None:
+        download = os.environ.get("PICTORCH_OFFLINE", "").lower() not in ("1", "true", "yes")
+    target = dirs[0] / filename
+    where = f"put it at {target} (or in {dirs[1]}), or pass weights=PATH"
+    if not download:
+        raise WeightsError(f"pretrained weights {filename} for {arch} are not cached and downloads are off "
+                           f"(PICTORCH_OFFLINE); download {url} and {where}")
+    try:
+        return download_weights(url, target, cfg.get("sha256") or hash_prefix(filename))
+    except WeightsError:
+        raise
+    except OSError as e:  # URLError, timeouts, DNS failures are all OSErrors
+        reason = str(getattr(e, "reason", e)) or e.__class__.__name__
+        raise WeightsError(f"pretrained weights {filename} for {arch} are not cached and downloading {url} "
+                           f"failed ({reason}); download it on a machine with internet and {where}") from e
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``.pth``/``.pt``/``.bin`` (torch pickle, loaded with ``weights_only``) or ``.safetensors`` file.
+
+    Raises:
+        WeightsError: The file cannot be read as weights.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return dict(load_file(str(path), device="cpu"))
+        import torch
+
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: not a readable weights file ({e.__class__.__name__}: "
+                           f"{str(e).splitlines()[0][:160] if str(e) else ''}); delete it if it is a "
+                           "broken download") from e
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    return dict(obj)
+
+
+def clean_state_dict(sd: Mapping[str, Any], model_keys: set[str] | None = None) -> dict[str, Any]:
+    """Unwrap ``{"state_dict": ...}``/``{"model": ...}`` containers and strip ``module.``-style prefixes.
+
+    A prefix is only stripped when every key carries it and the model's own keys do not.
+    """
+    import torch
+
+    sd = dict(sd)
+    for _ in range(4):
+        inner = next((sd[k] for k in _CONTAINER_KEYS if isinstance(sd.get(k), Mapping)), None)
+        if inner is None or all(isinstance(v, torch.Tensor) for v in sd.values()):
+            break
+        sd = dict(inner)
+    changed = True
+    while changed and sd:
+        changed = False
+        for p in _PREFIXES:
+            if all(k.startswith(p) for k in sd) and not (model_keys and any(k.startswith(p) for k in model_keys)):
+                sd = {k[len(p):]: v for k, v in sd.items()}
+                changed = True
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"not a state dict: entries {bad[:5]} are not tensors")
+    return sd
+
+
+def adapt_input_conv(in_chans: int, weight: Any) -> Any:
+    """Adapt a first-conv weight (O×3×k×k) to ``in_chans`` input channels.
+
+    One channel: the sum over the RGB filters (a gray image is about the mean of R, G, B, so summing keeps
+    the response to a gray input the same). Other counts: the filters repeated cyclically and scaled by
+    ``src / in_chans`` so the response magnitude stays comparable.
+    """
+    src = weight.shape[1]
+    if in_chans == src:
+        return weight
+    w = weight.float()
+    if in_chans == 1:
+        new = w.sum(dim=1, keepdim=True)
+    else:
+        reps = math.ceil(in_chans / src)
+        new = w.repeat(1, reps, 1, 1)[:, :in_chans] * (src / in_chans)
+    return new.to(weight.dtype)
+
+
+def load_pretrained(
+    model: Any, source: str | os.PathLike | Mapping[str, Any], *, strict: bool = True
+) -> dict[str, list[str]]:
+    """Load a state dict into a backbone, tolerating what differs on purpose.
+
+    * containers (``{"state_dict": ...}``, ``{"model": ...}``) and ``module.``/``_orig_mod.`` prefixes are
+      unwrapped;
+    * the first conv (``default_cfg["first_conv"]``) is adapted to the model's input channels; with a
+      different kernel (``stem="cifar"``) it is skipped and stays freshly initialised;
+    * a classifier (``default_cfg["classifier"]``) whose shape differs (another ``num_classes``) or that is
+      absent (``num_classes=0``) is skipped and stays freshly initialised;
+    * everything else must match exactly (``strict``), else :class:`WeightsError`.
+
+    Args:
+        model: The module; a :class:`~pictorch.nn.backbones.base.Backbone` gives ``default_cfg``.
+        source: A weights file path or a state dict.
+        strict: Fail on missing/unexpected/mis-shaped backbone keys.
+
+    Returns:
+        ``{"adapted": [...], "skipped": [...], "missing": [...], "unexpected": [...]}`` key lists.
+    """
+    where = str(source) if not isinstance(source, Mapping) else "state dict"
+    raw = read_state_dict(source) if not isinstance(source, Mapping) else dict(source)
+    own = model.state_dict()
+    sd = clean_state_dict(raw, set(own))
+    cfg = getattr(model, "default_cfg", {}) or {}
+    report: dict[str, list[str]] = {"adapted": [], "skipped": [], "missing": [], "unexpected": []}
+    allowed_missing: set[str] = set()
+
+    first = cfg.get("first_conv")
+    if first and f"{first}.weight" in sd and f"{first}.weight" in own:
+        key = f"{first}.weight"
+        w, target = sd[key], own[key]
+        if w.shape != target.shape:
+            if w.ndim == 4 and w.shape[0] == target.shape[0] and w.shape[2:] == target.shape[2:]:
+                sd[key] = adapt_input_conv(target.shape[1], w)
+                report["adapted"].append(key)
+                log.info("%s: adapted %s from %d to %d input channels", where, key, w.shape[1], target.shape[1])
+            else:
+                del sd[key]
+                allowed_missing.add(key)
+                report["skipped"].append(key)
+                log.warning("%s: %s has shape %s in the file but %s in the model; left freshly initialised",
+                            where, key, tuple(w.shape), tuple(target.shape))
+
+    classifiers = cfg.get("classifier") or ()
+    for name in (classifiers,) if isinstance(classifiers, str) else classifiers:
+        for suffix in ("weight", "bias"):
+            key = f"{name}.{suffix}"
+            if key in sd and (key not in own or own[key].shape != sd[key].shape):
+                n_file = sd[key].shape[0]
+                del sd[key]
+                report["skipped"].append(key)
+                if suffix == "weight":
+                    log.info("%s: classifier %s skipped (file has %d outputs, model has %d); it stays freshly "
+                             "initialised", where, name, n_file, getattr(model, "num_classes", 0))
+            if key in own:
+                allowed_missing.add(key)
+
+    unexpected = [k for k in sd if k not in own]
+    missing = [k for k in own if k not in sd and k not in allowed_missing and not k.endswith("num_batches_tracked")]
+    mismatched = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in sd if k in own and sd[k].shape != own[k].shape]
+    report["missing"], report["unexpected"] = missing, unexpected
+    arch = cfg.get("arch", type(model).__name__)
+    if mismatched:
+        raise WeightsError(f"{where}: weights do not fit {arch}: shape mismatch for {', '.join(mismatched[:4])}")
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        raise WeightsError(f"{where}: weights do not fit {arch}: {'; '.join(parts)}. Is it a file for another "
+                           "architecture?")
+    model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    return report
