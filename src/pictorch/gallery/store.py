@@ -356,6 +356,20 @@ class Gallery:
             )
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """Application settings stored with the gallery (e.g. how photos were preprocessed)."""
+        v = self._meta_value("settings")
+        return json.loads(v) if v else {}
+
+    def update_settings(self, **values: Any) -> None:
+        """Merge JSON-serializable ``values`` into :attr:`settings` (one transaction)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+            cur = json.loads(row[0]) if row and row[0] else {}
+            cur.update(values)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('settings', ?)", (json.dumps(cur),))
+
+    @property
     def calibration(self) -> dict[str, Any] | None:
         """The report of the last :meth:`calibrate`, if any."""
         v = self._meta_value("calibration")
