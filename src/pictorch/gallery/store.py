@@ -464,7 +464,7 @@ class Gallery:
         elif len(hashes) != len(x):
             raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
         self.skipped = []
-        self.index  # bring the index up to date first so this change is applied to it incrementally
+        _ = self.index  # bring the index up to date first so this change is applied to it incrementally
         with self._write() as conn:
             gen_before = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             known = self._known_hashes(conn, [h for h in hashes if h])
@@ -553,7 +553,7 @@ class Gallery:
             PictorchError: The name is not enrolled (the message lists close names).
         """
         self._require_open()
-        self.index  # see enroll()
+        _ = self.index  # see enroll()
         with self._write() as conn:
             row = conn.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
             if row is None:
