@@ -2,7 +2,8 @@
 
 Detectors:
     * ``"hog"``: dlib's frontal face detector (HOG + linear SVM), fast on a CPU; finds faces of about
-      40 px and up (images under 500 px are upsampled once).
+      40 px and up (images under 500 px are upsampled once). Detections scoring under 40% of the
+      strongest one in a photo are dropped as likely false positives.
     * ``"cnn"``: dlib's MMOD CNN detector (``mmod_human_face_detector.dat``), more robust to pose, slow
       on a CPU.
     * ``"haar"``: OpenCV's Haar cascade (``haarcascade_frontalface_default.xml``).
@@ -38,6 +39,7 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 _MAX_DETECT_SIDE = 1600  # detect on a downscaled copy of bigger photos (landmarks use full resolution)
 _MAX_PIXELS = 80_000_000
+_WEAK_FRACTION = 0.4  # detections scoring under this fraction of the best one are dropped
 
 
 class Extracted(tuple):
@@ -189,10 +191,15 @@ def detect_faces(img: np.ndarray, detector: str = "hog") -> list[tuple[int, int,
     else:
         upsample = 1 if max(small.shape[:2]) < 500 else 0
         if detector == "hog":
-            rects = _hog_detector()(small, upsample)
+            rects, scores, _ = _hog_detector().run(small, upsample, 0.0)
         else:
-            rects = [d.rect for d in _cnn_detector()(small, upsample)]
-        boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+            found = _cnn_detector()(small, upsample)
+            rects, scores = [d.rect for d in found], [d.confidence for d in found]
+        # A weak detection next to a strong one is almost always a false positive (texture that looks a
+        # little like a face); left in, "the largest face" could pick it over the real one.
+        best = max(scores, default=0.0)
+        boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r, sc in zip(rects, scores, strict=True)
+                 if sc >= _WEAK_FRACTION * best]
     if scale != 1.0:
         boxes = [tuple(int(round(v / scale)) for v in b) for b in boxes]  # type: ignore[misc]
     boxes = [(max(0, a), max(0, b), min(w - 1, c), min(h - 1, d)) for a, b, c, d in boxes]
