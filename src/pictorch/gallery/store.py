@@ -194,6 +194,8 @@ class Gallery:
             os.link(tmp, path)
         except FileExistsError:
             raise PictorchError(f"{path} already exists; open it instead of creating it") from None
+        except OSError:  # a filesystem without hard links: a rename (the exists() check above guards it)
+            os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 Path(tmp).unlink()
