@@ -153,8 +153,9 @@ def load_files(inputs: Sequence[str | Path], size: int | Sequence[int], mode: st
         images, ok, bad = _decode_fallback([str(f) for f in files], mode, _pair(size))
     else:
         images, ok, bad = load_images([str(f) for f in files], mode=mode, size=_pair(size), on_error="skip")
-    for path, reason in bad:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    if ok:  # with none decodable the error below says it all
+        for path, reason in bad:
+            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     if not ok:
         raise DataError(f"none of the {len(files)} input files could be decoded as images "
                         f"(first: {bad[0][0]}: {bad[0][1]})" if bad else "no images decoded")
