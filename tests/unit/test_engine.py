@@ -195,3 +195,33 @@ def test_registry_unknown_name_lists_known():
     with pytest.raises(ConfigError, match="unknown widget 'alpah'.*Did you mean alpha.*Known: alpha"):
         reg.get("alpah")
     assert reg.create("alpha") == 1 and reg.names() == ["alpha"]
+
+
+class _InterruptingTask(_Task):
+    def training_step(self, ctx, batch):
+        if ctx.step == 7:
+            raise KeyboardInterrupt
+        return super().training_step(ctx, batch)
+
+
+def test_ctrl_c_saves_checkpoint_and_resume_continues(tmp_path):
+    from pictorch.engine.trainer import Interrupted
+
+    with pytest.raises(Interrupted, match="interrupted at step 7.*--resume") as e:
+        Trainer(_cfg(tmp_path, steps=20)).fit(_InterruptingTask(), _Loader())
+    assert e.value.exit_code == 130
+    assert load_checkpoint(tmp_path / "run").meta["step"] == 7
+    res = Trainer(_cfg(tmp_path, steps=20, resume=True)).fit(_Task(), _Loader())
+    assert res["step"] == 20 and load_checkpoint(tmp_path / "run").meta["step"] == 20
+
+
+def test_bf16_mixed_precision_trains(tmp_path):
+    res = Trainer(_cfg(tmp_path, precision="bf16-mixed", steps=60)).fit(_Task(), _Loader())
+    assert res["metrics"]["loss"] < 2.0
+
+
+def test_new_run_keeps_previous_checkpoint(tmp_path):
+    Trainer(_cfg(tmp_path, steps=5)).fit(_Task(), _Loader())
+    Trainer(_cfg(tmp_path, steps=5)).fit(_Task(), _Loader())
+    names = sorted(p.name for p in (tmp_path / "run").glob("*.safetensors"))
+    assert names[0] == "last.safetensors" and names[1].startswith("previous-")
