@@ -134,7 +134,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, images_dir, capsys):
     _fails(capsys, "ae", "decode", str(ck), str(tmp_path / "wide.npy"), match="code size is 4")
     _fails(capsys, "ae", "encode", str(ck), str(tmp_path / "missing.png"), match="no such file")
     (tmp_path / "junk.png").write_text("not an image")
-    _fails(capsys, "ae", "encode", str(ck), str(tmp_path / "junk.png"), match="could be decoded")
+    _fails(capsys, "ae", "encode", str(ck), str(tmp_path / "junk.png"), match="could be read")
     _fails(capsys, "ae", "encode", str(tmp_path / "nope.safetensors"), str(images_dir), match="no such checkpoint")
     base = ["ae", "train", "--data", "synthetic", "--image-size", "16", "--limit", "32", "--steps", "2",
             "--batch-size", "8", "--out", str(tmp_path / "r"), "--no-progress", "--precision", "32-true"]
