@@ -57,11 +57,15 @@ def _train(name: str, cfg, seconds: float, batch_size: int, lr: float, train_ima
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=150, help="training budget per model (wall clock)")
+    ap.add_argument("--linear-seconds", type=float, default=60, help="budget of the (cheap) linear AE")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 on a shared machine)")
     ap.add_argument("--precision", default="32-true", help="32-true or bf16-mixed (faster only with AMX/bf16)")
     ap.add_argument("--test-images", type=int, default=10000)
     ap.add_argument("--pca-train", type=int, default=20000, help="training images PCA is fitted on")
     ap.add_argument("--code-size", type=int, default=32)
+    ap.add_argument("--widths", default="16,32", help="conv encoder widths (the machine is shared: keep it small)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--only", default="linear,conv,denoise,search")
     ap.add_argument("--out", default=None, help="run folder root (default: a temp dir)")
     args = ap.parse_args()
@@ -95,7 +99,7 @@ def main() -> None:
     results: dict[str, str] = {}
     if "linear" in only:
         cfg = AutoencodeConfig(data="fashion-mnist", model="linear", code_size=k, val_images=0)
-        ck = _train("linear", cfg, args.seconds, 256, 3e-3, train.images, out_root, args.precision)
+        ck = _train("linear", cfg, args.linear_seconds, 256, 3e-3, train.images, out_root, args.precision)
         r = api.load(ck).reconstruct(x_test)
         lin = float(psnr(r, x_test))
         gap = lin - pca_psnr
@@ -105,9 +109,9 @@ def main() -> None:
 
     conv_ck = None
     if "conv" in only or "search" in only:
-        cfg = AutoencodeConfig(data="fashion-mnist", model="conv", code_size=k, widths="32,64", upsample="nearest",
-                               val_images=0)
-        conv_ck = _train("conv", cfg, args.seconds, 128, 2e-3, train.images, out_root, args.precision)
+        cfg = AutoencodeConfig(data="fashion-mnist", model="conv", code_size=k, widths=args.widths,
+                               upsample="nearest", val_images=0)
+        conv_ck = _train("conv", cfg, args.seconds, args.batch_size, args.lr, train.images, out_root, args.precision)
         ae = api.load(conv_ck)
         r = ae.reconstruct(x_test)
         cp, cs = float(psnr(r, x_test)), float(ssim(r, x_test))
@@ -117,9 +121,9 @@ def main() -> None:
         results["conv"] = f"{gap:+.2f} dB"
 
     if "denoise" in only:
-        cfg = AutoencodeConfig(data="fashion-mnist", model="conv", code_size=128, widths="32,64",
+        cfg = AutoencodeConfig(data="fashion-mnist", model="conv", code_size=128, widths=args.widths,
                                upsample="nearest", noise="gaussian:0.3", val_images=0)
-        ck = _train("denoise", cfg, args.seconds, 128, 2e-3, train.images, out_root, args.precision)
+        ck = _train("denoise", cfg, args.seconds, args.batch_size, args.lr, train.images, out_root, args.precision)
         noisy = corrupt(x_test, "gaussian", 0.3, torch.Generator().manual_seed(0))
         den = api.load(ck).denoise(noisy)
         n_psnr, d_psnr = float(psnr(noisy, x_test)), float(psnr(den, x_test))

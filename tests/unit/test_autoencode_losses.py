@@ -93,6 +93,25 @@ def test_perceptual_loss_on_a_backbone():
         build_perceptual_net("runs/missing/last.safetensors", in_chans=1)
 
 
+def test_perceptual_loss_from_a_classifier_checkpoint(tmp_path):
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    torch.manual_seed(0)
+    net = create_model("small_cnn", in_chans=1, num_classes=10, width=8)
+    ck = save_checkpoint(tmp_path / "clf.safetensors", net,
+                         {"task": "classify", "normalization": {"mean": [0.3], "std": [0.4]}})
+    loss = build_perceptual_net(str(ck), in_chans=1)
+    assert loss.mean.flatten().tolist() == pytest.approx([0.3]) and loss.std.flatten().tolist() == pytest.approx([0.4])
+    x, y = _pair((2, 1, 28, 28))
+    net.eval()
+    with torch.no_grad():
+        fx = net.forward_intermediates((x - 0.3) / 0.4, loss.indices)
+        fy = net.forward_intermediates((y - 0.3) / 0.4, loss.indices)
+        expected = sum(torch.nn.functional.mse_loss(a, b) for a, b in zip(fx, fy, strict=True)) / len(fx)
+        assert float(loss(x, y)) == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_kl_divergence_matches_torch_distributions():
     g = torch.Generator().manual_seed(0)
     mu, logvar = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)

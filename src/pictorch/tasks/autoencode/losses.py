@@ -137,7 +137,7 @@ def build_perceptual_net(spec: str, in_chans: int) -> PerceptualLoss:
 
         net = pictorch.load(str(p))
         if isinstance(net, dict):
-            net = net.get("model") or next(iter(net.values()))
+            net = net["model"] if "model" in net else next(iter(net.values()))
         meta = getattr(net, "pictorch_meta", {}) or {}
         norm = meta.get("normalization") or {}
         # a classify checkpoint's model may wrap the backbone
