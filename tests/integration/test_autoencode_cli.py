@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pictorch
-from pictorch.cli import main
+from pictorch import cli
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +20,17 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def main(args: list[str]) -> None:
+    """``pictorch.cli.main`` without re-mounting the capabilities on every call (each in-process call of main()
+    adds the sub-apps again, so click's command tree and typer's per-call introspection grow with each call)."""
+    if not any(g.name == "autoencode" for g in cli.app.registered_groups):
+        cli._mount()
+    try:
+        cli.app(args=args, prog_name="pictorch", standalone_mode=False)
+    except Exception as e:  # noqa: BLE001 - same translation to exit codes as the console entry point
+        cli._handle(e, False)
 
 
 def _run(*args: str) -> None:
