@@ -514,7 +514,7 @@ def compress_report(ckpts: Sequence[str | os.PathLike], data: str = "fashion-mni
     Writes ``compression.csv``, ``compression.md`` (table) and ``compression.png`` (two panels: PSNR, SSIM).
 
     Args:
-        ckpts: TrainedAutoencoder checkpoints (typically the same architecture at several code sizes).
+        ckpts: Autoencoder checkpoints (typically the same architecture at several code sizes).
         data: "fashion-mnist", "synthetic" or a folder (its images serve as both PCA fit and test set).
         pca_sizes: PCA code sizes (default: the autoencoders' code sizes plus 2, 4, ..., 128).
         test_images: Test images scored.
@@ -598,7 +598,7 @@ def _plot_compression(series: dict[str, tuple[list[float], list[float]]], groups
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("TrainedAutoencoder vs PCA: reconstruction quality by code size")
+    fig.suptitle("Autoencoders vs PCA: reconstruction quality by code size")
     return _save(fig, path)
 
 
