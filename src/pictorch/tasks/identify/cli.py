@@ -1,0 +1,201 @@
+"""``pictorch identify``: train embeddings, evaluate them, embed photos; gallery verbs (enroll, who, verify,
+list, remove, export, calibrate) come from :mod:`pictorch.tasks.identify.gallery_cli`.
+
+Only typer/stdlib at module level: torch and friends load inside the commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+
+from pictorch.cli_common import (
+    LR,
+    Accelerator,
+    BatchSize,
+    CkptEvery,
+    ConfigFile,
+    DataDir,
+    Devices,
+    LogEvery,
+    NoProgress,
+    OutDir,
+    Precision,
+    Resume,
+    Seed,
+    Steps,
+    WeightDecay,
+    train_config,
+)
+
+app = typer.Typer(no_args_is_help=True, help="Recognize people/objects from a few photos.")
+
+Data = Annotated[str, typer.Option("--data", help="fashion-mnist, toy-identities[:IDSxPER], or a folder with "
+                                                  "one subfolder of photos per person.")]
+Classes = Annotated[str | None, typer.Option("--classes", help="Identities to use: '0-5', '0,2,4' or names.")]
+
+
+@app.command()
+def train(
+    data: Data = "fashion-mnist",
+    classes: Classes = None,
+    data_dir: DataDir = None,
+    backbone: Annotated[str, typer.Option(help="Any registered backbone (small_cnn, resnet18, ...).")] = "small_cnn",
+    backbone_args: Annotated[str, typer.Option(help="Backbone arguments, e.g. 'width=16' or 'stem=cifar'.")] = "",
+    embed_dim: Annotated[int, typer.Option(help="Embedding width.")] = 128,
+    pool: Annotated[int, typer.Option(help="1: global average pooling; n: keep an n×n grid (aligned images).")] = 1,
+    embedding: Annotated[str, typer.Option(help="backbone: pooled backbone features (transfers to unseen "
+                                                "identities); head: the trained embedding layer.")] = "backbone",
+    loss: Annotated[str, typer.Option(help="triplet, softmax (DeepFace), arcface or cosface.")] = "triplet",
+    miner: Annotated[str, typer.Option(help="Triplet miner: all, hard or semi-hard.")] = "semi-hard",
+    margin: Annotated[float | None, typer.Option(help="Loss margin (default per loss).")] = None,
+    scale: Annotated[float, typer.Option(help="ArcFace/CosFace logit scale.")] = 30.0,
+    p: Annotated[int, typer.Option("--p", help="Identities per batch (0: auto).")] = 0,
+    k: Annotated[int, typer.Option("--k", help="Images per identity in a batch (0: batch-size // p).")] = 0,
+    pretrained: Annotated[str | None, typer.Option(help="Pretrained backbone weights, e.g. imagenet.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Local backbone weights file.")] = None,
+    freeze: Annotated[bool, typer.Option(help="Train only the new embedding head.")] = False,
+    unfreeze_last: Annotated[int, typer.Option(help="Also train the backbone's last N stages (-1: all).")] = -1,
+    backbone_lr_mult: Annotated[float, typer.Option(help="Backbone LR = lr × this.")] = 1.0,
+    image_size: Annotated[int, typer.Option(help="Resize folder photos to this size (0: backbone's).")] = 0,
+    mode: Annotated[str, typer.Option(help="L or RGB for folder photos.")] = "L",
+    augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
+    time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
+                                                    "the LR schedule fitted to it (0: no limit).")] = 0.0,
+    steps: Steps = 1000,
+    batch_size: BatchSize = 64,
+    lr: LR = 1e-3,
+    weight_decay: WeightDecay = 0.0,
+    out_dir: OutDir = "runs/identify",
+    precision: Precision = "auto",
+    accelerator: Accelerator = "auto",
+    devices: Devices = 1,
+    seed: Seed = 0,
+    log_every: LogEvery = 50,
+    ckpt_every: CkptEvery = 0,
+    resume: Resume = False,
+    no_progress: NoProgress = False,
+    config: ConfigFile = None,
+) -> None:
+    """Train an embedding (triplet loss with a miner, DeepFace softmax, ArcFace or CosFace)."""
+    from pictorch.cli_common import echo_result
+    from pictorch.engine.config import resolve_config
+    from pictorch.tasks.identify.api import train as api_train
+    from pictorch.tasks.identify.steps import IdentifyConfig
+
+    train_values = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
+                        precision=precision, accelerator=accelerator, devices=devices, seed=seed,
+                        log_every=log_every, ckpt_every=ckpt_every, resume=resume)
+    task_values = dict(data=data, classes=classes, data_dir=data_dir, backbone=backbone, backbone_args=backbone_args,
+                       embed_dim=embed_dim, pool=pool, embedding=embedding, loss=loss, miner=miner, margin=margin, scale=scale, p=p, k=k,
+                       pretrained=pretrained, weights=weights, freeze=freeze, unfreeze_last=unfreeze_last,
+                       backbone_lr_mult=backbone_lr_mult, image_size=image_size, mode=mode, augment=augment,
+                       time_budget=time_budget)
+    # one YAML may hold both sections' keys: each resolver is told the other's names
+    tcfg = train_config(config, no_progress=no_progress, **train_values, **{k_: None for k_ in task_values})
+    icfg = resolve_config(IdentifyConfig, config, **task_values, **{k_: None for k_ in train_values},
+                          progress=None)
+    kw = {f: getattr(icfg, f) for f in icfg.__dataclass_fields__ if f not in ("data", "extra")}
+    result = api_train(data=icfg.data, train_cfg=tcfg, **kw)
+    echo_result(result, "identify train")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[str, typer.Argument(help="Identify checkpoint or run folder (or dlib-face).")],
+    data: Data = "fashion-mnist",
+    classes: Classes = None,
+    data_dir: DataDir = None,
+    split: Annotated[str, typer.Option(help="Fashion-MNIST split.")] = "test",
+    pairs: Annotated[str | None, typer.Option(help="LFW-format pairs file.")] = None,
+    pairs_root: Annotated[str | None, typer.Option(help="Folder of the pair images (default: --data).")] = None,
+    n_pairs: Annotated[int, typer.Option(help="Pairs drawn from labels when no --pairs.")] = 6000,
+    gallery_per_class: Annotated[int, typer.Option(help="Images enrolled per identity.")] = 5,
+    max_images: Annotated[int, typer.Option(help="Cap on evaluated images.")] = 10000,
+    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Report folder "
+                                                "(default: <run>/eval).")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Verification (10-fold accuracy, AUC, EER, TAR@FAR), rank-1/CMC, open-set DIR@FAR, Recall@1, MAP@R."""
+    from pathlib import Path
+
+    from pictorch.tasks.identify.api import evaluate as api_evaluate
+
+    if out_dir is None:
+        base = Path(checkpoint)
+        out_dir = str((base if base.is_dir() else base.parent) / "eval") if checkpoint != "dlib-face" else "runs/eval"
+    rep = api_evaluate(checkpoint, data=data, data_dir=data_dir, classes=classes, split=split, pairs=pairs,
+                       pairs_root=pairs_root, n_pairs=n_pairs, gallery_per_class=gallery_per_class,
+                       max_images=max_images, out_dir=out_dir, seed=seed)
+    print_report(rep)
+
+
+def print_report(rep: dict) -> None:
+    """The evaluation report as a table (rich), plus where the files went."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="identify evaluate")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    ver = rep.get("verification", {})
+    rows = [("verification accuracy (10-fold)", ver.get("accuracy_10fold")), ("ROC AUC", ver.get("auc")),
+            ("EER", ver.get("eer")), ("TAR @ FAR=1e-2", ver.get("tar@far=0.01")),
+            ("TAR @ FAR=1e-3", ver.get("tar@far=0.001"))]
+    ret = rep.get("retrieval", {})
+    rows += [("Recall@1", ret.get("recall@1")), ("Recall@5", ret.get("recall@5")), ("MAP@R", ret.get("map@r"))]
+    cs = rep.get("closed_set", {})
+    rows += [("closed-set rank-1", cs.get("rank1")),
+             ("closed-set rank-5", cs["cmc"][4] if len(cs.get("cmc", [])) > 4 else None)]
+    op = rep.get("open_set", {})
+    rows += [("open-set DIR @ FAR=1%", op.get("dir@far=0.01")),
+             ("non-member rejection @ FAR=1%", op.get("rejection@far=0.01")),
+             ("open-set DIR @ FAR=10%", op.get("dir@far=0.1"))]
+    for name, v in rows:
+        if v is not None:
+            table.add_row(name, f"{v:.4f}")
+    console = Console()
+    console.print(table)
+    if rep.get("report_path"):
+        console.print(f"report: {rep['report_path']}")
+        for k, v in rep.get("pictures", {}).items():
+            console.print(f"{k}: {v}")
+
+
+@app.command()
+def embed(
+    checkpoint: Annotated[str, typer.Argument(help="Identify checkpoint or run folder (or dlib-face).")],
+    photos: Annotated[list[str], typer.Argument(help="Image files.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output .npz (embeddings + paths).")] = "embeddings.npz",
+    faces: Annotated[bool, typer.Option(help="Detect and align the largest face first.")] = False,
+) -> None:
+    """Embed photos into an .npz file (``embeddings`` N×dim, ``paths``)."""
+    import numpy as np
+
+    from pictorch.tasks.identify.api import load_embedder
+
+    emb = load_embedder(checkpoint)
+    vecs, ok, bad = emb.embed_files(photos, faces=faces)
+    for p, why in bad:
+        typer.echo(f"skipped {p}: {why}", err=True)
+    if not ok:
+        from pictorch.errors import DataError
+
+        raise DataError(f"none of the {len(photos)} photos could be embedded (first: {bad[0][0]}: {bad[0][1]})")
+    np.savez(out, embeddings=vecs.numpy(), paths=np.array(ok), fingerprint=emb.fingerprint)
+    typer.echo(f"{len(ok)} embeddings ({emb.dim}-d) -> {out}")
+
+
+def _mount_gallery() -> None:
+    try:
+        mod = importlib.import_module("pictorch.tasks.identify.gallery_cli")
+    except ModuleNotFoundError as e:
+        if e.name == "pictorch.tasks.identify.gallery_cli":
+            return
+        raise
+    mod.register(app)
+
+
+_mount_gallery()
