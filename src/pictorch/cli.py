@@ -44,7 +44,15 @@ def _root(
     _DEBUG = debug or os.environ.get("PICTORCH_DEBUG") == "1"
 
 
+_MOUNTED = False
+
+
 def _mount() -> None:
+    """Attach every capability's app (once: repeated in-process calls must not mount twice)."""
+    global _MOUNTED
+    if _MOUNTED:
+        return
+    _MOUNTED = True
     for name, module, help_text, aliases in CAPABILITIES:
         try:
             mod = importlib.import_module(module)
