@@ -29,18 +29,6 @@ __all__ = ["GAN", "GANConfig", "arithmetic", "evaluate", "interpolate", "load_ga
 
 
 # -- training --------------------------------------------------------------------------------------------
-def _cpu_precision(train_cfg: Any) -> Any:
-    """On CPUs, "auto" precision means fp32 here: measured on this project's bf16-capable CPU, bf16-mixed
-    autocast made DCGAN/small-CNN training 3-7× slower (conv fwd+bwd 1.2-1.7× slower per op, plus casts),
-    so "auto" would pick the slow path. An explicit --precision is always honoured."""
-    import torch
-
-    on_gpu = train_cfg.accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available()
-    if train_cfg.precision == "auto" and not on_gpu and train_cfg.accelerator != "mps":
-        return replace(train_cfg, precision="32-true")
-    return train_cfg
-
-
 def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: int = 0,
           max_seconds: float = 0.0) -> dict[str, Any]:
     """Train a GAN on ``cfg.data``; returns the trainer result (checkpoint, metrics, run folder).
@@ -69,7 +57,7 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
                    lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
     hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
-    result = Trainer(_cpu_precision(train_cfg), hooks=hooks).fit(task, loader)
+    result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
     result["warnings"] = task.monitor.warnings
     return result
 
@@ -468,7 +456,7 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
             test = None
     task.val_set = test
     hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
-    return Trainer(_cpu_precision(train_cfg), hooks=hooks).fit(task, loader)
+    return Trainer(train_cfg, hooks=hooks).fit(task, loader)
 
 
 class _FeatureNetTask(TrainTask):
