@@ -214,4 +214,4 @@ def test_official_urls_and_hash_prefixes():
     assert cfg["url"] == "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth"
     assert cfg["sha256"] == "c79401a0"
     assert W.pretrained_cfg("resnet50")["filename"] == "resnet50-0676ba61.pth"
-    assert len(W.TORCHVISION_FILES) == 9
+    assert len(W.TORCHVISION_FILES) == 18
