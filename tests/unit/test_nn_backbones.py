@@ -419,3 +419,20 @@ def test_inception_small_fashion_mnist_sized_and_trains():
     assert losses[-1] < losses[0]
     half = create_model("inception_small", in_chans=3, num_classes=2, width=0.5)
     assert half.feature_dim == 128
+
+
+@pytest.mark.parametrize("name", ["efficientnet", "googlenet", "inception_small"])
+def test_new_backbones_build_and_count_flops_on_meta(name: str):
+    # classify's `scale` verb builds family members on the meta device to count their FLOPs
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = create_model(name, in_chans=3, num_classes=10)
+        with FlopCounterMode(display=False) as counter:
+            model(torch.randn(1, 3, 224, 224))
+    flops = counter.get_total_flops()
+    if name == "efficientnet":
+        assert flops == pytest.approx(2 * 0.39e9, rel=0.02)  # B0: the paper's 0.39 B multiply-adds
+    elif name == "googlenet":
+        assert flops == pytest.approx(2 * 1.5e9, rel=0.05)  # torchvision lists 1.5 GFLOPS (multiply-adds)
+    assert flops > 0
