@@ -46,16 +46,17 @@ TORCHVISION_FILES: dict[str, str] = {
     "vgg11_bn": "vgg11_bn-6002323d.pth",
     "vgg16_bn": "vgg16_bn-6c64b313.pth",
     "vgg19_bn": "vgg19_bn-c79401a0.pth",
-    # EfficientNet: torchvision's default file of each variant (B0-B4 ported from timm, B1 retrained by
-    # torchvision, B5-B7 ported from lukemelas/EfficientNet-PyTorch)
+    # EfficientNet: torchvision's default file of each variant (B0, B2-B4 ported from timm, B1 retrained by
+    # torchvision, B5-B7 ported from lukemelas/EfficientNet-PyTorch). The names are the re-uploads whose hash
+    # prefix matches the content (pytorch/vision#8034; the older ...-3dd342df etc. names fail the check).
     "efficientnet_b0": "efficientnet_b0_rwightman-7f5810bc.pth",
     "efficientnet_b1": "efficientnet_b1-c27df63c.pth",
-    "efficientnet_b2": "efficientnet_b2_rwightman-bcdf34b7.pth",
-    "efficientnet_b3": "efficientnet_b3_rwightman-cf984f9c.pth",
-    "efficientnet_b4": "efficientnet_b4_rwightman-7eb33cd5.pth",
-    "efficientnet_b5": "efficientnet_b5_lukemelas-b6417697.pth",
-    "efficientnet_b6": "efficientnet_b6_lukemelas-c76e70fd.pth",
-    "efficientnet_b7": "efficientnet_b7_lukemelas-dcc49843.pth",
+    "efficientnet_b2": "efficientnet_b2_rwightman-c35c1473.pth",
+    "efficientnet_b3": "efficientnet_b3_rwightman-b3899882.pth",
+    "efficientnet_b4": "efficientnet_b4_rwightman-23ab8bcd.pth",
+    "efficientnet_b5": "efficientnet_b5_lukemelas-1a07897c.pth",
+    "efficientnet_b6": "efficientnet_b6_lukemelas-24a108a5.pth",
+    "efficientnet_b7": "efficientnet_b7_lukemelas-c5b4e57e.pth",
     # GoogLeNet ported from TensorFlow (holds the aux1/aux2 heads too; expects inputs normalized to [-1, 1])
     "googlenet": "googlenet-1378be20.pth",
 }

@@ -318,7 +318,7 @@ def test_new_official_urls():
         cfg = W.pretrained_cfg(f"efficientnet_b{i}")
         assert cfg["url"].startswith("https://download.pytorch.org/models/efficientnet_b")
         assert cfg["sha256"] and len(cfg["sha256"]) == 8
-    assert W.pretrained_cfg("efficientnet_b7")["filename"] == "efficientnet_b7_lukemelas-dcc49843.pth"
+    assert W.pretrained_cfg("efficientnet_b7")["filename"] == "efficientnet_b7_lukemelas-c5b4e57e.pth"
     assert create_model("inception_small").default_cfg["url"] is None
     with pytest.raises(WeightsError, match="efficientnet has no official"):
         create_model("efficientnet", width_mult=0.5, depth_mult=0.5, pretrained="imagenet")
