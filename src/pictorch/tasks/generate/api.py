@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ __all__ = ["GAN", "GANConfig", "arithmetic", "evaluate", "interpolate", "load_ga
 
 # -- training --------------------------------------------------------------------------------------------
 def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: int = 0,
-          max_seconds: float = 0.0) -> dict[str, Any]:
+          max_seconds: float = 0.0, threads: int | str = "auto") -> dict[str, Any]:
     """Train a GAN on ``cfg.data``; returns the trainer result (checkpoint, metrics, run folder).
 
     Args:
@@ -39,6 +40,8 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
         data_dir: Folder with dataset files (Fashion-MNIST IDX).
         limit: Use only this many training images (0: all).
         max_seconds: Stop after this much training time (0: run all steps); a fixed-budget run.
+        threads: CPU threads: "auto" times real steps with 1 and all cores and keeps the faster, re-checking
+            as the machine's load changes (:class:`~pictorch.engine.threads.CpuThreadTuner`); a number fixes it.
     """
     from pictorch.engine.trainer import Trainer
     from pictorch.tasks.generate.data import load_training_images, make_loader
@@ -56,10 +59,37 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
                          seed=train_cfg.seed)
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
                    lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
-    hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
-    result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
+    hooks: list[Any] = [TimeBudget(max_seconds)] if max_seconds > 0 else []
+    with _cpu_threads(threads) as tuner:
+        if tuner is not None:
+            hooks.append(tuner)
+        result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
     result["warnings"] = task.monitor.warnings
+    if tuner is not None and tuner.enabled:
+        result["cpu_threads"] = tuner.summary()
     return result
+
+
+@contextmanager
+def _cpu_threads(threads: int | str):
+    """Yield a :class:`CpuThreadTuner` for "auto", or fix the thread count for the block (restored after)."""
+    from pictorch.engine.threads import CpuThreadTuner
+
+    if str(threads).strip().lower() in ("auto", "", "0"):
+        yield CpuThreadTuner()
+        return
+    try:
+        n = int(threads)
+    except ValueError:
+        raise ConfigError(f"--threads takes auto or a number of threads, got {threads!r}") from None
+    if n < 1:
+        raise ConfigError(f"--threads must be >= 1 (or auto), got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield None
+    finally:
+        torch.set_num_threads(before)
 
 
 # -- a loaded GAN ----------------------------------------------------------------------------------------
@@ -430,7 +460,7 @@ def format_report(report: dict[str, Any]) -> str:
 # -- the domain feature network ----------------------------------------------------------------------------
 def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str | None = None,
                       image_size: int = 28, channels: int = 0, width: int = 32, limit: int = 0,
-                      max_seconds: float = 0.0) -> dict[str, Any]:
+                      max_seconds: float = 0.0, threads: int | str = "auto") -> dict[str, Any]:
     """Train the default "domain feature net" for FID: a ``small_cnn`` classifier on the GAN's data.
 
     The checkpoint is a classify-style single-module checkpoint (Backbone interface), usable with
@@ -455,8 +485,11 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
         except DataError:
             test = None
     task.val_set = test
-    hooks = [TimeBudget(max_seconds)] if max_seconds > 0 else []
-    return Trainer(train_cfg, hooks=hooks).fit(task, loader)
+    hooks: list[Any] = [TimeBudget(max_seconds)] if max_seconds > 0 else []
+    with _cpu_threads(threads) as tuner:
+        if tuner is not None:
+            hooks.append(tuner)
+        return Trainer(train_cfg, hooks=hooks).fit(task, loader)
 
 
 class _FeatureNetTask(TrainTask):

@@ -32,6 +32,9 @@ GanPrecision = Annotated[str, typer.Option(
     "--precision", help="auto (fp32 on CPUs, where bf16 autocast measured slower for these convs; bf16-mixed on "
     "GPUs), 32-true, bf16-mixed.")]
 Ckpt = Annotated[str, typer.Argument(help="GAN checkpoint (.safetensors) or run folder.")]
+Threads = Annotated[str, typer.Option(
+    "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
+    "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -88,6 +91,7 @@ def train(
     time_budget: Annotated[float, typer.Option("--time-budget",
                                                help="Stop after this many minutes of training (0: run --steps).")]
     = 0.0,
+    threads: Threads = "auto",
     steps: Steps = 2000,
     batch_size: BatchSize = 64,
     lr: LR = 2e-4,
@@ -122,7 +126,7 @@ def train(
     # one YAML may hold both sections' options: each resolver ignores the other's names
     gcfg = resolve_config(GANConfig, config, **gvals, **tvals)
     tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
-    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60)
+    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
     if result.get("warnings"):
         kinds = ", ".join(sorted({w["kind"] for w in result["warnings"]}))
