@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--limit", type=int, default=12000)
     ap.add_argument("--threads", default="auto", help="pictorch --threads (auto: timed choice, as gan train)")
+    ap.add_argument("--reference-threads", type=int, default=0,
+                    help="threads of the reference loop (0: torch's default, as an example script runs); with "
+                    "--threads N too, compares the step code alone")
     args = ap.parse_args()
 
     from pictorch.data.fashion_mnist import load_fashion_mnist
@@ -127,8 +130,8 @@ def main() -> None:
     idx = torch.randperm(len(ds.images), generator=torch.Generator().manual_seed(0))[:args.limit]
     images = ds.images[idx]
     precision = auto_precision("cpu") if args.precision == "auto" else args.precision
-    print(f"DCGAN 28×28 ngf={args.ngf} ndf={args.ndf} batch {args.batch_size}, {torch.get_num_threads()} threads "
-          f"(reference); pictorch precision {precision}, channels_last={not args.no_channels_last}, threads "
+    print(f"DCGAN 28×28 ngf={args.ngf} ndf={args.ndf} batch {args.batch_size}, {args.reference_threads or torch.get_num_threads()} "
+          f"threads (reference); pictorch precision {precision}, channels_last={not args.no_channels_last}, threads "
           f"{args.threads}; load average {os.getloadavg()[0]:.2f}")
     ref_all, pt_all, ratios, whole = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,9 +139,13 @@ def main() -> None:
             first_ref = r % 2 == 0  # alternate the order so neither side always runs first
             for side in ("ref", "pt") if first_ref else ("pt", "ref"):
                 if side == "ref":
+                    before = torch.get_num_threads()
+                    if args.reference_threads:
+                        torch.set_num_threads(args.reference_threads)
                     t = time.perf_counter()
                     ref = reference_loop(images, args.steps, args.log_every, args.batch_size, args.ngf, args.ndf)
                     ref_whole = args.steps * args.batch_size / (time.perf_counter() - t)
+                    torch.set_num_threads(before)
                 else:
                     pt, res = pictorch_run(args.limit, args.steps, args.log_every, args.batch_size, args.ngf,
                                            args.ndf, precision, not args.no_channels_last, args.threads,
