@@ -87,6 +87,11 @@ def train(
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last",
                                                 help="Channels-last layout for conv models (faster on CPUs).")]
     = True,
+    cond_bn: Annotated[bool, typer.Option("--cond-bn/--no-cond-bn",
+                                          help="cdcgan: class-conditional BatchNorm in every G stage.")] = True,
+    aux_weight: Annotated[float, typer.Option("--aux-weight",
+                                              help="Conditional models: auxiliary-classifier (AC-GAN) loss weight "
+                                              "(0: off).")] = 0.0,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
     time_budget: Annotated[float, typer.Option("--time-budget",
                                                help="Stop after this many minutes of training (0: run --steps).")]
@@ -119,7 +124,7 @@ def train(
                  instance_noise=instance_noise, noise_anneal=noise_anneal, separate_batches=separate_batches,
                  spectral_norm=spectral_norm, fully_connected=fully_connected, gp_weight=gp_weight, lr_g=lr_g,
                  lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden,
-                 channels_last=channels_last)
+                 channels_last=channels_last, cond_bn=cond_bn, aux_weight=aux_weight)
     tvals = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
                  precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
                  ckpt_every=ckpt_every, picture_every=picture_every, resume=resume)
