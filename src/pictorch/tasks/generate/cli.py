@@ -195,9 +195,10 @@ def arithmetic(
 @app.command()
 def evaluate(
     ckpt: Ckpt,
-    feature_net: Annotated[str | None, typer.Option("--feature-net",
-                                                    help="Classifier checkpoint (same data) or inception:PATH.")]
-    = None,
+    feature_net: Annotated[str | None, typer.Option(
+        "--feature-net", help="Classifier checkpoint trained on the same data (e.g. `classify train`), "
+        "inception:PATH, or auto (default): the cached domain network for the GAN's data, trained once (~2.5 min) "
+        "when missing.")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated (and real) images per side.")] = 5000,
     data: Annotated[str | None, typer.Option("--data", help="Real data (default: what the GAN trained on).")] = None,
     data_dir: DataDir = None,
