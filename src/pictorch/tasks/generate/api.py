@@ -487,7 +487,8 @@ def feature_net_cache_dir(data: str, image_size: int, channels: int) -> Path:
 
 
 def default_feature_net(data: str, data_dir: str | None = None, image_size: int = 28, channels: int = 1,
-                        seconds: float = DEFAULT_FEATURE_SECONDS, width: int = DEFAULT_FEATURE_WIDTH) -> Path:
+                        seconds: float = DEFAULT_FEATURE_SECONDS, width: int = DEFAULT_FEATURE_WIDTH,
+                        batch_size: int = 128) -> Path:
     """The default domain feature network for ``data``: the cached checkpoint, or train one (``seconds`` of
     small_cnn training, cosine schedule over the budget) and cache it. Returns the checkpoint path."""
     import sys
@@ -500,7 +501,7 @@ def default_feature_net(data: str, data_dir: str | None = None, image_size: int 
         return ckpt
     print(f"no --feature-net given: training the default domain feature network for {data} (small_cnn width "
           f"{width}, {seconds:.0f} s) once; cached in {run_dir}", file=sys.stderr, flush=True)
-    cfg = TrainConfig(out_dir=str(run_dir), steps=10**9, batch_size=128, lr=5e-3, weight_decay=1e-4,
+    cfg = TrainConfig(out_dir=str(run_dir), steps=10**9, batch_size=batch_size, lr=5e-3, weight_decay=1e-4,
                       accelerator="auto", progress=False, log_every=50)
     res = train_feature_net(cfg, data=data, data_dir=data_dir, image_size=image_size, channels=channels, width=width,
                             max_seconds=seconds)

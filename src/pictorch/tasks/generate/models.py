@@ -133,7 +133,8 @@ class MLPDiscriminator(nn.Module):
         num_classes: >0 for a conditional discriminator (label concatenated + projection term).
         dropout: Dropout after hidden layers (the original paper used maxout + dropout).
         spectral_norm: Spectral normalization of every linear layer.
-        aux_classifier: Conditional models: an auxiliary class head (AC-GAN), see ``return_aux``.
+        aux_classifier: Conditional models: an auxiliary class head (AC-GAN), see ``return_aux``; labels then
+            enter only through the projection term (the head must not see them).
     """
 
     def __init__(self, in_shape: tuple[int, ...] = (1, 28, 28), hidden: tuple[int, ...] = (512, 256),
@@ -141,7 +142,8 @@ class MLPDiscriminator(nn.Module):
                  aux_classifier: bool = False):
         super().__init__()
         self.in_shape, self.num_classes = tuple(in_shape), num_classes
-        width = math.prod(self.in_shape) + max(num_classes, 0)
+        self.label_input = num_classes > 0 and not aux_classifier
+        width = math.prod(self.in_shape) + (num_classes if self.label_input else 0)
         layers: list[nn.Module] = []
         for h in hidden:
             layers += [_maybe_sn(nn.Linear(width, h), spectral_norm), nn.LeakyReLU(0.2)]
@@ -161,7 +163,8 @@ class MLPDiscriminator(nn.Module):
             if y is None:
                 raise ConfigError("this discriminator is conditional: pass class labels")
             yv = label_vector(y, self.num_classes, h.dtype)
-            h = torch.cat([h, yv], 1)
+            if self.label_input:
+                h = torch.cat([h, yv], 1)
         h = self.body(h)
         out = self.out(h).squeeze(1)
         if self.proj is not None:
@@ -273,7 +276,9 @@ class DCGANDiscriminator(nn.Module):
         spectral_norm: Spectral normalization of every conv/linear layer.
         fully_connected: A Linear read-out instead of the final base×base convolution (trick off).
         aux_classifier: Conditional models: an auxiliary class head on the pooled features (AC-GAN);
-            ``forward(x, y, return_aux=True)`` also returns its logits.
+            ``forward(x, y, return_aux=True)`` also returns its logits. The labels then enter D only through the
+            projection term, after the features: label maps at the input would let the head read the answer
+            instead of recognising the class (its loss drops to ~0 and teaches G nothing).
     """
 
     def __init__(self, image_size: int = 28, channels: int = 1, ndf: int = 64, num_classes: int = 0,
@@ -282,7 +287,8 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         base, n = dcgan_plan(image_size)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
-        cin = channels + max(num_classes, 0)
+        self.label_input = num_classes > 0 and not aux_classifier
+        cin = channels + (num_classes if self.label_input else 0)
         layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(cin, ndf, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(n - 1):
@@ -309,7 +315,8 @@ class DCGANDiscriminator(nn.Module):
             if y is None:
                 raise ConfigError("this discriminator is conditional: pass class labels")
             yv = label_vector(y, self.num_classes, x.dtype)
-            x = torch.cat([x, yv[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
+            if self.label_input:
+                x = torch.cat([x, yv[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
         h = self.body(x)
         out = self.out(h.flatten(1) if self.fully_connected else h).flatten(1).sum(1)
         if self.proj is not None:
