@@ -133,6 +133,11 @@ def train(
     tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
     result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
+    ct = result.get("cpu_threads")
+    if ct and ct.get("probes"):
+        last = ct["probes"][-1]
+        timings = ", ".join(f"{k} threads {v:.3f}s" for k, v in last["step_s"].items())
+        typer.echo(f"cpu threads: {ct['threads']} (last probe at step {last['step']}: {timings} per step)")
     if result.get("warnings"):
         kinds = ", ".join(sorted({w["kind"] for w in result["warnings"]}))
         typer.echo(f"monitor warnings: {kinds} (details in {result['run_dir']}/monitor.json)", err=True)
