@@ -76,7 +76,11 @@ def _cpu_threads(threads: int | str):
     from pictorch.engine.threads import CpuThreadTuner
 
     if str(threads).strip().lower() in ("auto", "", "0"):
-        yield CpuThreadTuner()
+        before = torch.get_num_threads()
+        try:
+            yield CpuThreadTuner()
+        finally:  # also when training stops with an error (the hook's on_fit_end is not reached then)
+            torch.set_num_threads(before)
         return
     try:
         n = int(threads)

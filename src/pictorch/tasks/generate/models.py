@@ -5,9 +5,11 @@ Registered in :data:`pictorch.registry.MODELS` as ``gan.mlp_g``, ``gan.mlp_d``, 
 condition is a class index (B,) or a multi-hot / soft label vector (B×num_classes), so several labels can be
 asked for at once.
 
-Conditioning: G concatenates a learned label embedding to ``z``; D gets label maps as extra input channels
-(the classic cGAN) plus a projection term ``<embed(y), features>`` (Miyato & Koyama), which makes samples
-follow their labels much more reliably than input concatenation alone.
+Conditioning: G concatenates a learned label embedding to ``z`` and (DCGAN, ``cond_bn``) scales/shifts every
+BatchNorm by the label (conditional BN), so the label reaches every stage; D gets label maps as extra input
+channels (the classic cGAN) plus a projection term ``<embed(y), features>`` (Miyato & Koyama). With an
+auxiliary class head (AC-GAN, ``aux_classifier``) D takes the label through the projection only, so the head
+has to recognise the class from the image.
 """
 
 from __future__ import annotations
