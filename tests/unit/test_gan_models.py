@@ -129,8 +129,13 @@ def test_conditional_bn_steers_every_stage_and_old_specs_still_build():
     # a checkpoint spec without the new options rebuilds the old architecture
     old = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=8, num_classes=3)
     assert not any(isinstance(m, CondBatchNorm2d) for m in old.modules())
-    mods = build_gan(GANConfig(model="cdcgan", ngf=8, ndf=8, z_dim=8), (1, 28, 28), num_classes=3)
+    mods = build_gan(GANConfig(model="cdcgan", ngf=8, ndf=8, z_dim=8, aux_weight=0.0), (1, 28, 28), num_classes=3)
     assert mods["G"].pictorch_spec["kwargs"]["cond_bn"] is True
+    assert "aux_classifier" not in mods["D"].pictorch_spec["kwargs"]
+    # the AC head is on by default for conditional models and never for unconditional ones
+    mods = build_gan(GANConfig(model="cdcgan", ngf=8, ndf=8, z_dim=8), (1, 28, 28), num_classes=3)
+    assert mods["D"].pictorch_spec["kwargs"]["aux_classifier"] is True
+    mods = build_gan(GANConfig(model="dcgan", ngf=8, ndf=8, z_dim=8), (1, 28, 28), num_classes=3)
     assert "aux_classifier" not in mods["D"].pictorch_spec["kwargs"]
 
 

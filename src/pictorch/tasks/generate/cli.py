@@ -91,8 +91,9 @@ def train(
                                           help="cdcgan: class-conditional BatchNorm in every G stage.")] = True,
     aux_weight: Annotated[float, typer.Option("--aux-weight",
                                               help="Conditional models: auxiliary-classifier (AC-GAN) loss weight "
-                                              "(0: off; 2 gave 93% class consistency on Fashion-MNIST in 5 min).")]
-    = 0.0,
+                                              "(0: off; the default 2 gave 94% class consistency on Fashion-MNIST in 5 min, "
+                                              "against 37% without it after 90 s). Unconditional models ignore it.")]
+    = 2.0,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
     time_budget: Annotated[float, typer.Option("--time-budget",
                                                help="Stop after this many minutes of training (0: run --steps).")]

