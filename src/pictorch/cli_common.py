@@ -20,7 +20,7 @@ LR = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")]
 OutDir = Annotated[str, typer.Option("--out", "-o", help="Run folder (checkpoint, config, log, pictures).")]
 Precision = Annotated[str, typer.Option("--precision",
-                                        help="auto (bf16-mixed where it is faster: bf16 GPUs, AMX CPUs), 32-true, bf16-mixed, 16-mixed.")]
+                                        help="auto (bf16-mixed on bf16 GPUs and bf16 CPUs), 32-true, bf16-mixed, 16-mixed.")]
 Accelerator = Annotated[str, typer.Option("--accelerator", help="auto, cpu, cuda, mps.")]
 Devices = Annotated[int, typer.Option("--devices", help="Devices/processes per node (>1 runs DDP).")]
 NumNodes = Annotated[int, typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]

@@ -23,7 +23,7 @@ class TrainConfig:
         batch_size: Images per step (per device).
         lr: Base learning rate.
         weight_decay: AdamW weight decay.
-        precision: "auto" (bf16-mixed on bf16 GPUs and AMX CPUs, where it is faster; else 32-true), "32-true",
+        precision: "auto" (bf16-mixed on bf16 GPUs and CPUs with native bf16; else 32-true), "32-true",
             "bf16-mixed", "16-mixed".
         accelerator: "auto", "cpu", "cuda", "mps".
         devices: Devices (processes) per node; >1 runs DDP.
