@@ -36,7 +36,7 @@ class ScalableCNN(Backbone):
         num_classes: Classifier outputs (0: none).
         widths: Base channels of each stage.
         depths: Base conv layers of each stage.
-        width_mult: Channel multiplier (rounded to multiples of 8).
+        width_mult: Channel multiplier (rounded to multiples of 4).
         depth_mult: Layer multiplier (``ceil(depth * depth_mult)`` layers per stage).
         drop_rate: Dropout before the classifier.
     """
@@ -52,7 +52,7 @@ class ScalableCNN(Backbone):
         stages: list[nn.Module] = []
         c = in_chans
         for i, (w, d) in enumerate(zip(widths, depths, strict=True)):
-            out = make_divisible(w * width_mult)
+            out = make_divisible(w * width_mult, 4)
             layers: list[nn.Module] = []
             for _ in range(max(1, math.ceil(d * depth_mult))):
                 layers.append(ConvBnAct(c, out))
