@@ -557,7 +557,7 @@ def compare(cfg: ClassifyConfig, train_cfg: Any, regimes: Sequence[str] = ("head
 
 
 def transfer_demo(out_dir: str | os.PathLike = "runs/transfer-demo", data_dir: str | None = None,
-                  pretrain_steps: int = 400, steps: int = 150, per_class: int = 50, arch: str = "small_cnn",
+                  pretrain_steps: int = 500, steps: int = 150, per_class: int = 50, arch: str = "small_cnn",
                   model_kwargs: dict[str, Any] | None = None, batch_size: int = 64, lr: float = 3e-3,
                   test_limit: int = 2000, seed: int = 0, progress: bool = True, source: str = "0-4",
                   target: str = "5-9", data: str = "fashion-mnist") -> dict[str, Any]:
