@@ -162,3 +162,29 @@ def test_param_groups_use_backbone_lr_mult(base_ckpt):
     task2.set_train_mode(m2)
     bns = [m for m in m2.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and not any(b.training for b in bns) and m2.training
+
+
+def test_early_stopping_keeps_best_and_stops(tmp_path):
+    from pictorch.tasks.classify import api
+
+    # a vanishing lr: validation accuracy plateaus (only BN statistics move), so patience 2 stops the run two
+    # validations after the best one, long before 500 steps
+    cfg = ClassifyConfig(data="synthetic", arch="small_cnn", model_kwargs={"width": 4}, augment="none",
+                         val_split=0.2, patience=2, schedule="constant")
+    res = api.train(cfg, TrainConfig(out_dir=str(tmp_path), steps=500, batch_size=16, lr=1e-12, progress=False,
+                                     precision="32-true", val_every=5, log_every=5))
+    assert res["stopped_early"] and res["step"] < 500 and res["step"] == res["best_step"] + 10
+    meta = api.load(res["checkpoint"]).meta
+    assert meta["stopped_early"] and meta["best_step"] == res["best_step"] and meta["step"] == res["step"]
+
+
+def test_balanced_class_weights_and_label_smoothing():
+    from pictorch.tasks.classify.steps import ClassifyTask
+
+    cfg = ClassifyConfig(data="synthetic", class_weights="balanced", label_smoothing=0.1)
+    task = ClassifyTask(cfg, ["a", "b"], 1, (8, 8), [0.5], [0.5], class_counts=[10, 30])
+    torch.testing.assert_close(task.class_weight, torch.tensor([2.0, 2 / 3]))
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    y = torch.tensor([0, 1, 1])
+    ref = torch.nn.functional.cross_entropy(logits, y, weight=torch.tensor([2.0, 2 / 3]), label_smoothing=0.1)
+    torch.testing.assert_close(task.loss_fn(logits, y), ref)
