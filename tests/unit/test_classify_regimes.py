@@ -188,3 +188,24 @@ def test_balanced_class_weights_and_label_smoothing():
     y = torch.tensor([0, 1, 1])
     ref = torch.nn.functional.cross_entropy(logits, y, weight=torch.tensor([2.0, 2 / 3]), label_smoothing=0.1)
     torch.testing.assert_close(task.loss_fn(logits, y), ref)
+
+
+def test_weights_file_is_passed_through_to_create_model(tmp_path):
+    from pictorch.engine.checkpoint import load_checkpoint
+    from pictorch.tasks.classify import api
+
+    torch.manual_seed(3)
+    src = create_model("small_cnn", in_chans=1, num_classes=7, width=4)
+    torch.save(src.state_dict(), tmp_path / "backbone.pth")
+    cfg = ClassifyConfig(data="synthetic", arch="small_cnn", model_kwargs={"width": 4}, weights=str(tmp_path /
+                         "backbone.pth"), regime="head", augment="none", val_split=0.0)
+    assert cfg.regime == "head"
+    res = api.train(cfg, TrainConfig(out_dir=str(tmp_path / "run"), steps=3, batch_size=16, progress=False,
+                                     precision="32-true"))
+    ck = load_checkpoint(res["checkpoint"])
+    after = ck.state_dicts["model"]
+    for k, v in src.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(v, after[k]), k
+    assert after["fc.weight"].shape == (4, 16) and ck.meta["regime"] == "head"
+    assert ck.meta["models"]["model"]["kwargs"].get("weights") is None  # the checkpoint carries the weights
