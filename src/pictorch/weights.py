@@ -46,6 +46,19 @@ TORCHVISION_FILES: dict[str, str] = {
     "vgg11_bn": "vgg11_bn-6002323d.pth",
     "vgg16_bn": "vgg16_bn-6c64b313.pth",
     "vgg19_bn": "vgg19_bn-c79401a0.pth",
+    # EfficientNet: torchvision's default file of each variant (B0, B2-B4 ported from timm, B1 retrained by
+    # torchvision, B5-B7 ported from lukemelas/EfficientNet-PyTorch). The names are the re-uploads whose hash
+    # prefix matches the content (pytorch/vision#8034; the older ...-3dd342df etc. names fail the check).
+    "efficientnet_b0": "efficientnet_b0_rwightman-7f5810bc.pth",
+    "efficientnet_b1": "efficientnet_b1-c27df63c.pth",
+    "efficientnet_b2": "efficientnet_b2_rwightman-c35c1473.pth",
+    "efficientnet_b3": "efficientnet_b3_rwightman-b3899882.pth",
+    "efficientnet_b4": "efficientnet_b4_rwightman-23ab8bcd.pth",
+    "efficientnet_b5": "efficientnet_b5_lukemelas-1a07897c.pth",
+    "efficientnet_b6": "efficientnet_b6_lukemelas-24a108a5.pth",
+    "efficientnet_b7": "efficientnet_b7_lukemelas-c5b4e57e.pth",
+    # GoogLeNet ported from TensorFlow (holds the aux1/aux2 heads too; expects inputs normalized to [-1, 1])
+    "googlenet": "googlenet-1378be20.pth",
 }
 
 PRETRAINED_TAGS = ("imagenet",)
@@ -276,8 +289,11 @@ def load_pretrained(
       unwrapped;
     * the first conv (``default_cfg["first_conv"]``) is adapted to the model's input channels; with a
       different kernel (``stem="cifar"``) it is skipped and stays freshly initialised;
-    * a classifier (``default_cfg["classifier"]``) whose shape differs (another ``num_classes``) or that is
-      absent (``num_classes=0``) is skipped and stays freshly initialised;
+    * a classifier (``default_cfg["classifier"]``, and any ``default_cfg["aux_classifiers"]``) whose shape
+      differs (another ``num_classes``) or that is absent (``num_classes=0``) is skipped and stays freshly
+      initialised;
+    * file keys under ``default_cfg["optional_keys"]`` prefixes that the model lacks (GoogLeNet built
+      without its auxiliary heads) are ignored;
     * everything else must match exactly (``strict``), else :class:`WeightsError`.
 
     Args:
@@ -313,7 +329,9 @@ def load_pretrained(
                             where, key, tuple(w.shape), tuple(target.shape))
 
     classifiers = cfg.get("classifier") or ()
-    for name in (classifiers,) if isinstance(classifiers, str) else classifiers:
+    names = [classifiers] if isinstance(classifiers, str) else list(classifiers)
+    names += list(cfg.get("aux_classifiers") or ())
+    for name in names:
         for suffix in ("weight", "bias"):
             key = f"{name}.{suffix}"
             if key in sd and (key not in own or own[key].shape != sd[key].shape):
@@ -325,6 +343,15 @@ def load_pretrained(
                              "initialised", where, name, n_file, getattr(model, "num_classes", 0))
             if key in own:
                 allowed_missing.add(key)
+
+    optional = tuple(cfg.get("optional_keys") or ())
+    if optional:
+        dropped = [k for k in sd if k not in own and k.startswith(optional)]
+        for k in dropped:
+            del sd[k]
+        if dropped:
+            report["skipped"].extend(dropped)
+            log.info("%s: %d keys the model was built without (%s...) ignored", where, len(dropped), dropped[0])
 
     unexpected = [k for k in sd if k not in own]
     missing = [k for k in own if k not in sd and k not in allowed_missing and not k.endswith("num_batches_tracked")]

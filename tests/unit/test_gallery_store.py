@@ -63,6 +63,49 @@ def test_identify_matches_brute_force_and_lists_distinct_people(gallery):
     assert g.verify(centers[0], centers[0] * 3) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_centroid_scoring_matches_brute_force_and_survives_changes(gallery):
+    g, centers = gallery
+    assert g.scoring == "nearest"
+    g.threshold = 0.5
+    g.scoring = "centroid"
+    assert g.scoring == "centroid" and g.threshold is None  # a threshold belongs to the scoring it was set for
+
+    def brute(q):
+        rows = g._conn.execute(
+            "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id=e.person_id").fetchall()
+        vecs: dict[str, list[np.ndarray]] = {}
+        for name, blob in rows:
+            v = np.frombuffer(blob, np.float32).astype(np.float64)
+            vecs.setdefault(name, []).append(v / np.linalg.norm(v))
+        qn = q / np.linalg.norm(q)
+        out = {}
+        for name, vs in vecs.items():
+            c = np.mean(vs, axis=0)
+            out[name] = float(qn @ (c / np.linalg.norm(c)))
+        return sorted(out.items(), key=lambda t: -t[1])
+
+    rng = np.random.default_rng(3)
+    q = centers[2] + 0.3 * rng.normal(size=D).astype(np.float32)
+    (m,) = g.identify(q, k=4)
+    ref = brute(q)
+    assert [n for n, _ in m.topk] == [n for n, _ in ref]
+    np.testing.assert_allclose([s for _, s in m.topk], [s for _, s in ref], atol=1e-5)
+    # the cache follows enrolment and removal
+    g.enroll("p2", (centers[0] + 0.01 * rng.normal(size=(6, D))).astype(np.float32), [f"x{j}" for j in range(6)])
+    g.remove("p3")
+    (m,) = g.identify(q, k=4)
+    ref = brute(q)
+    assert [n for n, _ in m.topk] == [n for n, _ in ref] and "p3" not in dict(m.topk)
+    np.testing.assert_allclose([s for _, s in m.topk], [s for _, s in ref], atol=1e-5)
+    # kept across reopening; an unknown scoring is one clear error
+    path = g.path
+    g.close()
+    with Gallery.open(path) as g2:
+        assert g2.scoring == "centroid"
+        with pytest.raises(PictorchError, match="unknown scoring"):
+            g2.scoring = "median"
+
+
 def test_duplicate_sources_are_skipped_and_reported(gallery, tmp_path):
     g, centers = gallery
     assert g.enroll("p0", centers[:1], ["p0_0.jpg"], hashes=None) == 1  # not a file: hashed by vector

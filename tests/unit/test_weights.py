@@ -34,6 +34,16 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(W, "_fetch", no_network)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # model builds and state-dict copies: element-wise ops that two threads only slow down on a shared,
+    # busy 2-core machine (GoogLeNet's init took 5-12 s with two threads under load, 0.7 s with one)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def r18_state() -> dict[str, torch.Tensor]:
     """A resnet18 state dict in torchvision's layout, different from any fresh init."""
@@ -214,4 +224,101 @@ def test_official_urls_and_hash_prefixes():
     assert cfg["url"] == "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth"
     assert cfg["sha256"] == "c79401a0"
     assert W.pretrained_cfg("resnet50")["filename"] == "resnet50-0676ba61.pth"
-    assert len(W.TORCHVISION_FILES) == 9
+    assert len(W.TORCHVISION_FILES) == 18
+
+
+# -- EfficientNet / GoogLeNet files in torchvision's layout ----------------------------------------------
+
+
+def _bn(prefix: str, c: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.weight": torch.rand(c, generator=g) + 0.5, f"{prefix}.bias": torch.randn(c, generator=g),
+            f"{prefix}.running_mean": torch.randn(c, generator=g),
+            f"{prefix}.running_var": torch.rand(c, generator=g) + 0.5,
+            f"{prefix}.num_batches_tracked": torch.tensor(7)}
+
+
+def _torchvision_efficientnet_b0_state(num_classes: int = 1000) -> dict[str, torch.Tensor]:
+    """A state dict with exactly the keys/shapes of torchvision's efficientnet_b0 file, written out from
+    the paper's B0 table (independently of pictorch's model code)."""
+    g = torch.Generator().manual_seed(5)
+    sd: dict[str, torch.Tensor] = {"features.0.0.weight": torch.randn(32, 3, 3, 3, generator=g)}
+    sd.update(_bn("features.0.1", 32, g))
+    table = [(1, 3, 32, 16, 1), (6, 3, 16, 24, 2), (6, 5, 24, 40, 2), (6, 3, 40, 80, 3), (6, 5, 80, 112, 3),
+             (6, 5, 112, 192, 4), (6, 3, 192, 320, 1)]
+    for i, (expand, k, cin, cout, n) in enumerate(table, start=1):
+        for j in range(n):
+            c_in = cin if j == 0 else cout
+            hid, p, idx = c_in * expand, f"features.{i}.{j}.block", 0
+            if expand != 1:
+                sd[f"{p}.0.0.weight"] = torch.randn(hid, c_in, 1, 1, generator=g)
+                sd.update(_bn(f"{p}.0.1", hid, g))
+                idx = 1
+            sd[f"{p}.{idx}.0.weight"] = torch.randn(hid, 1, k, k, generator=g)
+            sd.update(_bn(f"{p}.{idx}.1", hid, g))
+            sq = c_in // 4
+            sd[f"{p}.{idx + 1}.fc1.weight"] = torch.randn(sq, hid, 1, 1, generator=g)
+            sd[f"{p}.{idx + 1}.fc1.bias"] = torch.randn(sq, generator=g)
+            sd[f"{p}.{idx + 1}.fc2.weight"] = torch.randn(hid, sq, 1, 1, generator=g)
+            sd[f"{p}.{idx + 1}.fc2.bias"] = torch.randn(hid, generator=g)
+            sd[f"{p}.{idx + 2}.0.weight"] = torch.randn(cout, hid, 1, 1, generator=g)
+            sd.update(_bn(f"{p}.{idx + 2}.1", cout, g))
+    sd["features.8.0.weight"] = torch.randn(1280, 320, 1, 1, generator=g)
+    sd.update(_bn("features.8.1", 1280, g))
+    sd["classifier.1.weight"] = torch.randn(num_classes, 1280, generator=g)
+    sd["classifier.1.bias"] = torch.randn(num_classes, generator=g)
+    return sd
+
+
+def test_efficientnet_b0_official_layout_loads(tmp_path):
+    sd = _torchvision_efficientnet_b0_state()
+    assert sum(v.numel() for k, v in sd.items() if "running" not in k and "num_batches" not in k) == 5_288_548
+    cached = tmp_path / "home" / "weights" / "efficientnet_b0_rwightman-7f5810bc.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(sd, cached)
+    model = create_model("efficientnet_b0", pretrained="imagenet")  # cache hit under the official name
+    assert set(model.state_dict()) == set(sd)
+    _assert_loaded(model, sd)
+    gray = create_model("efficientnet_b0", in_chans=1, num_classes=10, weights=cached)
+    assert torch.allclose(gray.features[0][0].weight, sd["features.0.0.weight"].sum(1, keepdim=True))
+    assert gray.classifier[1].weight.shape == (10, 1280)
+    _assert_loaded(gray, sd, skip={"features.0.0.weight", "classifier.1.weight", "classifier.1.bias"})
+    # a B0 file does not fit B1 (more blocks): a clear error, not a silent partial load
+    with pytest.raises(WeightsError, match="do not fit efficientnet_b1"):
+        create_model("efficientnet_b1", weights=cached)
+
+
+def _googlenet_official_state() -> dict[str, torch.Tensor]:
+    """torchvision's googlenet file holds the aux heads (it is saved from a model built with aux_logits)."""
+    torch.manual_seed(11)
+    sd = create_model("googlenet", aux_logits=True).state_dict()
+    return {k: (v + torch.randn_like(v) if v.is_floating_point() else v + 2) for k, v in sd.items()}
+
+
+def test_googlenet_file_with_aux_keys_loads_with_aux_off(tmp_path, caplog):
+    sd = _googlenet_official_state()
+    assert any(k.startswith("aux1.") for k in sd) and "inception3a.branch1.conv.weight" in sd
+    path = tmp_path / "googlenet-1378be20.pth"
+    torch.save(sd, path)
+    model = create_model("googlenet", weights=path)
+    assert model.aux1 is None
+    _assert_loaded(model, {k: v for k, v in sd.items() if not k.startswith("aux")})
+    with_aux = create_model("googlenet", aux_logits=True, in_chans=1, num_classes=10, weights=path)
+    assert with_aux.aux1.fc2.weight.shape == (10, 1024)
+    _assert_loaded(with_aux, sd, skip={"conv1.conv.weight", "fc.weight", "fc.bias", "aux1.fc2.weight",
+                                       "aux1.fc2.bias", "aux2.fc2.weight", "aux2.fc2.bias"})
+    # optional keys are the aux heads only: any other stray key is still an error
+    torch.save({**sd, "inception9z.weight": torch.zeros(1)}, path)
+    with pytest.raises(WeightsError, match="unexpected"):
+        create_model("googlenet", weights=path)
+
+
+def test_new_official_urls():
+    assert W.pretrained_cfg("googlenet")["url"] == "https://download.pytorch.org/models/googlenet-1378be20.pth"
+    for i in range(8):
+        cfg = W.pretrained_cfg(f"efficientnet_b{i}")
+        assert cfg["url"].startswith("https://download.pytorch.org/models/efficientnet_b")
+        assert cfg["sha256"] and len(cfg["sha256"]) == 8
+    assert W.pretrained_cfg("efficientnet_b7")["filename"] == "efficientnet_b7_lukemelas-c5b4e57e.pth"
+    assert create_model("inception_small").default_cfg["url"] is None
+    with pytest.raises(WeightsError, match="efficientnet has no official"):
+        create_model("efficientnet", width_mult=0.5, depth_mult=0.5, pretrained="imagenet")

@@ -38,6 +38,7 @@ from pictorch.gallery.index import VectorIndex, as_float_matrix, l2_normalize
 from pictorch.utils import atomic_write
 
 FORMAT_VERSION = 1
+SCORINGS = ("nearest", "centroid")
 UNKNOWN = "unknown"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 8192
@@ -88,6 +89,11 @@ class Match:
         return {"name": self.name, "score": self.score, "topk": [[n, s] for n, s in self.topk]}
 
 
+def _check_scoring(scoring: str) -> None:
+    if scoring not in SCORINGS:
+        raise PictorchError(f"unknown scoring {scoring!r}; use one of: {', '.join(SCORINGS)}")
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -122,6 +128,8 @@ class Gallery:
         self._emb_person = np.zeros(0, np.int64)  # person id of each embedding id
         self._names: dict[int, str] = {}
         self._per_person, self._per_person_gen = 1, -2
+        self._centroids: VectorIndex | None = None
+        self._centroid_gen = -1
         meta = self._read_meta()
         self._meta = meta
         self.fingerprint: str = meta["fingerprint"]
@@ -144,6 +152,7 @@ class Gallery:
         model: str | None = None,
         threshold: float | None = None,
         index_options: dict[str, Any] | None = None,
+        scoring: str = "nearest",
     ) -> Gallery:
         """Create a new, empty gallery file (refuses to touch an existing file).
 
@@ -157,8 +166,12 @@ class Gallery:
                 ``--model``.
             threshold: Initial accept threshold (e.g. the model's published one) until :meth:`calibrate`.
             index_options: Extra :class:`VectorIndex` options (``ef_search``, ``nprobe``, ``hnsw_m``, ...).
+            scoring: How a person is scored against a query: ``"nearest"`` (the best of their enrolled
+                embeddings) or ``"centroid"`` (their mean embedding: steadier with several photos per person,
+                and better at rejecting strangers that resemble one enrolled photo).
         """
         path = Path(path)
+        _check_scoring(scoring)
         VectorIndex(int(dim), index, metric, **(index_options or {}))  # validates kind/metric/options
         if not fingerprint:
             raise PictorchError("a gallery needs the embedding model's fingerprint")
@@ -177,6 +190,7 @@ class Gallery:
             "model": model or "",
             "threshold": "" if threshold is None else repr(float(threshold)),
             "calibration": "",
+            "scoring": scoring,
             "generation": "0",
             "store_id": uuid.uuid4().hex,
             "created_at": repr(time.time()),
@@ -359,6 +373,21 @@ class Gallery:
             conn.execute(
                 "UPDATE meta SET value=? WHERE key='threshold'", ("" if value is None else repr(float(value)),)
             )
+
+    @property
+    def scoring(self) -> str:
+        """``"nearest"`` or ``"centroid"`` (see :meth:`create`); galleries from before the option: nearest."""
+        return self._meta_value("scoring") or "nearest"
+
+    @scoring.setter
+    def scoring(self, value: str) -> None:
+        """Change the scoring; the threshold and calibration belong to the old one and are cleared."""
+        _check_scoring(value)
+        if value == self.scoring:
+            return
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scoring', ?)", (value,))
+            conn.execute("UPDATE meta SET value='' WHERE key IN ('threshold', 'calibration')")
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -690,7 +719,7 @@ class Gallery:
 
     # ------------------------------------------------------------------ queries
     def person_scores(self, queries: Any, k: int = 5) -> list[list[tuple[str, float]]]:
-        """For each query, up to ``k`` distinct people with their best score, best first."""
+        """For each query, up to ``k`` distinct people with their score (see :attr:`scoring`), best first."""
         q = as_float_matrix(queries, self.dim, "queries")
         index = self.index
         n = len(index)
@@ -698,6 +727,8 @@ class Gallery:
             return [[] for _ in range(len(q))]
         n_people = len(self._names)
         k = max(1, min(int(k), n_people))
+        if self.scoring == "centroid":
+            return self._centroid_scores(q, k)
         if self._per_person_gen != self._index_gen:
             self._per_person = int(np.unique(self._emb_person, return_counts=True)[1].max())
             self._per_person_gen = self._index_gen
@@ -719,6 +750,27 @@ class Gallery:
             todo = np.array(short, np.int64)
             want = min(n, want * 4)
         return results  # type: ignore[return-value]
+
+    def _centroid_scores(self, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Scores against each person's mean embedding (unit-normalized first for cosine), exact search."""
+        if self._centroids is None or self._centroid_gen != self._index_gen:
+            sums: dict[int, np.ndarray] = {}
+            for _, pids, vecs in self._iter_vectors():
+                if self.metric == "cosine":
+                    vecs = l2_normalize(vecs)
+                for pid in np.unique(pids):
+                    part = vecs[pids == pid].sum(0, dtype=np.float64)
+                    sums[int(pid)] = sums.get(int(pid), 0) + part
+            counts = dict(zip(*np.unique(self._emb_person, return_counts=True), strict=True))
+            ids = np.array(sorted(sums), np.int64)
+            cents = np.stack([sums[i] / counts[i] for i in ids]).astype(np.float32)
+            idx = VectorIndex(self.dim, "flat", self.metric)
+            idx.add(cents, ids)
+            self._centroids, self._centroid_gen = idx, self._index_gen
+        scores, ids = self._centroids.search(q, k)
+        sign = 1.0 if self.metric == "cosine" else -1.0
+        return [[(self._names.get(int(i), f"#{int(i)}"), sign * float(s)) for s, i in zip(srow, irow, strict=True)
+                 if i >= 0] for srow, irow in zip(scores, ids, strict=True)]
 
     def _distinct_people(self, scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[str, float]]:
         valid = ids >= 0
@@ -835,6 +887,7 @@ class Gallery:
             "strangers": strangers,
             "impostor_trials": len(imp),
             "rank1_accuracy": correct / members,
+            "scoring": self.scoring,
         }
         with self._write() as conn:
             conn.execute("UPDATE meta SET value=? WHERE key='threshold'", (repr(threshold),))

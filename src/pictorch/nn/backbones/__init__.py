@@ -1,13 +1,37 @@
 """Registered backbones sharing the :class:`Backbone` interface.
 
-Importing this package registers ``small_cnn``, ``resnet18/34/50``, ``vgg11/16/19`` and their ``_bn``
-variants in :data:`pictorch.registry.MODELS` (tag ``"backbone"``).
+Importing this package registers in :data:`pictorch.registry.MODELS` (tag ``"backbone"``):
+
+* ``small_cnn`` (the lecture's small CNN for 28 px images),
+* ``resnet18/34/50``, ``vgg11/16/19`` and their ``_bn`` variants,
+* ``efficientnet_b0`` … ``efficientnet_b7`` and the generic ``efficientnet`` (any width/depth multiplier,
+  see :func:`~pictorch.nn.backbones.efficientnet.compound_scaling`),
+* ``googlenet`` (Inception v1) and ``inception_small`` (a compact inception network for 28–64 px images).
+
+All but ``small_cnn``, ``efficientnet`` and ``inception_small`` keep torchvision's key layout, so the
+official ImageNet files load as they are.
 """
 
-from pictorch.nn.backbones import resnet, small_cnn, vgg
+from pictorch.nn.backbones import efficientnet, googlenet, resnet, small_cnn, vgg
 from pictorch.nn.backbones.base import Backbone
+from pictorch.nn.backbones.efficientnet import EfficientNet, compound_scaling
+from pictorch.nn.backbones.googlenet import GoogLeNet, InceptionSmall
 from pictorch.nn.backbones.resnet import ResNet
 from pictorch.nn.backbones.small_cnn import SmallCNN
 from pictorch.nn.backbones.vgg import VGG
 
-__all__ = ["VGG", "Backbone", "ResNet", "SmallCNN", "resnet", "small_cnn", "vgg"]
+__all__ = [
+    "VGG",
+    "Backbone",
+    "EfficientNet",
+    "GoogLeNet",
+    "InceptionSmall",
+    "ResNet",
+    "SmallCNN",
+    "compound_scaling",
+    "efficientnet",
+    "googlenet",
+    "resnet",
+    "small_cnn",
+    "vgg",
+]

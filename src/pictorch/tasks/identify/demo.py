@@ -41,7 +41,8 @@ def _pick(labels: torch.Tensor, classes: tuple[int, ...], n_per: int, g: torch.G
 
 
 def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | None = None,
-             steps: int | None = None, loss: str = "triplet", time_budget: float | None = None) -> dict[str, Any]:
+             steps: int | None = None, loss: str = "triplet", time_budget: float | None = None,
+             scoring: str = "centroid", **train_kw: Any) -> dict[str, Any]:
     """Run the open-set identification demo end to end and return its report.
 
     Args:
@@ -86,11 +87,12 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
     _say(f"\n[1/5] training a {loss} embedding on Fashion-MNIST classes 0-5 {how} (small CNN, CPU)...")
     t0 = time.perf_counter()
     run = out / "model"
+    options = dict(backbone="small_cnn", backbone_args="width=16", embed_dim=128, pool=2, embedding="backbone",
+                   val_images=0 if quick else 1500)
+    options.update(train_kw)
     result = train_embedder(out_dir=str(run), data="fashion-mnist", data_dir=data_dir, classes="0-5",
                             steps=steps, batch_size=96, lr=3e-3, log_every=5 if quick else 50, loss=loss,
-                            backbone="small_cnn", backbone_args="width=16", embed_dim=128, pool=2, embedding="head",
-                            val_images=0 if quick else 1500, progress=not quick, precision="auto",
-                            accelerator="cpu", time_budget=budget)
+                            progress=not quick, precision="auto", accelerator="cpu", time_budget=budget, **options)
     m = result["metrics"]
     extra = f", held-out Recall@1 {m['val_recall@1']:.3f}" if "val_recall@1" in m else ""
     _say(f"      {result['step']} steps in {time.perf_counter() - t0:.0f}s ({result['images_per_s']:.0f} img/s){extra}; "
@@ -109,8 +111,9 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
     for p in (gallery_path, Path(str(gallery_path) + ".faiss")):
         if p.exists():
             p.unlink()
-    _say(f"\n[2/5] enrolling {n_enrol} photos of each member into {gallery_path} ({embedder.dim}-d embeddings)")
-    gallery = Gallery.create(gallery_path, embedder.fingerprint, embedder.dim, index="flat")
+    _say(f"\n[2/5] enrolling {n_enrol} photos of each member into {gallery_path} ({embedder.dim}-d embeddings; "
+         f"a member's score is the {'similarity to the mean of their photos' if scoring == 'centroid' else 'best similarity to one of their photos'})")
+    gallery = Gallery.create(gallery_path, embedder.fingerprint, embedder.dim, index="flat", scoring=scoring)
     try:
         emb_enrol = embedder.embed_images(test.images[enrol_idx])
         lab_enrol = test.labels[enrol_idx]

@@ -138,6 +138,8 @@ def enroll(
     largest_face: bool = typer.Option(True, "--largest-face/--one-face-only",
                                       help="With several faces in a photo use the largest (else skip it)."),
     index: str = typer.Option("flat", help="Index kind for a new gallery: flat (exact), hnsw or ivf."),
+    scoring: str = typer.Option("centroid", help="For a new gallery: score a person by the mean of their "
+                                                 "embeddings (centroid) or by their nearest one (nearest)."),
 ) -> None:
     """Enrol a person from several photos (creates the gallery on first use)."""
     from pictorch.errors import PictorchError
@@ -153,7 +155,7 @@ def enroll(
             raise PictorchError(f"gallery {gallery} does not exist yet; pass --model (a checkpoint or dlib-face) "
                                 "to create it")
         embedder = load_embedder(model)
-        g = Gallery.create(gallery, embedder.fingerprint, int(embedder.dim), index=index,
+        g = Gallery.create(gallery, embedder.fingerprint, int(embedder.dim), index=index, scoring=scoring,
                            model=_model_spec(model), threshold=getattr(embedder, "default_threshold", None))
         created = True
     with g:
@@ -280,12 +282,14 @@ def list_people(
 
     with Gallery.open(gallery) as g:
         people, model, t, cal, n = g.people(), g.model, g.threshold, g.calibration, len(g)
-        fp, kind = g.fingerprint, g.index_kind
+        fp, kind, scoring = g.fingerprint, g.index_kind, g.scoring
     if as_json:
         typer.echo(json.dumps({"gallery": str(gallery), "model": model, "fingerprint": fp, "index": kind,
+                               "scoring": scoring,
                                "threshold": t, "calibration": cal, "people": people, "embeddings": n}, indent=1))
         return
     typer.echo(f"gallery {gallery}: {len(people)} people, {n} embeddings; model {model}; index {kind}; "
+               f"{scoring} scoring; "
                f"threshold {'none' if t is None else f'{t:.4f}'}"
                + (f" (calibrated: TAR {cal['tar']:.3f} at FAR {cal['far']:.3f})" if cal else ""))
     for name, count in people.items():
@@ -322,6 +326,8 @@ def calibrate(
     folder: Path = typer.Argument(..., help="Labelled photos: one subfolder per person (non-members = strangers)."),
     gallery: Path = GALLERY_OPT,
     target_far: float = typer.Option(0.01, "--target-far", help="Wanted false-accept rate."),
+    scoring: str = typer.Option(None, help="Switch the gallery's scoring (centroid or nearest) before "
+                                           "calibrating (default: keep it)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Choose the threshold giving the target false-accept rate; report the true-accept rate."""
@@ -339,6 +345,8 @@ def calibrate(
         raise PictorchError(f"{folder} has no subfolders with photos (expected FOLDER/<person>/<photo>)")
     g, embedder = _open_with_model(gallery, None)
     with g:
+        if scoring is not None:
+            g.scoring = scoring
         enrolled = g.enrolled_hashes()
         kept = [(p, n) for p, n in labelled if sha256_file(p) not in enrolled]
         reused = len(labelled) - len(kept)
@@ -363,7 +371,8 @@ def calibrate(
     typer.echo(
         f"threshold {report['threshold']:.4f}: TAR {report['tar']:.3f} (members named correctly and accepted) "
         f"at FAR {report['far']:.4f} (target {target_far}); {report['members']} member and "
-        f"{report['strangers']} stranger photos, rank-1 accuracy {report['rank1_accuracy']:.3f}; stored in "
+        f"{report['strangers']} stranger photos, rank-1 accuracy {report['rank1_accuracy']:.3f} "
+        f"({report['scoring']} scoring); stored in "
         f"{gallery}"
     )
 

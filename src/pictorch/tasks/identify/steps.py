@@ -305,18 +305,26 @@ class IdentifyTask(TrainTask):
     def on_fit_start(self, ctx):
         self._t0 = time.perf_counter()
         self._step0 = ctx.step
+        self._max_steps = ctx.cfg.steps
+        self._marks: list[tuple[int, float]] = []
 
     def _apply_time_budget(self, ctx) -> None:
-        """Every 10 steps, shrink the run so it ends within ``time_budget`` seconds (never grows it)."""
+        """Every 10 steps, refit the run's length so it ends within ``time_budget`` seconds.
+
+        The speed is measured over the last ~100 steps (a slow start, such as a busy CPU at launch, must not
+        cut the run short for good); the step count moves both ways but never beyond ``--steps``.
+        """
         budget = self.cfg.time_budget
         done = ctx.step + 1 - self._step0
         if budget <= 0 or done < 5 or done % 10:
             return
-        elapsed = time.perf_counter() - self._t0
-        fit = ctx.step + 1 + int((budget - elapsed) / (elapsed / done))
-        total = max(ctx.step + 1, min(ctx.cfg.steps, fit))
-        if total < ctx.cfg.steps:
-            ctx.cfg.steps = total
+        now = time.perf_counter()
+        self._marks = [*self._marks[-10:], (ctx.step, now)]
+        (s0, t0), (s1, t1) = (self._marks[0], self._marks[-1]) if len(self._marks) > 1 else ((self._step0, self._t0),
+                                                                                              (ctx.step, now))
+        per_step = (t1 - t0) / max(s1 - s0, 1)
+        fit = ctx.step + 1 + int((budget - (now - self._t0)) / max(per_step, 1e-6))
+        ctx.cfg.steps = max(ctx.step + 1, min(self._max_steps, fit))
         self._total = ctx.cfg.steps
 
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
