@@ -10,7 +10,7 @@ The procedure of Tan & Le (2019), step 1 and 2:
 
 FLOPs are counted (``torch.utils.flop_counter``, one image, multiply-add = 2 FLOPs), not estimated. Any
 registered model whose factory takes ``width_mult`` and ``depth_mult`` can be scaled (default
-``classify.scalable_cnn``; ``efficientnet`` once available).
+``classify.scalable_cnn``; ``efficientnet`` for the real thing).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from pictorch.errors import ConfigError
+from pictorch.nn.backbones.efficientnet import compound_scaling  # the shared formula (α^φ, β^φ, γ^φ·base)
 
 
 def count_flops(model: torch.nn.Module, input_shape: Sequence[int]) -> int:
@@ -78,12 +79,6 @@ def candidates(grid: Sequence[float], phi_target: float = 2.0, tol: float = 0.1,
                           f"{phi_target} ± {tol}; widen --tolerance or refine --grid")
     out.sort(key=lambda t: (abs(t[0] * t[1] ** 2 * t[2] ** 2 - phi_target), max(t) - min(t), t))
     return out[:max_candidates] if max_candidates else out
-
-
-def compound_scaling(phi: float, alpha: float, beta: float, gamma: float,
-                     base_resolution: int) -> tuple[float, float, int]:
-    """(depth_mult, width_mult, resolution) for compound coefficient φ: α^φ, β^φ, round(base·γ^φ)."""
-    return alpha ** phi, beta ** phi, int(round(base_resolution * gamma ** phi))
 
 
 def efficiency_score(accuracy: float, flops: float, target_flops: float, w: float = -0.07) -> float:
@@ -174,7 +169,8 @@ def scale(cfg: Any, train_cfg: Any, arch: str = "classify.scalable_cnn", phi: fl
     fam = [{"name": "B0", "phi": 0, "depth_mult": 1.0, "width_mult": 1.0, "resolution": base_res,
             "flops": base_flops, "flops_ratio": 1.0, "predicted_ratio": 1.0}]
     for p in range(1, int(family) + 1):
-        d, wm, r = compound_scaling(p, best["alpha"], best["beta"], best["gamma"], base_res)
+        d, wm, r = compound_scaling(p, alpha=best["alpha"], beta=best["beta"], gamma=best["gamma"],
+                                    base_resolution=base_res)
         fl = model_flops(arch, wm, d, c, k, r, **extra)
         fam.append({"name": f"B{p}", "phi": p, "depth_mult": d, "width_mult": wm, "resolution": r, "flops": fl,
                     "flops_ratio": fl / base_flops,
