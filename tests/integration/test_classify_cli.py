@@ -13,8 +13,9 @@ from PIL import Image
 from pictorch import cli
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_thread():
+    # module scope: the module-scoped training fixture must run on one thread too (shared 2-core machine)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

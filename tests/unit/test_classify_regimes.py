@@ -12,7 +12,7 @@ from pictorch.errors import ConfigError
 from pictorch.tasks.classify.steps import ClassifyConfig, apply_regime, frozen_norm_layers
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -90,7 +90,6 @@ def base_ckpt(tmp_path_factory):
     from pictorch.tasks.classify import api
 
     out = tmp_path_factory.mktemp("base")
-    torch.set_num_threads(1)
     cfg = ClassifyConfig(data="synthetic", arch="small_cnn", model_kwargs={"width": 8}, augment="none",
                          val_split=0.1, label_smoothing=0.05)
     tcfg = TrainConfig(out_dir=str(out), steps=120, batch_size=32, lr=5e-3, progress=False, log_every=40,
