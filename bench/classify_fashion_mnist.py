@@ -1,9 +1,10 @@
 """Fashion-MNIST test accuracy of a CNN trained from scratch within a wall-clock budget, beside pixel baselines.
 
-* CNN: ``classify.scalable_cnn`` (a BN VGG-style net for 28×28: conv-BN-ReLU stages 32/64/128 wide, 1/2/2 layers by default)
-  trained through the real Trainer (``pictorch classify train``'s code path) with random shift (≈ random crop
-  with padding) + horizontal flip + random erasing, label smoothing 0.1, a one-cycle LR schedule and
-  AdamW. The step count comes from a short timing probe so the schedule completes within ``--minutes``.
+* CNN: ``classify.scalable_cnn`` (a BN VGG-style net for 28×28: conv-BN-ReLU stages 32/64/128 wide,
+  1/2/2 layers by default) trained in the channels-last memory format through the real Trainer
+  (``pictorch classify train``'s code path) with random shift (≈ random crop with padding) + horizontal
+  flip + random erasing, label smoothing 0.1, a one-cycle LR schedule and AdamW. The step count comes from
+  a short timing probe so the schedule completes within ``--minutes``.
 * Baselines from the same process: pixel k-NN (k=5, L2) and multinomial logistic regression on pixels.
 
 Prints the test accuracy of each, the CNN's error-rate ratio to the best baseline, the budget, throughput and
@@ -74,13 +75,14 @@ def _probe_steps(seconds: float, task_cfg, batch_size: int, train, probe: int = 
                         std=[0.353], lr=1e-3)
     model = task.build()["model"]
     opt = task.configure_optimizers({"model": model})["opt"]
+    mf = torch.channels_last if task_cfg.channels_last else torch.contiguous_format
     x = train.images[:batch_size]
     y = train.labels[:batch_size]
     for i in range(probe + 2):
         if i == 2:
             t0 = time.perf_counter()
         task.augment.train()
-        loss = task.loss_fn(model(task.augment(task.prepare(x))), y)
+        loss = task.loss_fn(model(task.augment(task.prepare(x)).contiguous(memory_format=mf)), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -98,6 +100,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--augment", default="hflip=0.5,shift=0.1,erase=0.25")
+    ap.add_argument("--nchw", action="store_true", help="keep the default memory format (channels-last is "
+                    "~1.3x faster here)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--out", default=None, help="run folder (default: a temporary one)")
@@ -126,7 +130,7 @@ def main() -> None:
                          model_kwargs={"width_mult": args.width_mult,
                                        "depths": [int(d) for d in args.depths.split(",")]},
                          augment=args.augment, label_smoothing=0.1, schedule="onecycle", optimizer="adamw",
-                         val_split=0.0, regime="scratch")
+                         val_split=0.0, regime="scratch", channels_last=not args.nchw)
     steps, probe_ips = _probe_steps(args.minutes * 60, cfg, args.batch_size, train)
     epochs = steps * args.batch_size / len(train)
     print(f"  CNN budget {args.minutes:g} min: {steps} steps of {args.batch_size} (~{epochs:.1f} epochs at "

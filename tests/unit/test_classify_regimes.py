@@ -197,7 +197,7 @@ def test_weights_file_is_passed_through_to_create_model(tmp_path):
     src = create_model("small_cnn", in_chans=1, num_classes=7, width=4)
     torch.save(src.state_dict(), tmp_path / "backbone.pth")
     cfg = ClassifyConfig(data="synthetic", arch="small_cnn", model_kwargs={"width": 4}, weights=str(tmp_path /
-                         "backbone.pth"), regime="head", augment="none", val_split=0.0)
+                         "backbone.pth"), regime="head", augment="none", val_split=0.0, channels_last=True)
     assert cfg.regime == "head"
     res = api.train(cfg, TrainConfig(out_dir=str(tmp_path / "run"), steps=3, batch_size=16, progress=False,
                                      precision="32-true"))

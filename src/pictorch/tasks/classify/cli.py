@@ -100,6 +100,8 @@ def train(
     image_size: ImageSize = None,
     mode: Mode = None,
     limit: Annotated[int, typer.Option("--limit", help="At most N training images (0: all).")] = 0,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format (faster "
+                                                                        "conv nets on CPUs).")] = False,
     augment: Augment = "light",
     drop_rate: Annotated[float, typer.Option("--drop-rate", help="Dropout before the classifier.")] = 0.0,
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing.")] = 0.0,
@@ -142,7 +144,8 @@ def train(
                      mode=mode, arch=arch, model_kwargs=_model_kw(model_kw), pretrained=pretrained, weights=weights,
                      init=init, regime=regime, k=k, backbone_lr_mult=backbone_lr_mult, drop_rate=drop_rate,
                      label_smoothing=label_smoothing, schedule=schedule, optimizer=optimizer, augment=augment,
-                     class_weights=class_weights, val_split=val_split, patience=patience, limit=limit)
+                     class_weights=class_weights, val_split=val_split, patience=patience, limit=limit,
+                     channels_last=channels_last)
     cfg = train_config(config, no_progress=no_progress, **train_vals, **task_vals)
     task_cfg = resolve_config(ClassifyConfig, config, **task_vals, **train_vals)
     if task_cfg.patience and not cfg.val_every:
