@@ -16,6 +16,7 @@ after the first (warm-up) interval; the median over intervals is reported. Print
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -85,23 +86,23 @@ def reference_loop(images: torch.Tensor, steps: int, log_every: int, batch_size:
     return rates[1:] if len(rates) > 1 else rates
 
 
-def pictorch_run(images: torch.Tensor, labels: torch.Tensor, steps: int, log_every: int, batch_size: int, ngf: int,
-                 ndf: int, precision: str, channels_last: bool, out: Path) -> list[float]:
-    """Trainer + GANTask on the same DCGAN; returns img/s per log interval (from metrics.csv)."""
+def pictorch_run(limit: int, steps: int, log_every: int, batch_size: int, ngf: int, ndf: int, precision: str,
+                 channels_last: bool, threads: str, out: Path) -> tuple[list[float], dict]:
+    """``gan train``'s path (``api.train``: Trainer + GANTask + its hooks) on the same DCGAN and images.
+
+    Returns img/s per log interval (from metrics.csv) and the run result.
+    """
     from pictorch.engine.config import TrainConfig
     from pictorch.engine.hooks import read_metrics_csv
-    from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import make_loader
-    from pictorch.tasks.generate.steps import GANTask
+    from pictorch.tasks.generate import api
     from pictorch.tasks.generate.tricks import GANConfig
 
     cfg = GANConfig(model="dcgan", ngf=ngf, ndf=ndf, channels_last=channels_last)
-    task = GANTask(cfg, (1, 28, 28), total_steps=steps, lr=2e-4)
-    tcfg = TrainConfig(out_dir=str(out), steps=steps, batch_size=batch_size, precision=precision, accelerator="cpu",
-                       progress=False, log_every=log_every)
-    Trainer(tcfg).fit(task, make_loader(images, None, batch_size))
+    tcfg = TrainConfig(out_dir=str(out), steps=steps, batch_size=batch_size, lr=2e-4, precision=precision,
+                       accelerator="cpu", progress=False, log_every=log_every, picture_every=0)
+    res = api.train(cfg, tcfg, limit=limit, threads=threads)
     rates = read_metrics_csv(out / "metrics.csv")["img_per_s"][1]
-    return rates[1:] if len(rates) > 1 else rates
+    return (rates[1:] if len(rates) > 1 else rates), res
 
 
 def main() -> None:
@@ -115,32 +116,56 @@ def main() -> None:
     ap.add_argument("--precision", default="32-true", help="pictorch precision (gan train's CPU default: 32-true)")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--limit", type=int, default=12000)
+    ap.add_argument("--threads", default="auto", help="pictorch --threads (auto: timed choice, as gan train)")
+    ap.add_argument("--reference-threads", type=int, default=0,
+                    help="threads of the reference loop (0: torch's default, as an example script runs); with "
+                    "--threads N too, compares the step code alone")
     args = ap.parse_args()
 
     from pictorch.data.fashion_mnist import load_fashion_mnist
     from pictorch.utils import auto_precision
 
     ds = load_fashion_mnist("train")
+    # the same subset `api.train(limit=...)` draws
     idx = torch.randperm(len(ds.images), generator=torch.Generator().manual_seed(0))[:args.limit]
-    images, labels = ds.images[idx], ds.labels[idx]
+    images = ds.images[idx]
     precision = auto_precision("cpu") if args.precision == "auto" else args.precision
-    print(f"DCGAN 28×28 ngf={args.ngf} ndf={args.ndf} batch {args.batch_size}, {torch.get_num_threads()} threads; "
-          f"pictorch precision {precision}, channels_last={not args.no_channels_last}")
-    ref_all, pt_all = [], []
+    print(f"DCGAN 28×28 ngf={args.ngf} ndf={args.ndf} batch {args.batch_size}, {args.reference_threads or torch.get_num_threads()} "
+          f"threads (reference); pictorch precision {precision}, channels_last={not args.no_channels_last}, threads "
+          f"{args.threads}; load average {os.getloadavg()[0]:.2f}")
+    ref_all, pt_all, ratios, whole = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            ref = reference_loop(images, args.steps, args.log_every, args.batch_size, args.ngf, args.ndf)
-            pt = pictorch_run(images, labels, args.steps, args.log_every, args.batch_size, args.ngf, args.ndf,
-                              precision, not args.no_channels_last, Path(tmp) / f"r{r}")
+            first_ref = r % 2 == 0  # alternate the order so neither side always runs first
+            for side in ("ref", "pt") if first_ref else ("pt", "ref"):
+                if side == "ref":
+                    before = torch.get_num_threads()
+                    if args.reference_threads:
+                        torch.set_num_threads(args.reference_threads)
+                    t = time.perf_counter()
+                    ref = reference_loop(images, args.steps, args.log_every, args.batch_size, args.ngf, args.ndf)
+                    ref_whole = args.steps * args.batch_size / (time.perf_counter() - t)
+                    torch.set_num_threads(before)
+                else:
+                    pt, res = pictorch_run(args.limit, args.steps, args.log_every, args.batch_size, args.ngf,
+                                           args.ndf, precision, not args.no_channels_last, args.threads,
+                                           Path(tmp) / f"r{r}")
+                    pt_whole = res["images_per_s"]
+                    chosen = res.get("cpu_threads", {}).get("probes", [])
+            ratio = statistics.median(pt) / statistics.median(ref)
+            ratios.append(ratio)
+            whole.append(pt_whole / ref_whole)
             print(f"round {r + 1}: reference {statistics.median(ref):.1f} img/s, pictorch "
-                  f"{statistics.median(pt):.1f} img/s, ratio {statistics.median(pt) / statistics.median(ref):.2f}×",
-                  flush=True)
+                  f"{statistics.median(pt):.1f} img/s, ratio {ratio:.2f}× (whole runs incl. warm-up "
+                  f"{pt_whole / ref_whole:.2f}×); threads chosen {[p['threads'] for p in chosen]}; load "
+                  f"{os.getloadavg()[0]:.2f}", flush=True)
             ref_all += ref
             pt_all += pt
     ref_m, pt_m = statistics.median(ref_all), statistics.median(pt_all)
     print(f"reference fp32 DataLoader loop: {ref_m:.1f} img/s (median of {len(ref_all)} intervals)")
-    print(f"pictorch Trainer ({precision}):   {pt_m:.1f} img/s (median of {len(pt_all)} intervals)")
-    print(f"speed-up: {pt_m / ref_m:.2f}×")
+    print(f"pictorch gan train ({precision}): {pt_m:.1f} img/s (median of {len(pt_all)} intervals)")
+    print(f"speed-up: {pt_m / ref_m:.2f}× (per-round ratios {', '.join(f'{x:.2f}' for x in ratios)}; median "
+          f"{statistics.median(ratios):.2f}×; whole runs median {statistics.median(whole):.2f}×)")
 
 
 if __name__ == "__main__":

@@ -123,3 +123,111 @@ def test_inception_from_local_file(tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(WeightsError, match="not Inception-v3 weights"):
         inception_feature_net(tmp_path / "bad.pth")
+
+
+class _IntensityClassifier(torch.nn.Module):
+    """A fixed 'classifier' of constant-intensity images: class k is intensity CENTERS[k] on [0, 1] pixels."""
+
+    CENTERS = (0.15, 0.5, 0.85)
+
+    def __init__(self, classes_order=(0, 1, 2)):
+        super().__init__()
+        self.order = list(classes_order)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.num_classes = 3
+
+    def forward_features(self, x):
+        return x * 0.5 + 0.5  # the feature net's normalization (mean 0.5, std 0.5) undone: [0, 1] pixels
+
+    def forward_head(self, x, pre_logits=False):
+        m = x.mean((1, 2, 3))[:, None]
+        if pre_logits:
+            return torch.cat([m, x.std((1, 2, 3))[:, None]], 1)
+        c = torch.tensor([self.CENTERS[k] for k in self.order])[None]
+        return -((m - c) ** 2) * 100
+
+
+def _intensity_images(y, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.tensor(_IntensityClassifier.CENTERS)[y]
+    x = centers[:, None, None, None] + 0.03 * torch.randn(len(y), 1, 28, 28, generator=g)
+    return x.clamp(0, 1)
+
+
+class _LookupG(torch.nn.Module):
+    """A 'generator' drawing constant-intensity images of the asked class (or of a random class)."""
+
+    def __init__(self, follow=True):
+        super().__init__()
+        self.follow = follow
+
+    def forward(self, z, y):
+        yy = y if self.follow else torch.randint(0, 3, y.shape, generator=torch.Generator().manual_seed(5))
+        return _intensity_images(yy, seed=int(z.abs().sum() * 1000) % 1000) * 2 - 1  # [-1, 1]
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_consistency_counts_samples_that_follow_labels(tmp_path, monkeypatch, follow):
+    """evaluate's conditional consistency: real images score the classifier's accuracy, label-following samples
+    score it too, label-ignoring ones score chance; feature-net classes are matched by name, not position."""
+    from PIL import Image
+
+    from pictorch.metrics import fid as fid_mod
+    from pictorch.metrics.fid import FeatureNet
+    from pictorch.tasks.generate import api
+
+    names = ["dark", "grey", "light"]
+    y = torch.arange(90) % 3
+    real = _intensity_images(y, seed=1)
+    for i, (img, lab) in enumerate(zip(real, y, strict=True)):
+        d = tmp_path / "data" / names[int(lab)]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img[0] * 255).round().to(torch.uint8).numpy()).save(d / f"{i:03d}.png")
+    # the feature net lists its classes in another order than the GAN: the mapping goes by name
+    order = (2, 0, 1)
+    net = _IntensityClassifier(order)
+    fn = FeatureNet(net, (28, 28), 1, (0.5,), (0.5,), [names[k] for k in order], "intensity")
+    monkeypatch.setattr(fid_mod, "load_feature_net", lambda spec, device="cpu": fn)
+    meta = {"z_dim": 4, "z_dist": "normal", "conditional": True, "classes": names, "sample_shape": [1, 28, 28],
+            "image_size": 28, "channels": 1, "data": str(tmp_path / "data"), "model": "cdcgan"}
+    gan = api.GAN(G=_LookupG(follow), D=None, meta=meta, path=tmp_path, classes=names)
+    monkeypatch.setattr(api, "load_gan", lambda path, device="cpu": gan)
+    rep = api.evaluate(tmp_path, feature_net="x", n=40, out=tmp_path / "eval.json")
+    acc = rep["conditional_consistency"]["accuracy"]
+    if follow:
+        assert acc == 1.0 and set(rep["conditional_consistency"]["per_class"]) == set(names)
+    else:
+        assert acc < 0.6
+    # and on the real images themselves, the metric equals the classifier's accuracy
+    _, logits = fn.features_and_logits(real * 2 - 1, logits=True)
+    cc = api._consistency(gan, fn, y, logits)
+    direct = (torch.tensor(order)[logits.argmax(1)] == y).float().mean()
+    assert cc["accuracy"] == pytest.approx(float(direct)) and cc["accuracy"] == 1.0
+
+
+def test_default_feature_net_is_trained_once_and_cached(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pictorch.tasks.generate import api
+
+    monkeypatch.setenv("PICTORCH_HOME", str(tmp_path / "home"))
+    y = torch.arange(48) % 3
+    for i, (img, lab) in enumerate(zip(_intensity_images(y), y, strict=True)):
+        d = tmp_path / "data" / f"c{int(lab)}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img[0] * 255).round().to(torch.uint8).numpy()).save(d / f"{i:03d}.png")
+    calls = []
+    real_train = api.train_feature_net
+
+    def counting(*a, **kw):
+        calls.append(kw.get("max_seconds"))
+        return real_train(*a, **kw)
+
+    monkeypatch.setattr(api, "train_feature_net", counting)
+    p1 = api.default_feature_net(str(tmp_path / "data"), image_size=28, channels=1, seconds=1.0, width=4, batch_size=16)
+    p2 = api.default_feature_net(str(tmp_path / "data"), image_size=28, channels=1, seconds=1.0, width=4, batch_size=16)
+    assert p1 == p2 and p1.exists() and calls == [1.0]
+    assert str(p1).startswith(str(tmp_path / "home" / "featnets"))
+    from pictorch.metrics.fid import load_feature_net
+
+    assert load_feature_net(str(p1)).classes == ["c0", "c1", "c2"]

@@ -100,3 +100,64 @@ def test_spectral_norm_and_checkpoint_rebuild(tmp_path):
 def test_wgan_gp_critic_has_no_batchnorm():
     mods = build_gan(GANConfig(model="dcgan", g_loss="wgan-gp", ngf=8, ndf=8), (1, 28, 28))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in mods["D"].modules())
+
+
+def test_projection_of_z_is_the_transposed_conv_it_replaces():
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=8)
+    z = torch.randn(3, 8)
+    h = g.project(z[:, :, None, None])  # the registered layer, run as a transposed conv
+    torch.testing.assert_close(g.net(h), g(z))
+    gl = g.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(gl(z), g.net(h), atol=1e-6, rtol=1e-5)
+
+
+def test_conditional_bn_steers_every_stage_and_old_specs_still_build():
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=8, num_classes=3, cond_bn=True)
+    from pictorch.tasks.generate.models import CondBatchNorm2d
+
+    cbn = [m for m in g.modules() if isinstance(m, CondBatchNorm2d)]
+    assert len(cbn) == 2 and not any(type(m) is nn.BatchNorm2d for m in g.net)
+    g.eval()
+    z = torch.randn(4, 8)
+    x1 = g(z, torch.tensor([0, 1, 2, 1]))
+    x2 = g(z, torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0]]))
+    torch.testing.assert_close(x1, x2)
+    # with the z embedding zeroed, the label still changes the image (through the BN gains/shifts)
+    with torch.no_grad():
+        g.embed.weight.zero_()
+    assert (g(z, torch.zeros(4, dtype=torch.long)) - g(z, torch.full((4,), 2))).abs().max() > 1e-4
+    # a checkpoint spec without the new options rebuilds the old architecture
+    old = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=8, num_classes=3)
+    assert not any(isinstance(m, CondBatchNorm2d) for m in old.modules())
+    mods = build_gan(GANConfig(model="cdcgan", ngf=8, ndf=8, z_dim=8, aux_weight=0.0), (1, 28, 28), num_classes=3)
+    assert mods["G"].pictorch_spec["kwargs"]["cond_bn"] is True
+    assert "aux_classifier" not in mods["D"].pictorch_spec["kwargs"]
+    # the AC head is on by default for conditional models and never for unconditional ones
+    mods = build_gan(GANConfig(model="cdcgan", ngf=8, ndf=8, z_dim=8), (1, 28, 28), num_classes=3)
+    assert mods["D"].pictorch_spec["kwargs"]["aux_classifier"] is True
+    mods = build_gan(GANConfig(model="dcgan", ngf=8, ndf=8, z_dim=8), (1, 28, 28), num_classes=3)
+    assert "aux_classifier" not in mods["D"].pictorch_spec["kwargs"]
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "cgan"])
+def test_auxiliary_classifier_head(model):
+    cfg = GANConfig(model=model, ngf=8, ndf=8, z_dim=8, hidden=32, aux_weight=1.0)
+    mods = build_gan(cfg, (1, 28, 28), num_classes=3)
+    x, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    out, aux = mods["D"](x, y, return_aux=True)
+    assert out.shape == (4,) and aux.shape == (4, 3)
+    torch.testing.assert_close(mods["D"].eval()(x, y), mods["D"](x, y, return_aux=True)[0])
+    with pytest.raises(ConfigError, match="aux-weight"):
+        GANConfig(model=model, aux_weight=-1)
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "cgan"])
+def test_auxiliary_head_cannot_read_the_label(model):
+    """With the AC head on, D's features (and so the head) do not depend on y: it must recognise the class."""
+    cfg = GANConfig(model=model, ngf=8, ndf=8, z_dim=8, hidden=32, aux_weight=1.0)
+    d = build_gan(cfg, (1, 28, 28), num_classes=3)["D"].eval()
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    out0, aux0 = d(x, torch.zeros(4, dtype=torch.long), return_aux=True)
+    out2, aux2 = d(x, torch.full((4,), 2), return_aux=True)
+    torch.testing.assert_close(aux0, aux2)
+    assert (out0 - out2).abs().max() > 0  # the projection still conditions D's verdict

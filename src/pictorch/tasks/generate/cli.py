@@ -32,6 +32,9 @@ GanPrecision = Annotated[str, typer.Option(
     "--precision", help="auto (fp32 on CPUs, where bf16 autocast measured slower for these convs; bf16-mixed on "
     "GPUs), 32-true, bf16-mixed.")]
 Ckpt = Annotated[str, typer.Argument(help="GAN checkpoint (.safetensors) or run folder.")]
+Threads = Annotated[str, typer.Option(
+    "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
+    "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -84,10 +87,18 @@ def train(
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last",
                                                 help="Channels-last layout for conv models (faster on CPUs).")]
     = True,
+    cond_bn: Annotated[bool, typer.Option("--cond-bn/--no-cond-bn",
+                                          help="cdcgan: class-conditional BatchNorm in every G stage.")] = True,
+    aux_weight: Annotated[float, typer.Option("--aux-weight",
+                                              help="Conditional models: auxiliary-classifier (AC-GAN) loss weight "
+                                              "(0: off; the default 2 gave 94% class consistency on Fashion-MNIST in 5 min, "
+                                              "against 37% without it after 90 s). Unconditional models ignore it.")]
+    = 2.0,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
     time_budget: Annotated[float, typer.Option("--time-budget",
                                                help="Stop after this many minutes of training (0: run --steps).")]
     = 0.0,
+    threads: Threads = "auto",
     steps: Steps = 2000,
     batch_size: BatchSize = 64,
     lr: LR = 2e-4,
@@ -115,15 +126,20 @@ def train(
                  instance_noise=instance_noise, noise_anneal=noise_anneal, separate_batches=separate_batches,
                  spectral_norm=spectral_norm, fully_connected=fully_connected, gp_weight=gp_weight, lr_g=lr_g,
                  lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden,
-                 channels_last=channels_last)
+                 channels_last=channels_last, cond_bn=cond_bn, aux_weight=aux_weight)
     tvals = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
                  precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
                  ckpt_every=ckpt_every, picture_every=picture_every, resume=resume)
     # one YAML may hold both sections' options: each resolver ignores the other's names
     gcfg = resolve_config(GANConfig, config, **gvals, **tvals)
     tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
-    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60)
+    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
+    ct = result.get("cpu_threads")
+    if ct and ct.get("probes"):
+        last = ct["probes"][-1]
+        timings = ", ".join(f"{k} threads {v:.3f}s" for k, v in last["step_s"].items())
+        typer.echo(f"cpu threads: {ct['threads']} (last probe at step {last['step']}: {timings} per step)")
     if result.get("warnings"):
         kinds = ", ".join(sorted({w["kind"] for w in result["warnings"]}))
         typer.echo(f"monitor warnings: {kinds} (details in {result['run_dir']}/monitor.json)", err=True)
@@ -186,9 +202,10 @@ def arithmetic(
 @app.command()
 def evaluate(
     ckpt: Ckpt,
-    feature_net: Annotated[str | None, typer.Option("--feature-net",
-                                                    help="Classifier checkpoint (same data) or inception:PATH.")]
-    = None,
+    feature_net: Annotated[str | None, typer.Option(
+        "--feature-net", help="Classifier checkpoint trained on the same data (e.g. `classify train`), "
+        "inception:PATH, or auto (default): the cached domain network for the GAN's data, trained once (~2.5 min) "
+        "when missing.")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated (and real) images per side.")] = 5000,
     data: Annotated[str | None, typer.Option("--data", help="Real data (default: what the GAN trained on).")] = None,
     data_dir: DataDir = None,

