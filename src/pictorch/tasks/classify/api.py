@@ -86,7 +86,8 @@ def load_training_data(cfg: ClassifyConfig, seed: int = 0, split: str = "train",
     return ds, note
 
 
-def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = None) -> dict[str, Any]:
+def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = None,
+          tune_threads: bool = True) -> dict[str, Any]:
     """Train a classifier through the shared Trainer.
 
     Args:
@@ -94,6 +95,9 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
         train_cfg: Shared :class:`~pictorch.engine.config.TrainConfig`.
         data: An already loaded training ImageSet (skips loading ``cfg.data``).
         test: An optional ImageSet scored after training (``result["test"]``).
+        tune_threads: On a CPU, choose the thread count by timing real steps, re-checking as the machine's
+            load changes (:class:`~pictorch.engine.threads.CpuThreadTuner`); False keeps
+            ``torch.get_num_threads()`` as it is (e.g. fixed by ``--threads N``).
 
     Returns:
         The Trainer's result plus ``note`` (data normalization), ``regime``, ``trainable_params``,
@@ -140,12 +144,22 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
     bs = min(int(train_cfg.batch_size), len(train_set))
     loader = TensorLoader(train_set.images, train_set.labels, batch_size=bs, shuffle=True, drop_last=True,
                           seed=train_cfg.seed)
-    result = Trainer(replace(train_cfg, batch_size=bs)).fit(task, loader)
+    hooks = []
+    if tune_threads:
+        from pictorch.engine.threads import CpuThreadTuner
+
+        hooks.append(CpuThreadTuner())
+    before = torch.get_num_threads()
+    try:
+        result = Trainer(replace(train_cfg, batch_size=bs), hooks=hooks).fit(task, loader)
+    finally:  # the tuner restores the count at the end; also after an error
+        torch.set_num_threads(before)
     model = result["modules"]["model"]
     result.update(note=note, regime=cfg.regime, trainable_params=task.trainable_params,
                   total_params=sum(p.numel() for p in model.parameters()), train_images=len(train_set),
                   frozen=list(task.plan.frozen), trainable=list(task.plan.trainable),
-                  stopped_early=task.stopped_early, best_step=task.best["step"])
+                  stopped_early=task.stopped_early, best_step=task.best["step"],
+                  cpu_threads=hooks[0].summary() if hooks else None)
     if test is not None:
         clf = TrainedClassifier.load(result["checkpoint"])
         result["test"] = clf.evaluate_set(test)
@@ -479,7 +493,8 @@ def _format_table(rows: list[dict[str, Any]], title: str) -> str:
 
 def compare(cfg: ClassifyConfig, train_cfg: Any, regimes: Sequence[str] = ("head", "last-k", "full", "scratch"),
             out_dir: str | os.PathLike = "runs/compare", test_split: float = 0.2, test_limit: int = 0,
-            steps: dict[str, int] | None = None, title: str | None = None) -> dict[str, Any]:
+            steps: dict[str, int] | None = None, title: str | None = None,
+            tune_threads: bool = True) -> dict[str, Any]:
     """Train each regime on the same split and score it on the same test images.
 
     ``cfg`` gives the data and the trained weights to start from (``init``/``pretrained``/``weights``; the
@@ -523,7 +538,7 @@ def compare(cfg: ClassifyConfig, train_cfg: Any, regimes: Sequence[str] = ("head
         n_steps = (steps or {}).get(regime, train_cfg.steps)
         tcfg = replace(train_cfg, out_dir=str(out / regime), steps=n_steps, resume=False)
         t0 = time.perf_counter()
-        res = train(rcfg, tcfg, data=train_set)
+        res = train(rcfg, tcfg, data=train_set, tune_threads=tune_threads)
         seconds = time.perf_counter() - t0
         clf = TrainedClassifier.load(res["checkpoint"])
         rep = clf.evaluate_set(test)
@@ -560,7 +575,7 @@ def transfer_demo(out_dir: str | os.PathLike = "runs/transfer-demo", data_dir: s
                   pretrain_steps: int = 500, steps: int = 150, per_class: int = 50, arch: str = "small_cnn",
                   model_kwargs: dict[str, Any] | None = None, batch_size: int = 64, lr: float = 3e-3,
                   test_limit: int = 2000, seed: int = 0, progress: bool = True, source: str = "0-4",
-                  target: str = "5-9", data: str = "fashion-mnist") -> dict[str, Any]:
+                  target: str = "5-9", data: str = "fashion-mnist", tune_threads: bool = True) -> dict[str, Any]:
     """The lecture's transfer experiment on real data.
 
     Pretrains ``arch`` from scratch on Fashion-MNIST classes ``source`` (0–4: T-shirt, trouser, pullover, dress,
@@ -577,13 +592,13 @@ def transfer_demo(out_dir: str | os.PathLike = "runs/transfer-demo", data_dir: s
                              model_kwargs=dict(model_kwargs or {}), regime="scratch", augment="light",
                              val_split=0.0, label_smoothing=0.1)
     t0 = time.perf_counter()
-    pre = train(pre_cfg, base_train)
+    pre = train(pre_cfg, base_train, tune_threads=tune_threads)
     pre_seconds = time.perf_counter() - t0
     cfg = ClassifyConfig(data=data, data_dir=data_dir, classes=target, per_class=per_class, init=str(pre["checkpoint"]),
                          regime="full", k=2, augment="light", val_split=0.0, label_smoothing=0.1)
     tcfg = TrainConfig(out_dir=str(out), steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
                        log_every=50, precision="32-true")
-    res = compare(cfg, tcfg, out_dir=out, test_limit=test_limit,
+    res = compare(cfg, tcfg, out_dir=out, test_limit=test_limit, tune_threads=tune_threads,
                   title=(f"Transfer: pretrained on {data} classes {source} ({pre['train_images']} images, "
                          f"{pre['step']} steps, {pre_seconds:.0f}s), then classes {target} from {per_class} images "
                          "per class"))

@@ -46,8 +46,8 @@ Pretrained = Annotated[str | None, typer.Option("--pretrained", help="Pretrained
 Weights = Annotated[str | None, typer.Option("--weights", help="Backbone weights file.")]
 Init = Annotated[str | None, typer.Option("--init", help="Start from this classify checkpoint (its backbone, a new "
                                                          "head for the new classes).")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (0: torch's default; 1 is "
-                                                           "faster on a busy shared machine).")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: auto, timed on real steps and "
+                                                           "re-checked as the machine's load changes).")]
 Augment = Annotated[str, typer.Option("--augment", help="none, light, medium, strong, or key=value list "
                                                         "(hflip, rotate, shift, scale, crop, erase, ...).")]
 
@@ -68,11 +68,18 @@ def _model_kw(text: str | None) -> dict:
     return val
 
 
-def _set_threads(n: int) -> None:
-    if n and n > 0:
+def _set_threads(n: int) -> bool:
+    """Fix torch's thread count for ``n`` > 0; True when the thread count should be tuned (auto)."""
+    if n < 0:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError(f"--threads must be >= 0 (0: auto), got {n}")
+    if n > 0:
         import torch
 
         torch.set_num_threads(int(n))
+        return False
+    return True
 
 
 def _echo_note(note: str | None) -> None:
@@ -131,7 +138,7 @@ def train(
     threads: Threads = 0,
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
-    _set_threads(threads)
+    tune = _set_threads(threads)
     from pictorch.cli_common import echo_result, train_config
     from pictorch.engine.config import resolve_config
     from pictorch.tasks.classify.api import train as run_train
@@ -152,12 +159,17 @@ def train(
         from pictorch.errors import ConfigError
 
         raise ConfigError("--patience counts validations: also give --val-every N (steps between validations)")
-    result = run_train(task_cfg, cfg)
+    result = run_train(task_cfg, cfg, tune_threads=tune)
     _echo_note(result.get("note"))
     echo_result(result, "classify")
     typer.echo(f"regime {result['regime']}: {result['trainable_params']:,} of {result['total_params']:,} parameters "
                f"trained on {result['train_images']} images"
                + (f"; stopped early, best weights from step {result['best_step']}" if result["stopped_early"] else ""))
+    ct = result.get("cpu_threads")
+    if ct and ct.get("probes"):
+        last = ct["probes"][-1]
+        timings = ", ".join(f"{k} threads {v:.3f}s" for k, v in last["step_s"].items())
+        typer.echo(f"cpu threads: {ct['threads']} (last probe at step {last['step']}: {timings} per step)")
 
 
 @app.command()
@@ -259,7 +271,7 @@ def compare(
     threads: Threads = 0,
 ) -> None:
     """Train head / last-k / full / scratch on the same split: accuracy, trainable parameters, time."""
-    _set_threads(threads)
+    tune = _set_threads(threads)
     from pictorch.engine.config import TrainConfig
     from pictorch.tasks.classify.api import compare as run_compare
     from pictorch.tasks.classify.steps import ClassifyConfig
@@ -272,7 +284,7 @@ def compare(
     tcfg = TrainConfig(out_dir=out_dir, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                        precision=precision, seed=seed, progress=not no_progress)
     res = run_compare(cfg, tcfg, regimes=_regimes(regimes), out_dir=out_dir, test_split=test_split,
-                      test_limit=test_limit)
+                      test_limit=test_limit, tune_threads=tune)
     _echo_note(res.get("note"))
     typer.echo(res["table"])
     typer.echo(res["summary"])
@@ -298,12 +310,13 @@ def transfer_demo(
     threads: Threads = 0,
 ) -> None:
     """Pretrain on Fashion-MNIST 0-4, learn 5-9 from 50 images per class with each regime; which wins?"""
-    _set_threads(threads)
+    tune = _set_threads(threads)
     from pictorch.tasks.classify.api import transfer_demo as run_demo
 
     res = run_demo(out_dir=out_dir, data_dir=data_dir, pretrain_steps=pretrain_steps, steps=steps,
                    per_class=per_class, arch=arch, model_kwargs=_model_kw(model_kw), batch_size=batch_size, lr=lr,
-                   test_limit=test_limit, seed=seed, progress=not no_progress, source=source, target=target)
+                   test_limit=test_limit, seed=seed, progress=not no_progress, source=source, target=target,
+                   tune_threads=tune)
     typer.echo(res["table"])
     typer.echo(res["summary"])
     typer.echo(f"table: {res['markdown']}  csv: {res['csv']}")
@@ -338,7 +351,7 @@ def scale(
     threads: Threads = 0,
 ) -> None:
     """EfficientNet compound scaling on your data: grid-search α, β, γ, then the B1..Bn configs."""
-    _set_threads(threads)
+    tune = _set_threads(threads)
     from pictorch.engine.config import TrainConfig
     from pictorch.errors import ConfigError
     from pictorch.tasks.classify.scale import scale as run_scale
@@ -354,7 +367,7 @@ def scale(
                        progress=False, log_every=max(1, steps))
     res = run_scale(cfg, tcfg, arch=arch, phi=phi, grid=grid_vals, tolerance=tolerance, max_candidates=max_candidates,
                     family=family, train_images=train_images, val_images=val_images, out_dir=out_dir,
-                    log=None if no_progress else typer.echo)
+                    log=None if no_progress else typer.echo, tune_threads=tune)
     _echo_note(res.get("note"))
     typer.echo(res["table"])
     typer.echo("")

@@ -89,7 +89,8 @@ def efficiency_score(accuracy: float, flops: float, target_flops: float, w: floa
 def scale(cfg: Any, train_cfg: Any, arch: str = "classify.scalable_cnn", phi: float = 1.0,
           grid: Sequence[float] = (1.0, 1.1, 1.2, 1.3, 1.4), tolerance: float = 0.1, max_candidates: int = 6,
           family: int = 7, train_images: int = 2000, val_images: int = 1000, base_resolution: int | None = None,
-          out_dir: str | os.PathLike = "runs/scale", log: Callable[[str], None] | None = None) -> dict[str, Any]:
+          out_dir: str | os.PathLike = "runs/scale", log: Callable[[str], None] | None = None,
+          tune_threads: bool = True) -> dict[str, Any]:
     """Grid-search α, β, γ on the data of ``cfg`` and derive the B1…B``family`` configs.
 
     Args:
@@ -146,7 +147,7 @@ def scale(cfg: Any, train_cfg: Any, arch: str = "classify.scalable_cnn", phi: fl
                        patience=0, image_size=res)
         t0 = time.perf_counter()
         res_train = train_one(rcfg, replace(train_cfg, out_dir=str(out / "candidates" / name), resume=False),
-                              data=ds)
+                              data=ds, tune_threads=tune_threads)
         seconds = time.perf_counter() - t0
         acc = TrainedClassifier.load(res_train["checkpoint"]).evaluate_set(val_set)["accuracy"]
         return {"acc": acc, "seconds": seconds}
