@@ -94,6 +94,7 @@ class StepContext:
     step: int = 0
     start_step: int = 0
     epoch: int = 0
+    should_stop: bool = False  # a task sets it (e.g. early stopping in validate) to end the run after this step
 
     @property
     def device(self) -> torch.device:
@@ -277,7 +278,7 @@ class Trainer:
             return metrics
 
         try:
-            while ctx.step < cfg.steps:
+            while ctx.step < cfg.steps and not ctx.should_stop:
                 try:
                     batch = next(it)
                 except StopIteration:
@@ -306,11 +307,12 @@ class Trainer:
                 for h in hooks:
                     if hasattr(h, "on_step"):
                         h.on_step(ctx, n)
-                last = ctx.step >= cfg.steps
+                last = ctx.step >= cfg.steps or ctx.should_stop
                 if ctx.step % cfg.log_every == 0 or last:
                     flush()
                 if cfg.val_every and ctx.step % cfg.val_every == 0 and not last:
                     self._validate(task, ctx, hooks)
+                    last = ctx.should_stop
                 if cfg.picture_every and ctx.step % cfg.picture_every == 0 and not last:
                     self._picture(task, ctx)
                 if cfg.ckpt_every and ctx.step % cfg.ckpt_every == 0 and not last:
