@@ -67,9 +67,13 @@ def logreg_accuracy(train, test, iters: int = 100) -> float:
         return float((lin(xt).argmax(1) == test.labels).float().mean())
 
 
-def _probe_steps(seconds: float, task_cfg, batch_size: int, train, probe: int = 6) -> tuple[int, float]:
+def _probe_steps(seconds: float, task_cfg, batch_size: int, train, probe: int = 6,
+                 precision: str = "auto") -> tuple[int, float]:
     """Steps that fit into ``seconds``, from timing a few real training steps of the same model and augmentation."""
     from pictorch.tasks.classify.steps import ClassifyTask
+    from pictorch.utils import auto_precision
+
+    bf16 = (auto_precision("cpu") if precision == "auto" else precision).startswith("bf16")
 
     task = ClassifyTask(task_cfg, classes=list(train.classes), in_chans=1, image_size=(28, 28), mean=[0.286],
                         std=[0.353], lr=1e-3)
@@ -82,7 +86,8 @@ def _probe_steps(seconds: float, task_cfg, batch_size: int, train, probe: int = 
         if i == 2:
             t0 = time.perf_counter()
         task.augment.train()
-        loss = task.loss_fn(model(task.augment(task.prepare(x)).contiguous(memory_format=mf)), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = task.loss_fn(model(task.augment(task.prepare(x)).contiguous(memory_format=mf)).float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -103,6 +108,7 @@ def main() -> None:
     ap.add_argument("--nchw", action="store_true", help="keep the default memory format (channels-last is "
                     "~1.3x faster here)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--precision", default="auto", help="auto (bf16-mixed on bf16 CPUs), 32-true, bf16-mixed")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--out", default=None, help="run folder (default: a temporary one)")
     args = ap.parse_args()
@@ -131,14 +137,15 @@ def main() -> None:
                                        "depths": [int(d) for d in args.depths.split(",")]},
                          augment=args.augment, label_smoothing=0.1, schedule="onecycle", optimizer="adamw",
                          val_split=0.0, regime="scratch", channels_last=not args.nchw)
-    steps, probe_ips = _probe_steps(args.minutes * 60, cfg, args.batch_size, train)
+    steps, probe_ips = _probe_steps(args.minutes * 60, cfg, args.batch_size, train,
+                                   precision=args.precision)
     epochs = steps * args.batch_size / len(train)
     print(f"  CNN budget {args.minutes:g} min: {steps} steps of {args.batch_size} (~{epochs:.1f} epochs at "
           f"{probe_ips:.0f} img/s probed)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp) / "run"
         tc = TrainConfig(out_dir=str(out), steps=steps, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=args.weight_decay, precision="32-true", accelerator="cpu", progress=False,
+                         weight_decay=args.weight_decay, precision=args.precision, accelerator="cpu", progress=False,
                          log_every=max(1, steps // 10), seed=0)
         t0 = time.perf_counter()
         res = api.train(cfg, tc)

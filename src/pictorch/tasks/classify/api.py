@@ -587,7 +587,7 @@ def transfer_demo(out_dir: str | os.PathLike = "runs/transfer-demo", data_dir: s
 
     out = Path(out_dir)
     base_train = TrainConfig(out_dir=str(out / "pretrain"), steps=pretrain_steps, batch_size=128, lr=lr,
-                             seed=seed, progress=progress, log_every=50, precision="32-true")
+                             seed=seed, progress=progress, log_every=50, precision="auto")
     pre_cfg = ClassifyConfig(data=data, data_dir=data_dir, classes=source, arch=arch,
                              model_kwargs=dict(model_kwargs or {}), regime="scratch", augment="light",
                              val_split=0.0, label_smoothing=0.1)
@@ -597,7 +597,7 @@ def transfer_demo(out_dir: str | os.PathLike = "runs/transfer-demo", data_dir: s
     cfg = ClassifyConfig(data=data, data_dir=data_dir, classes=target, per_class=per_class, init=str(pre["checkpoint"]),
                          regime="full", k=2, augment="light", val_split=0.0, label_smoothing=0.1)
     tcfg = TrainConfig(out_dir=str(out), steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
-                       log_every=50, precision="32-true")
+                       log_every=50, precision="auto")
     res = compare(cfg, tcfg, out_dir=out, test_limit=test_limit, tune_threads=tune_threads,
                   title=(f"Transfer: pretrained on {data} classes {source} ({pre['train_images']} images, "
                          f"{pre['step']} steps, {pre_seconds:.0f}s), then classes {target} from {per_class} images "
