@@ -76,6 +76,15 @@ def cpu_supports_bf16() -> bool:
     return bool(probe and "AMX" in str(probe()))
 
 
+def resolve_device(device: str | None = "auto") -> Any:
+    """``"auto"``/None -> cuda when available, else cpu; anything else -> ``torch.device(device)``."""
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def auto_precision(accelerator: str = "auto") -> str:
     """The default training precision.
 

@@ -12,14 +12,7 @@ import torch
 import pictorch
 from pictorch import cli
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: intra-op threads only spin against each other here
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def main(args: list[str]) -> None:

@@ -12,14 +12,7 @@ from PIL import Image
 
 from pictorch import cli
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # module scope: the module-scoped training fixture must run on one thread too (shared 2-core machine)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def main(args: list[str]) -> None:

@@ -18,13 +18,7 @@ FAST = ["--precision", "32-true", "--accelerator", "cpu", "--no-progress", "--ba
         "--embed-dim", "16"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models gain nothing from more threads, and on a shared CPU OpenMP spin-waits make them 10x slower
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

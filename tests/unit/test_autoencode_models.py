@@ -12,14 +12,7 @@ from pictorch.tasks.autoencode.corruption import parse_corruption
 from pictorch.tasks.autoencode.models import ConvAutoencoder, create_autoencoder
 from pictorch.tasks.autoencode.steps import AutoencodeConfig, AutoencodeTask
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: intra-op threads only spin against each other here
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def _blobs(n: int = 64, size: int = 16, seed: int = 0) -> torch.Tensor:

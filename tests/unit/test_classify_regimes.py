@@ -11,13 +11,7 @@ from pictorch.engine.config import TrainConfig
 from pictorch.errors import ConfigError
 from pictorch.tasks.classify.steps import ClassifyConfig, apply_regime, frozen_norm_layers
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def _small():

@@ -16,13 +16,7 @@ from pictorch.tasks.generate.tricks import GANConfig, sample_z
 CENTERS = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny MLPs: thread hand-offs cost more than the maths on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def _mixture(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,14 +17,7 @@ from pictorch.tasks.identify.api import convert_images, load_embedder
 from pictorch.tasks.identify.models import EmbeddingNet
 from pictorch.tasks.identify.steps import IdentifyConfig, IdentifyTask, parse_classes, pk_loader
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny models gain nothing from more threads, and on a shared CPU OpenMP spin-waits make them 10x slower
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def _tcfg(tmp_path, **kw):

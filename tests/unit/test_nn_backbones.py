@@ -14,14 +14,7 @@ CONFIGS = [(1, 32), (3, 64)]  # (in_chans, size)
 NUM_CLASSES = 7
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # batch-2 forwards of small images: thread hand-offs cost more than the maths on a shared 2-core machine
-    # (EfficientNet's ~300 small depthwise/SE ops ran 10-50x slower with 2 threads under load)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 def test_registry_has_the_contract_backbones():

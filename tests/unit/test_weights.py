@@ -34,14 +34,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(W, "_fetch", no_network)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # model builds and state-dict copies: element-wise ops that two threads only slow down on a shared,
-    # busy 2-core machine (GoogLeNet's init took 5-12 s with two threads under load, 0.7 s with one)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

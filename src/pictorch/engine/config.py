@@ -138,4 +138,23 @@ def save_config(path: str | os.PathLike, **sections: Any) -> Path:
     return Path(path)
 
 
-__all__ = ["TrainConfig", "config_to_dict", "field", "load_yaml", "resolve_config", "save_config"]
+def saved_section(run_dir: str | os.PathLike, cls: type[T], section: str = "task") -> T | None:
+    """One section of the ``config.yaml`` a run folder holds, rebuilt as ``cls`` (None when there is none).
+
+    Keys ``cls`` does not know are ignored (a config written by another pictorch version still resumes).
+    """
+    import yaml
+
+    p = Path(run_dir) / "config.yaml"
+    if not p.is_file():
+        return None
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML; cannot resume ({e.__class__.__name__})") from e
+    values = data.get(section) or {}
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
+
+
+__all__ = ["TrainConfig", "config_to_dict", "field", "load_yaml", "resolve_config", "save_config", "saved_section"]

@@ -27,6 +27,7 @@ import torch
 
 from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.autoencode.steps import TASK, AutoencodeConfig
+from pictorch.utils import resolve_device
 
 # -- training ---------------------------------------------------------------------------------------------
 
@@ -70,27 +71,12 @@ def train(cfg: AutoencodeConfig, train_cfg: Any) -> dict[str, Any]:
 
 def saved_task_config(run_dir: Path) -> AutoencodeConfig | None:
     """The autoencoder config saved in a run folder's config.yaml (None when absent)."""
-    import yaml
+    from pictorch.engine.config import saved_section
 
-    p = run_dir / "config.yaml"
-    if not p.is_file():
-        return None
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML; cannot resume ({e.__class__.__name__})") from e
-    task = data.get("task") or {}
-    known = AutoencodeConfig.__dataclass_fields__
-    return AutoencodeConfig(**{k: v for k, v in task.items() if k in known})
+    return saved_section(run_dir, AutoencodeConfig)
 
 
 # -- a loaded model -----------------------------------------------------------------------------------------
-
-
-def _device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -124,7 +110,7 @@ class TrainedAutoencoder:
             if "model" not in model:
                 raise CheckpointError(f"{p}: no 'model' module in this autoencoder checkpoint")
             model = model["model"]
-        dev = _device(device)
+        dev = resolve_device(device)
         return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev)
 
     @property

@@ -31,6 +31,7 @@ import torch
 
 from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.classify.steps import REGIMES, TASK, ClassifyConfig
+from pictorch.utils import resolve_device
 
 # -- data for training --------------------------------------------------------------------------------------
 
@@ -168,27 +169,12 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
 
 def saved_task_config(run_dir: Path) -> ClassifyConfig | None:
     """The classify config saved in a run folder's config.yaml (None when absent)."""
-    import yaml
+    from pictorch.engine.config import saved_section
 
-    p = run_dir / "config.yaml"
-    if not p.is_file():
-        return None
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML; cannot resume ({e.__class__.__name__})") from e
-    task = data.get("task") or {}
-    known = ClassifyConfig.__dataclass_fields__
-    return ClassifyConfig(**{k: v for k, v in task.items() if k in known})
+    return saved_section(run_dir, ClassifyConfig)
 
 
 # -- a trained classifier ------------------------------------------------------------------------------------
-
-
-def _device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -220,7 +206,7 @@ class TrainedClassifier:
         model = load_model(p, task=TASK)
         if isinstance(model, dict):
             raise CheckpointError(f"{p}: expected one model in this classify checkpoint, found {sorted(model)}")
-        dev = _device(device)
+        dev = resolve_device(device)
         return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev)
 
     @property
