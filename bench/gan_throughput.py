@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--ndf", type=int, default=64)
-    ap.add_argument("--precision", default="32-true", help="pictorch precision (gan train's CPU default: 32-true)")
+    ap.add_argument("--precision", default="auto", help="pictorch precision (default auto, as gan train: bf16-mixed on bf16 CPUs)")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--limit", type=int, default=12000)
     ap.add_argument("--threads", default="auto", help="pictorch --threads (auto: timed choice, as gan train)")
