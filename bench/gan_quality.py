@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--ndf", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--precision", default="32-true")
+    ap.add_argument("--precision", default="auto", help="training precision (auto, as gan train: bf16-mixed on bf16 CPUs)")
     ap.add_argument("--aux-weight", type=float, default=None, help="AC-GAN loss weight (default: GANConfig's)")
     ap.add_argument("--no-cond-bn", action="store_true")
     ap.add_argument("--lr", type=float, default=2e-4)
