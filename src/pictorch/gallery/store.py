@@ -754,18 +754,15 @@ class Gallery:
     def _centroid_scores(self, q: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """Scores against each person's mean embedding (unit-normalized first for cosine), exact search."""
         if self._centroids is None or self._centroid_gen != self._index_gen:
-            sums: dict[int, np.ndarray] = {}
+            people = np.unique(self._emb_person)  # sorted person ids of the index's embeddings
+            sums = np.zeros((len(people), self.dim), np.float64)
+            counts = np.zeros(len(people), np.float64)
             for _, pids, vecs in self._iter_vectors():
-                if self.metric == "cosine":
-                    vecs = l2_normalize(vecs)
-                for pid in np.unique(pids):
-                    part = vecs[pids == pid].sum(0, dtype=np.float64)
-                    sums[int(pid)] = sums.get(int(pid), 0) + part
-            counts = dict(zip(*np.unique(self._emb_person, return_counts=True), strict=True))
-            ids = np.array(sorted(sums), np.int64)
-            cents = np.stack([sums[i] / counts[i] for i in ids]).astype(np.float32)
+                pos = np.searchsorted(people, pids)
+                np.add.at(sums, pos, l2_normalize(vecs) if self.metric == "cosine" else vecs)
+                np.add.at(counts, pos, 1.0)
             idx = VectorIndex(self.dim, "flat", self.metric)
-            idx.add(cents, ids)
+            idx.add((sums / counts[:, None]).astype(np.float32), people)
             self._centroids, self._centroid_gen = idx, self._index_gen
         scores, ids = self._centroids.search(q, k)
         sign = 1.0 if self.metric == "cosine" else -1.0

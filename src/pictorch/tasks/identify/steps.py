@@ -320,9 +320,8 @@ class IdentifyTask(TrainTask):
             return
         now = time.perf_counter()
         self._marks = [*self._marks[-10:], (ctx.step, now)]
-        (s0, t0), (s1, t1) = (self._marks[0], self._marks[-1]) if len(self._marks) > 1 else ((self._step0, self._t0),
-                                                                                              (ctx.step, now))
-        per_step = (t1 - t0) / max(s1 - s0, 1)
+        s0, t0 = self._marks[0] if len(self._marks) > 1 else (self._step0, self._t0)
+        per_step = (now - t0) / max(ctx.step - s0, 1)
         fit = ctx.step + 1 + int((budget - (now - self._t0)) / max(per_step, 1e-6))
         ctx.cfg.steps = max(ctx.step + 1, min(self._max_steps, fit))
         self._total = ctx.cfg.steps
