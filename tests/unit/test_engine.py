@@ -108,6 +108,31 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[k], b[k])
 
 
+class _ImageTask(_Task):
+    """_Task on TensorLoader batches ({"image", "y"})."""
+
+    def training_step(self, ctx, batch):
+        return super().training_step(ctx, {"x": batch["image"], "y": batch["y"]})
+
+
+def test_resume_mid_epoch_with_tensor_loader_matches_uninterrupted_run(tmp_path):
+    """The loader's saved position is honoured: a run resumed mid-epoch sees the same batches."""
+    from pictorch.data.loader import TensorLoader
+
+    def loader():
+        src = _Loader()
+        return TensorLoader(src.x, batch_size=16, seed=3, extras={"y": src.y})
+
+    Trainer(_cfg(tmp_path / "a", steps=21)).fit(_ImageTask(), loader())
+    Trainer(_cfg(tmp_path / "b", steps=13)).fit(_ImageTask(), loader())  # 8 batches an epoch: stops mid-epoch
+    assert load_checkpoint(tmp_path / "b" / "run").train_state()["loader"] == {"epoch": 1, "position": 5}
+    Trainer(_cfg(tmp_path / "b", steps=21, resume=True)).fit(_ImageTask(), loader())
+    a = load_checkpoint(tmp_path / "a" / "run").state_dicts["model"]
+    b = load_checkpoint(tmp_path / "b" / "run").state_dicts["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
 def test_resume_without_checkpoint_is_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
         Trainer(_cfg(tmp_path, resume=True)).fit(_Task(), _Loader())

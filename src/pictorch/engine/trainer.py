@@ -154,6 +154,7 @@ class Trainer:
         self.ckpt_path = self.run_dir / "last.safetensors"
         self.last_metrics: dict[str, float] = {}
         self.history_best: dict[str, float] = {}
+        self._loader_restored = False  # resumed mid-epoch: the loader already sits at the next batch
 
     # -- public -----------------------------------------------------------------------------------
     def fit(self, task: TrainTask, loader: Any) -> dict[str, Any]:
@@ -185,7 +186,10 @@ class Trainer:
                 if name not in resume_ckpt.state_dicts:
                     raise CheckpointError(f"{self.ckpt_path}: has no weights for module {name!r}")
                 mod.load_state_dict(resume_ckpt.state_dicts[name])
-        wrapped = {name: fabric.setup_module(m) for name, m in modules.items()}
+        # a module with no trainable parameter (a weight average, a fixed feature net) is only moved: DDP
+        # refuses to wrap it and nothing differentiates through it
+        wrapped = {name: fabric.setup_module(m) if any(p.requires_grad for p in m.parameters())
+                   else m.to(fabric.device) for name, m in modules.items()}
         optimizers = task.configure_optimizers(wrapped)
         optimizers = {name: fabric.setup_optimizers(o) for name, o in optimizers.items()}
         schedulers = task.configure_schedulers(optimizers, cfg.steps)
@@ -211,6 +215,7 @@ class Trainer:
                         sch.load_state_dict(state["schedulers"][name])
                 if "loader" in state and hasattr(loader, "load_state_dict"):
                     loader.load_state_dict(state["loader"])
+                    self._loader_restored = True
                 if "rng" in state and fabric.world_size == 1:
                     _set_rng_state(state["rng"])
             self.last_metrics = dict(resume_ckpt.meta.get("metrics", {}))
@@ -243,7 +248,7 @@ class Trainer:
         t0 = time.perf_counter()
         t_log = t0
         images_since_log = 0
-        if hasattr(loader, "set_epoch"):
+        if hasattr(loader, "set_epoch") and not self._loader_restored:
             loader.set_epoch(ctx.epoch)
         it = iter(loader)
         empty_epochs = 0
