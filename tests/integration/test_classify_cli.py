@@ -83,6 +83,12 @@ def test_train_evaluate_predict(trained, folders, tmp_path, capsys):
     assert rep["accuracy"] > 0.5 and len(rep["per_class"]) == 3 and np.array(rep["confusion"]).sum() == 24
     assert (tmp_path / "ev" / "confusion.png").stat().st_size > 0
     assert rep["mistakes"] == [] or (tmp_path / "ev" / "mistakes.png").exists()
+    assert rep["tta"] == "none"
+    main(["classify", "evaluate", str(trained), str(folders["test"]), "--out", str(tmp_path / "ev2"),
+          "--tta", "hflip"])
+    rep2 = json.loads((tmp_path / "ev2" / "report.json").read_text())
+    assert rep2["tta"] == "hflip" and np.array(rep2["confusion"]).sum() == 24
+    capsys.readouterr()
 
     main(["classify", "predict", str(trained), str(folders["test"] / "circle"), "--top-k", "2", "--json"])
     rows = json.loads(capsys.readouterr().out)
@@ -173,6 +179,10 @@ def test_bad_inputs(trained, folders, tmp_path, capsys):
     _fails(capsys, "classify", "predict", str(trained), str(tmp_path / "nope.png"), match="does not exist")
     _fails(capsys, "classify", "evaluate", str(tmp_path / "nope"), str(folders["test"]), match="no such checkpoint")
     # flags
+    _fails(capsys, "classify", "evaluate", str(trained), str(folders["test"]), "--tta", "vflip",
+           match="unknown --tta 'vflip'")
+    _fails(capsys, "classify", "train", "--data", "synthetic", "--ema", "1.5", "--out", str(tmp_path / "z"),
+           match="--ema is a decay")
     _fails(capsys, "classify", "train", "--data", "synthetic", "--regime", "head", "--out", str(tmp_path / "z"),
            match="reuses trained weights")
 

@@ -33,6 +33,9 @@ from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.classify.steps import REGIMES, TASK, ClassifyConfig
 from pictorch.utils import resolve_device
 
+TTA_MODES = ("none", "hflip")
+DEPLOYED = "model_ema"  # the checkpoint module used for inference when present (training with --ema)
+
 # -- data for training --------------------------------------------------------------------------------------
 
 
@@ -58,10 +61,11 @@ def read_init(path: str) -> InitInfo:
     meta = ck.meta
     if "model" not in ck.state_dicts or "arch" not in meta:
         raise CheckpointError(f"{ck.path}: not a complete classify checkpoint (no model/arch)")
+    state = ck.state_dicts.get(DEPLOYED, ck.state_dicts["model"])
     kw = {k: v for k, v in (meta.get("model_kwargs") or {}).items()
           if k not in ("in_chans", "num_classes", "drop_rate")}
     norm = meta.get("normalization") or {}
-    return InitInfo(arch=meta["arch"], model_kwargs=kw, state=ck.state_dicts["model"],
+    return InitInfo(arch=meta["arch"], model_kwargs=kw, state=state,
                     mean=list(norm.get("mean", [0.0])), std=list(norm.get("std", [1.0])),
                     image_size=list(meta.get("image_size") or []), mode=meta.get("mode", "RGB"),
                     classes=list(meta.get("classes") or []))
@@ -185,6 +189,8 @@ class TrainedClassifier:
         model: The network (eval mode).
         meta: Checkpoint metadata (classes, normalization, image_size, mode, arch, regime, metrics).
         path: Checkpoint path.
+        tta: Test-time augmentation: "none" or "hflip" (average the logits of each image and its mirror
+            image; sound when the training augmentation flipped images).
     """
 
     model: Any
@@ -192,9 +198,14 @@ class TrainedClassifier:
     path: Path | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 256
+    tta: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.tta not in TTA_MODES:
+            raise ConfigError(f"unknown --tta {self.tta!r}; known: {', '.join(TTA_MODES)}")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> TrainedClassifier:
+    def load(cls, path: str | os.PathLike, device: str | None = None, tta: str = "none") -> TrainedClassifier:
         """Load a classify checkpoint (file or run folder).
 
         Raises:
@@ -205,9 +216,12 @@ class TrainedClassifier:
         p = resolve_checkpoint_path(path)
         model = load_model(p, task=TASK)
         if isinstance(model, dict):
-            raise CheckpointError(f"{p}: expected one model in this classify checkpoint, found {sorted(model)}")
+            # trained with --ema: the moving average is the deployed model (the raw weights are for --resume)
+            if DEPLOYED not in model:
+                raise CheckpointError(f"{p}: expected one model in this classify checkpoint, found {sorted(model)}")
+            model = model[DEPLOYED]
         dev = resolve_device(device)
-        return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev)
+        return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev, tta=tta)
 
     @property
     def classes(self) -> list[str]:
@@ -243,9 +257,14 @@ class TrainedClassifier:
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw scores N×K (float32, CPU)."""
-        out = [self.model(self.prepare(images[i:i + self.batch_size])).float().cpu()
-               for i in range(0, len(images), self.batch_size)]
+        """Raw scores N×K (float32, CPU); with ``tta="hflip"`` the mean over each image and its mirror."""
+        def scores(x: torch.Tensor) -> torch.Tensor:
+            out = self.model(x).float()
+            if self.tta == "hflip":
+                out = (out + self.model(x.flip(-1)).float()) / 2
+            return out.cpu()
+
+        out = [scores(self.prepare(images[i:i + self.batch_size])) for i in range(0, len(images), self.batch_size)]
         return torch.cat(out) if out else torch.zeros(0, len(self.classes))
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
@@ -263,13 +282,14 @@ class TrainedClassifier:
         return rep
 
 
-def load(path: str | os.PathLike, device: str | None = None) -> TrainedClassifier:
+def load(path: str | os.PathLike, device: str | None = None, tta: str = "none") -> TrainedClassifier:
     """Load a trained classifier (checkpoint file or run folder); see :class:`TrainedClassifier`."""
-    return TrainedClassifier.load(path, device=device)
+    return TrainedClassifier.load(path, device=device, tta=tta)
 
 
-def _clf(ckpt: str | os.PathLike | TrainedClassifier, device: str | None = None) -> TrainedClassifier:
-    return ckpt if isinstance(ckpt, TrainedClassifier) else TrainedClassifier.load(ckpt, device=device)
+def _clf(ckpt: str | os.PathLike | TrainedClassifier, device: str | None = None,
+         tta: str = "none") -> TrainedClassifier:
+    return ckpt if isinstance(ckpt, TrainedClassifier) else TrainedClassifier.load(ckpt, device=device, tta=tta)
 
 
 # -- evaluate -----------------------------------------------------------------------------------------------
@@ -303,7 +323,7 @@ def load_eval_set(clf: TrainedClassifier, data: str, data_dir: str | None = None
 
 def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: str | os.PathLike = "evaluation",
              data_dir: str | None = None, split: str = "test", limit: int = 0, mistakes: int = 32,
-             device: str | None = None) -> dict[str, Any]:
+             device: str | None = None, tta: str = "none") -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1, confusion matrix PNG, most-confident-mistakes grid, JSON report.
 
     Args:
@@ -312,6 +332,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
         out_dir: Where ``report.json``, ``confusion.png`` and ``mistakes.png`` go.
         limit: Score at most this many images (0: all).
         mistakes: Tiles in the mistakes grid.
+        tta: Test-time augmentation ("none" or "hflip"), for a checkpoint path.
 
     Returns:
         The report (``accuracy``, ``top_k``, ``macro``, ``weighted``, ``per_class``, ``confusion``, ``count``)
@@ -321,7 +342,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
     from pictorch.viz.grid import save_image_grid
     from pictorch.viz.plots import plot_matrix
 
-    clf = _clf(ckpt, device)
+    clf = _clf(ckpt, device, tta)
     ds, note = load_eval_set(clf, data, data_dir=data_dir, split=split, limit=limit)
     rep = clf.evaluate_set(ds)
     probs = rep.pop("_probs")
@@ -345,6 +366,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
     rep["checkpoint"] = str(clf.path)
     rep["data"] = data
     rep["classes"] = clf.classes
+    rep["tta"] = clf.tta
     with atomic_write(out / "report.json", "w") as f:
         json.dump(rep, f, indent=2)
     files["report"] = out / "report.json"
@@ -377,7 +399,7 @@ def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | os.PathLike], top_k: int = 3,
-            device: str | None = None) -> list[dict[str, Any]]:
+            device: str | None = None, tta: str = "none") -> list[dict[str, Any]]:
     """Top-k labels with probabilities for each image file (folders are searched).
 
     Returns:
@@ -387,7 +409,7 @@ def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | 
 
     if top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {top_k}")
-    clf = _clf(ckpt, device)
+    clf = _clf(ckpt, device, tta)
     files = collect_files(inputs)
     images, ok, _bad = load_images(files, mode=clf.mode, size=clf.image_size, resize="fit")
     probs = clf.predict_proba(images)

@@ -48,6 +48,8 @@ Init = Annotated[str | None, typer.Option("--init", help="Start from this classi
                                                          "head for the new classes).")]
 Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: auto, timed on real steps and "
                                                            "re-checked as the machine's load changes).")]
+Tta = Annotated[str, typer.Option("--tta", help="Test-time augmentation: none, or hflip (average with the mirror "
+                                                "image; for models trained with flips).")]
 Augment = Annotated[str, typer.Option("--augment", help="none, light, medium, strong, or key=value list "
                                                         "(hflip, rotate, shift, scale, crop, erase, ...).")]
 
@@ -110,6 +112,9 @@ def train(
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format (faster "
                                                                         "conv nets on CPUs).")] = False,
     augment: Augment = "light",
+    ema: Annotated[float, typer.Option("--ema", help="Keep a moving average of the weights with this decay "
+                                                     "(0: off; e.g. 0.999); the average is validated and "
+                                                     "deployed.")] = 0.0,
     drop_rate: Annotated[float, typer.Option("--drop-rate", help="Dropout before the classifier.")] = 0.0,
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Label smoothing.")] = 0.0,
     schedule: Annotated[str, typer.Option("--schedule", help="onecycle, cosine or constant.")] = "onecycle",
@@ -152,7 +157,7 @@ def train(
                      init=init, regime=regime, k=k, backbone_lr_mult=backbone_lr_mult, drop_rate=drop_rate,
                      label_smoothing=label_smoothing, schedule=schedule, optimizer=optimizer, augment=augment,
                      class_weights=class_weights, val_split=val_split, patience=patience, limit=limit,
-                     channels_last=channels_last)
+                     channels_last=channels_last, ema=ema)
     cfg = train_config(config, no_progress=no_progress, **train_vals, **task_vals)
     task_cfg = resolve_config(ClassifyConfig, config, **task_vals, **train_vals)
     if task_cfg.patience and not cfg.val_every:
@@ -182,11 +187,12 @@ def evaluate(
     limit: Annotated[int, typer.Option("--limit", help="At most N images (0: all).")] = 0,
     data_dir: DataDir = None,
     device: Device = "auto",
+    tta: Tta = "none",
 ) -> None:
     """Accuracy, per-class precision/recall/F1, confusion matrix and the most confident mistakes."""
     from pictorch.tasks.classify.api import evaluate as run_eval
 
-    rep = run_eval(ckpt, data, out_dir=out, data_dir=data_dir, limit=limit, device=device)
+    rep = run_eval(ckpt, data, out_dir=out, data_dir=data_dir, limit=limit, device=device, tta=tta)
     _echo_note(rep.get("note"))
     width = max(len(c["class"]) for c in rep["per_class"])
     typer.echo(f"{'class':<{width}}  precision  recall     f1  support")
@@ -204,13 +210,14 @@ def predict(
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Labels per image.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     device: Device = "auto",
+    tta: Tta = "none",
 ) -> None:
     """Top-k labels with probabilities for images."""
     import json
 
     from pictorch.tasks.classify.api import predict as run_predict
 
-    rows = run_predict(ckpt, inputs, top_k=top_k, device=device)
+    rows = run_predict(ckpt, inputs, top_k=top_k, device=device, tta=tta)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
