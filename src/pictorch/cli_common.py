@@ -2,10 +2,10 @@
 
 A task's train command declares::
 
-    def train(..., steps: Steps = 1000, batch_size: BatchSize = 64, lr: LR = 1e-3, out_dir: OutDir = "runs/x",
-              precision: Precision = "auto", devices: Devices = 1, accelerator: Accelerator = "auto",
-              seed: Seed = 0, resume: Resume = False, config: ConfigFile = None, ...):
-        cfg = train_config(config, steps=steps, batch_size=batch_size, ...)
+    def train(ctx: typer.Context, ..., steps: Steps = 1000, batch_size: BatchSize = 64, lr: LR = 1e-3,
+              out_dir: OutDir = "runs/x", precision: Precision = "auto", seed: Seed = 0, resume: Resume = False,
+              config: ConfigFile = None, no_progress: NoProgress = False, ...):
+        cfg, task_cfg = train_and_task_config(TaskConfig, ctx.params, config, no_progress)
 """
 
 from __future__ import annotations
@@ -43,6 +43,31 @@ def train_config(config: str | None = None, no_progress: bool = False, **values:
     if no_progress:
         values["progress"] = False
     return resolve_config(TrainConfig, config, **values)
+
+
+def train_and_task_config(task_cls: type, params: dict[str, Any], config: str | None = None,
+                          no_progress: bool = False, **overrides: Any) -> tuple[Any, Any]:
+    """The shared TrainConfig and the task's config dataclass from a train command's option values.
+
+    Args:
+        task_cls: The task's config dataclass (e.g. ClassifyConfig).
+        params: The command's options by name (``typer.Context.params``); each goes to the dataclass that has a
+            field of that name, options neither has (``--config``, ``--threads``...) are left out.
+        config: A YAML file; it may hold options of both dataclasses.
+        no_progress: ``--no-progress``.
+        overrides: Values that replace or add to ``params`` (options that need converting, e.g. JSON text).
+    """
+    from dataclasses import fields
+
+    from pictorch.engine.config import TrainConfig, resolve_config
+
+    values = {**params, **overrides}
+    train_names = {f.name for f in fields(TrainConfig)}
+    task_names = {f.name for f in fields(task_cls)}
+    # each resolver is told the other's field names (as "not given"), so their YAML keys are skipped, not refused
+    train_vals = {**dict.fromkeys(task_names), **{k: v for k, v in values.items() if k in train_names}}
+    task_vals = {**dict.fromkeys(train_names), **{k: v for k, v in values.items() if k in task_names}}
+    return train_config(config, no_progress, **train_vals), resolve_config(task_cls, config, **task_vals)
 
 
 def echo_result(result: dict[str, Any], what: str) -> None:

@@ -233,3 +233,22 @@ def load_model(path: str | Path, task: str | None = None, map_location: str = "c
         mod.pictorch_meta = ckpt.meta
         out[name] = mod
     return out["model"] if list(out) == ["model"] else out
+
+
+def load_task_model(path: str | Path, task: str, names: tuple[str, ...] = ("model",),
+                    device: str | torch.device = "cpu") -> tuple[nn.Module, Path]:
+    """The first module of ``names`` found in a ``task`` checkpoint (file or run folder), on ``device`` in eval
+    mode, and the checkpoint's path.
+
+    Raises:
+        CheckpointError: Missing, corrupt, another task's, or holding none of ``names``.
+    """
+    p = resolve_checkpoint_path(path)
+    model = load_model(p, task=task)
+    if isinstance(model, dict):
+        found = next((n for n in names if n in model), None)
+        if found is None:
+            raise CheckpointError(f"{p}: no {' or '.join(map(repr, names))} module in this {task} checkpoint "
+                                  f"(it holds {', '.join(sorted(model))})")
+        model = model[found]
+    return model.to(device).eval(), p

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pictorch.errors import CheckpointError, ConfigError, DataError
+from pictorch.errors import ConfigError, DataError
 from pictorch.tasks.autoencode.steps import TASK, AutoencodeConfig
 from pictorch.utils import resolve_device
 
@@ -102,16 +102,11 @@ class TrainedAutoencoder:
         Raises:
             CheckpointError: Missing, corrupt, or a checkpoint of another task.
         """
-        from pictorch.engine.checkpoint import load_model, resolve_checkpoint_path
+        from pictorch.engine.checkpoint import load_task_model
 
-        p = resolve_checkpoint_path(path)
-        model = load_model(p, task=TASK)
-        if isinstance(model, dict):
-            if "model" not in model:
-                raise CheckpointError(f"{p}: no 'model' module in this autoencoder checkpoint")
-            model = model["model"]
         dev = resolve_device(device)
-        return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev)
+        model, p = load_task_model(path, TASK, ("model",), dev)
+        return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev)
 
     @property
     def code_size(self) -> int:

@@ -35,6 +35,7 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option("--data", help="fashion-mnist, synthetic, or an image folder.")] = "fashion-mnist",
     model: Annotated[str, typer.Option("--model", "-m", help="linear, mlp, conv, vae or conv-vae.")] = "conv",
     code_size: Annotated[int, typer.Option("--code-size", "-k", help="Length of the code.")] = 32,
@@ -71,20 +72,11 @@ def train(
     no_progress: NoProgress = False,
 ) -> None:
     """Train an autoencoder (vanilla, convolutional, denoising, sparse or variational)."""
-    from pictorch.cli_common import echo_result, train_config
-    from pictorch.engine.config import resolve_config
+    from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.autoencode.api import train as run_train
     from pictorch.tasks.autoencode.steps import AutoencodeConfig
 
-    train_vals = dict(out_dir=out_dir, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                      precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
-                      ckpt_every=ckpt_every, picture_every=picture_every, val_every=val_every, resume=resume)
-    task_vals = dict(data=data, data_dir=data_dir, image_size=image_size, mode=mode, limit=limit, model=model,
-                     code_size=code_size, upsample=upsample, widths=widths, hidden=hidden, noise=noise, sparse=sparse,
-                     loss=loss, perceptual_net=perceptual_net, kl_weight=kl_weight)
-    # one YAML may hold both sections' keys: each resolver skips the other's
-    cfg = train_config(config, no_progress=no_progress, **train_vals, **task_vals)
-    task_cfg = resolve_config(AutoencodeConfig, config, **task_vals, **train_vals)
+    cfg, task_cfg = train_and_task_config(AutoencodeConfig, ctx.params, config, no_progress)
     result = run_train(task_cfg, cfg)
     echo_result(result, "autoencode")
 

@@ -211,17 +211,12 @@ class TrainedClassifier:
         Raises:
             CheckpointError: Missing, corrupt, or a checkpoint of another task.
         """
-        from pictorch.engine.checkpoint import load_model, resolve_checkpoint_path
+        from pictorch.engine.checkpoint import load_task_model
 
-        p = resolve_checkpoint_path(path)
-        model = load_model(p, task=TASK)
-        if isinstance(model, dict):
-            # trained with --ema: the moving average is the deployed model (the raw weights are for --resume)
-            if DEPLOYED not in model:
-                raise CheckpointError(f"{p}: expected one model in this classify checkpoint, found {sorted(model)}")
-            model = model[DEPLOYED]
         dev = resolve_device(device)
-        return cls(model=model.to(dev).eval(), meta=dict(model.pictorch_meta), path=p, device=dev, tta=tta)
+        # trained with --ema: the moving average is the deployed model (the raw weights are for --resume)
+        model, p = load_task_model(path, TASK, (DEPLOYED, "model"), dev)
+        return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev, tta=tta)
 
     @property
     def classes(self) -> list[str]:

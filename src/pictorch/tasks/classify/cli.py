@@ -91,6 +91,7 @@ def _echo_note(note: str | None) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Data = "fashion-mnist",
     arch: Arch = "small_cnn",
     model_kw: ModelKw = None,
@@ -144,22 +145,12 @@ def train(
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
     tune = _set_threads(threads)
-    from pictorch.cli_common import echo_result, train_config
-    from pictorch.engine.config import resolve_config
+    from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.classify.api import train as run_train
     from pictorch.tasks.classify.steps import ClassifyConfig
 
-    train_vals = dict(out_dir=out_dir, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                      precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
-                      ckpt_every=ckpt_every, picture_every=picture_every, val_every=val_every, resume=resume)
-    task_vals = dict(data=data, data_dir=data_dir, classes=classes, per_class=per_class, image_size=image_size,
-                     mode=mode, arch=arch, model_kwargs=_model_kw(model_kw), pretrained=pretrained, weights=weights,
-                     init=init, regime=regime, k=k, backbone_lr_mult=backbone_lr_mult, drop_rate=drop_rate,
-                     label_smoothing=label_smoothing, schedule=schedule, optimizer=optimizer, augment=augment,
-                     class_weights=class_weights, val_split=val_split, patience=patience, limit=limit,
-                     channels_last=channels_last, ema=ema)
-    cfg = train_config(config, no_progress=no_progress, **train_vals, **task_vals)
-    task_cfg = resolve_config(ClassifyConfig, config, **task_vals, **train_vals)
+    cfg, task_cfg = train_and_task_config(ClassifyConfig, ctx.params, config, no_progress,
+                                          model_kwargs=_model_kw(model_kw))
     if task_cfg.patience and not cfg.val_every:
         from pictorch.errors import ConfigError
 

@@ -51,6 +51,7 @@ def _int_list(text: str, option: str) -> list[int]:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
     = "fashion-mnist",
     data_dir: DataDir = None,
@@ -116,23 +117,11 @@ def train(
     config: ConfigFile = None,
 ) -> None:
     """Train a GAN; writes the checkpoint (G and D), metrics.csv, curves.png and sample grids from fixed z."""
-    from pictorch.cli_common import echo_result, train_config
-    from pictorch.engine.config import resolve_config
+    from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.generate import api
     from pictorch.tasks.generate.tricks import GANConfig
 
-    gvals = dict(data=data, model=model, image_size=image_size, channels=channels, z_dim=z_dim, z_dist=z_dist,
-                 g_loss=g_loss, d_steps=d_steps, label_smoothing=label_smoothing, label_flip=label_flip,
-                 instance_noise=instance_noise, noise_anneal=noise_anneal, separate_batches=separate_batches,
-                 spectral_norm=spectral_norm, fully_connected=fully_connected, gp_weight=gp_weight, lr_g=lr_g,
-                 lr_d=lr_d, beta1=beta1, ngf=ngf, ndf=ndf, hidden=hidden,
-                 channels_last=channels_last, cond_bn=cond_bn, aux_weight=aux_weight)
-    tvals = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
-                 precision=precision, accelerator=accelerator, devices=devices, seed=seed, log_every=log_every,
-                 ckpt_every=ckpt_every, picture_every=picture_every, resume=resume)
-    # one YAML may hold both sections' options: each resolver ignores the other's names
-    gcfg = resolve_config(GANConfig, config, **gvals, **tvals)
-    tcfg = train_config(config, no_progress=no_progress, **tvals, **gvals)
+    tcfg, gcfg = train_and_task_config(GANConfig, ctx.params, config, no_progress)
     result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
     ct = result.get("cpu_threads")

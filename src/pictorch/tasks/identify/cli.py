@@ -27,7 +27,6 @@ from pictorch.cli_common import (
     Seed,
     Steps,
     WeightDecay,
-    train_config,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Recognize people/objects from a few photos.")
@@ -39,6 +38,7 @@ Classes = Annotated[str | None, typer.Option("--classes", help="Identities to us
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Data = "fashion-mnist",
     classes: Classes = None,
     data_dir: DataDir = None,
@@ -80,23 +80,11 @@ def train(
     config: ConfigFile = None,
 ) -> None:
     """Train an embedding (triplet loss with a miner, DeepFace softmax, ArcFace or CosFace)."""
-    from pictorch.cli_common import echo_result
-    from pictorch.engine.config import resolve_config
+    from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.identify.api import train as api_train
     from pictorch.tasks.identify.steps import IdentifyConfig
 
-    train_values = dict(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, out_dir=out_dir,
-                        precision=precision, accelerator=accelerator, devices=devices, seed=seed,
-                        log_every=log_every, ckpt_every=ckpt_every, resume=resume)
-    task_values = dict(data=data, classes=classes, data_dir=data_dir, backbone=backbone, backbone_args=backbone_args,
-                       embed_dim=embed_dim, pool=pool, embedding=embedding, loss=loss, miner=miner, margin=margin, scale=scale, p=p, k=k,
-                       pretrained=pretrained, weights=weights, freeze=freeze, unfreeze_last=unfreeze_last,
-                       backbone_lr_mult=backbone_lr_mult, image_size=image_size, mode=mode, augment=augment,
-                       time_budget=time_budget)
-    # one YAML may hold both sections' keys: each resolver is told the other's names
-    tcfg = train_config(config, no_progress=no_progress, **train_values, **{k_: None for k_ in task_values})
-    icfg = resolve_config(IdentifyConfig, config, **task_values, **{k_: None for k_ in train_values},
-                          progress=None)
+    tcfg, icfg = train_and_task_config(IdentifyConfig, ctx.params, config, no_progress)
     kw = {f: getattr(icfg, f) for f in icfg.__dataclass_fields__ if f not in ("data", "extra")}
     result = api_train(data=icfg.data, train_cfg=tcfg, **kw)
     echo_result(result, "identify train")
