@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--augment", default="hflip=0.5,shift=0.1,erase=0.25")
     ap.add_argument("--ema", type=float, default=0.0, help="weight moving-average decay (0: off)")
-    ap.add_argument("--tta", default="hflip", help="test-time augmentation of the headline figure: none or hflip "
+    ap.add_argument("--tta", default="hflip", choices=("none", "hflip"), help="test-time augmentation of the headline figure: none or hflip "
                     "(the plain figure is printed beside it)")
     ap.add_argument("--nchw", action="store_true", help="keep the default memory format (channels-last is "
                     "~1.3x faster here)")

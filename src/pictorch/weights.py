@@ -248,6 +248,9 @@ def clean_state_dict(sd: Mapping[str, Any], model_keys: set[str] | None = None) 
         if inner is None or all(isinstance(v, torch.Tensor) for v in sd.values()):
             break
         sd = dict(inner)
+    if any(k.startswith("model_ema.") for k in sd) and all(k.startswith(("model.", "model_ema.")) for k in sd):
+        # a pictorch checkpoint trained with a weight average: the average is the deployed model
+        sd = {k[len("model_ema."):]: v for k, v in sd.items() if k.startswith("model_ema.")}
     changed = True
     while changed and sd:
         changed = False

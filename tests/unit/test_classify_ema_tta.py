@@ -126,3 +126,29 @@ def test_hflip_tta_averages_image_and_mirror(ema_run):
     assert not torch.allclose(plain.logits(images), ref)
     with pytest.raises(ConfigError, match="--tta"):
         api.load(res["checkpoint"], tta="vflip")
+
+
+def test_ema_checkpoint_loads_as_one_model_everywhere(ema_run):
+    """pictorch.load, --weights FILE and the GAN feature-net loader all get the deployed average."""
+    import pictorch
+    from pictorch import create_model
+    from pictorch.engine.checkpoint import load_checkpoint
+    from pictorch.metrics.fid import load_feature_net
+
+    res, _, _ = ema_run
+    avg = load_checkpoint(res["checkpoint"]).state_dicts["model_ema"]
+    net = pictorch.load(str(res["checkpoint"]))
+    assert isinstance(net, nn.Module) and torch.equal(net.state_dict()["fc.weight"], avg["fc.weight"])
+    fresh = create_model("small_cnn", in_chans=1, num_classes=4, width=8, weights=str(res["checkpoint"]))
+    assert torch.equal(fresh.state_dict()["fc.weight"], avg["fc.weight"])
+    feat = load_feature_net(str(res["checkpoint"]), "cpu")
+    assert feat is not None
+
+
+def test_tta_argument_applies_to_a_loaded_classifier(ema_run):
+    from pictorch.tasks.classify import api
+
+    res, _, _ = ema_run
+    clf = api.load(res["checkpoint"])
+    assert api._clf(clf, tta="hflip").tta == "hflip" and api._clf(clf).tta == "none"
+    assert api._clf(api.load(res["checkpoint"], tta="hflip")).tta == "hflip"

@@ -214,13 +214,19 @@ def build_module(spec: Mapping[str, Any]) -> nn.Module:
 def load_model(path: str | Path, task: str | None = None, map_location: str = "cpu") -> Any:
     """Rebuild the module(s) of a checkpoint and load their weights; eval mode.
 
-    Returns a single module when the checkpoint holds one, else a dict name -> module. Each module gets a
-    ``pictorch_meta`` attribute with the checkpoint metadata.
+    Returns a single module when the checkpoint holds one, or when its metadata names the module that is
+    deployed (``deployed_module``, e.g. a classifier's weight average beside its raw weights, which only
+    ``--resume`` needs); else a dict name -> module. Each module gets a ``pictorch_meta`` attribute with the
+    checkpoint metadata.
     """
     ckpt = load_checkpoint(path, task=task, map_location=map_location)
     specs = ckpt.meta.get("models", {})
+    states = ckpt.state_dicts
+    deployed = ckpt.meta.get("deployed_module")
+    if deployed in states:
+        states = {deployed: states[deployed]}
     out: dict[str, nn.Module] = {}
-    for name, sd in ckpt.state_dicts.items():
+    for name, sd in states.items():
         if name not in specs:
             raise CheckpointError(f"{ckpt.path}: module {name!r} has no rebuild spec in the metadata")
         mod = build_module(specs[name])
@@ -232,6 +238,8 @@ def load_model(path: str | Path, task: str | None = None, map_location: str = "c
         mod.to(map_location).eval()
         mod.pictorch_meta = ckpt.meta
         out[name] = mod
+    if deployed in out:
+        return out[deployed]
     return out["model"] if list(out) == ["model"] else out
 
 

@@ -160,6 +160,7 @@ class Trainer:
     def fit(self, task: TrainTask, loader: Any) -> dict[str, Any]:
         """Train; returns ``{"step", "metrics", "checkpoint", "run_dir", "seconds", "images_per_s"}``."""
         cfg = self.cfg
+        self._loader_restored = False
         fabric = self.fabric or make_fabric(cfg)
         self.fabric = fabric
         if cfg.devices > 1 or cfg.num_nodes > 1:

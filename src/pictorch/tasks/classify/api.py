@@ -284,7 +284,9 @@ def load(path: str | os.PathLike, device: str | None = None, tta: str = "none") 
 
 def _clf(ckpt: str | os.PathLike | TrainedClassifier, device: str | None = None,
          tta: str = "none") -> TrainedClassifier:
-    return ckpt if isinstance(ckpt, TrainedClassifier) else TrainedClassifier.load(ckpt, device=device, tta=tta)
+    if isinstance(ckpt, TrainedClassifier):
+        return replace(ckpt, tta=tta) if tta != "none" else ckpt
+    return TrainedClassifier.load(ckpt, device=device, tta=tta)
 
 
 # -- evaluate -----------------------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
         out_dir: Where ``report.json``, ``confusion.png`` and ``mistakes.png`` go.
         limit: Score at most this many images (0: all).
         mistakes: Tiles in the mistakes grid.
-        tta: Test-time augmentation ("none" or "hflip"), for a checkpoint path.
+        tta: Test-time augmentation ("none" or "hflip"; "none" keeps a TrainedClassifier's own setting).
 
     Returns:
         The report (``accuracy``, ``top_k``, ``macro``, ``weighted``, ``per_class``, ``confusion``, ``count``)

@@ -510,6 +510,7 @@ class ClassifyTask(TrainTask):
             "best_step": self.best["step"],
             "stopped_early": self.stopped_early,
             "ema": self.cfg.ema,
+            **({"deployed_module": "model_ema"} if self.cfg.ema else {}),
             "data": self.data_info,
         }
 
