@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
@@ -220,9 +221,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors import safe_open
 
-            return dict(load_file(str(path), device="cpu"))
+            with safe_open(str(path), "pt", device="cpu") as f:
+                # a pictorch checkpoint that names its deployed module (a classifier's weight average beside
+                # the raw weights kept for --resume) gives that module's weights
+                keys = list(f.keys())
+                prefix = _deployed_prefix((f.metadata() or {}).get("pictorch"))
+                if not any(k.startswith(prefix) for k in keys):
+                    prefix = ""
+                return {k[len(prefix):]: f.get_tensor(k) for k in keys if k.startswith(prefix)}
         import torch
 
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -233,6 +241,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict")
     return dict(obj)
+
+
+def _deployed_prefix(meta_json: str | None) -> str:
+    """``"<module>."`` when pictorch checkpoint metadata names a ``deployed_module``, else ``""``."""
+    try:
+        deployed = json.loads(meta_json).get("deployed_module") if meta_json else None
+    except (ValueError, AttributeError):
+        return ""
+    return f"{deployed}." if isinstance(deployed, str) and deployed else ""
 
 
 def clean_state_dict(sd: Mapping[str, Any], model_keys: set[str] | None = None) -> dict[str, Any]:
@@ -248,9 +265,6 @@ def clean_state_dict(sd: Mapping[str, Any], model_keys: set[str] | None = None) 
         if inner is None or all(isinstance(v, torch.Tensor) for v in sd.values()):
             break
         sd = dict(inner)
-    if any(k.startswith("model_ema.") for k in sd) and all(k.startswith(("model.", "model_ema.")) for k in sd):
-        # a pictorch checkpoint trained with a weight average: the average is the deployed model
-        sd = {k[len("model_ema."):]: v for k, v in sd.items() if k.startswith("model_ema.")}
     changed = True
     while changed and sd:
         changed = False

@@ -154,13 +154,12 @@ class Trainer:
         self.ckpt_path = self.run_dir / "last.safetensors"
         self.last_metrics: dict[str, float] = {}
         self.history_best: dict[str, float] = {}
-        self._loader_restored = False  # resumed mid-epoch: the loader already sits at the next batch
 
     # -- public -----------------------------------------------------------------------------------
     def fit(self, task: TrainTask, loader: Any) -> dict[str, Any]:
         """Train; returns ``{"step", "metrics", "checkpoint", "run_dir", "seconds", "images_per_s"}``."""
         cfg = self.cfg
-        self._loader_restored = False
+        loader_restored = False  # resumed: the loader already sits at the next batch (maybe mid-epoch)
         fabric = self.fabric or make_fabric(cfg)
         self.fabric = fabric
         if cfg.devices > 1 or cfg.num_nodes > 1:
@@ -216,7 +215,7 @@ class Trainer:
                         sch.load_state_dict(state["schedulers"][name])
                 if "loader" in state and hasattr(loader, "load_state_dict"):
                     loader.load_state_dict(state["loader"])
-                    self._loader_restored = True
+                    loader_restored = True
                 if "rng" in state and fabric.world_size == 1:
                     _set_rng_state(state["rng"])
             self.last_metrics = dict(resume_ckpt.meta.get("metrics", {}))
@@ -234,14 +233,15 @@ class Trainer:
                 h.on_fit_start(ctx)
         task.on_fit_start(ctx)
 
-        result = self._loop(task, loader, ctx, hooks)
+        result = self._loop(task, loader, ctx, hooks, loader_restored)
         for h in hooks:
             if hasattr(h, "on_fit_end"):
                 h.on_fit_end(ctx, result)
         return result
 
     # -- internals --------------------------------------------------------------------------------
-    def _loop(self, task: TrainTask, loader: Any, ctx: StepContext, hooks: list[Any]) -> dict[str, Any]:
+    def _loop(self, task: TrainTask, loader: Any, ctx: StepContext, hooks: list[Any],
+              loader_restored: bool = False) -> dict[str, Any]:
         cfg, fabric = self.cfg, ctx.fabric
         sums: dict[str, torch.Tensor] = {}
         count = 0
@@ -249,7 +249,7 @@ class Trainer:
         t0 = time.perf_counter()
         t_log = t0
         images_since_log = 0
-        if hasattr(loader, "set_epoch") and not self._loader_restored:
+        if hasattr(loader, "set_epoch") and not loader_restored:
             loader.set_epoch(ctx.epoch)
         it = iter(loader)
         empty_epochs = 0

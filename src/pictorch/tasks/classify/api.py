@@ -34,7 +34,6 @@ from pictorch.tasks.classify.steps import REGIMES, TASK, ClassifyConfig
 from pictorch.utils import resolve_device
 
 TTA_MODES = ("none", "hflip")
-DEPLOYED = "model_ema"  # the checkpoint module used for inference when present (training with --ema)
 
 # -- data for training --------------------------------------------------------------------------------------
 
@@ -61,7 +60,8 @@ def read_init(path: str) -> InitInfo:
     meta = ck.meta
     if "model" not in ck.state_dicts or "arch" not in meta:
         raise CheckpointError(f"{ck.path}: not a complete classify checkpoint (no model/arch)")
-    state = ck.state_dicts.get(DEPLOYED, ck.state_dicts["model"])
+    # trained with --ema: start from the weight average, the module the checkpoint deploys
+    state = ck.state_dicts.get(meta.get("deployed_module"), ck.state_dicts["model"])
     kw = {k: v for k, v in (meta.get("model_kwargs") or {}).items()
           if k not in ("in_chans", "num_classes", "drop_rate")}
     norm = meta.get("normalization") or {}
@@ -214,8 +214,7 @@ class TrainedClassifier:
         from pictorch.engine.checkpoint import load_task_model
 
         dev = resolve_device(device)
-        # trained with --ema: the moving average is the deployed model (the raw weights are for --resume)
-        model, p = load_task_model(path, TASK, (DEPLOYED, "model"), dev)
+        model, p = load_task_model(path, TASK, ("model",), dev)  # with --ema, load_model gives the average
         return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev, tta=tta)
 
     @property

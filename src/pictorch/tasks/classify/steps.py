@@ -29,6 +29,7 @@ from pictorch.errors import ConfigError
 
 TASK = "classify"
 REGIMES = ("head", "last-k", "full", "scratch")
+EMA_MODULE = "model_ema"  # the weight average's name among the checkpoint's modules (its deployed one)
 SCHEDULES = ("onecycle", "cosine", "constant")
 AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     "none": {"hflip": 0.0},
@@ -371,12 +372,12 @@ class ClassifyTask(TrainTask):
             return {"model": model}
         from pictorch.engine.ema import ema_copy
 
-        return {"model": model, "model_ema": ema_copy(model)}
+        return {"model": model, EMA_MODULE: ema_copy(model)}
 
     @staticmethod
     def eval_module(ctx: StepContext) -> nn.Module:
         """The weights that are validated and deployed: the moving average when kept, else the model."""
-        return ctx.modules["model_ema"] if "model_ema" in ctx.modules else ctx.modules["model"]
+        return ctx.modules.get(EMA_MODULE, ctx.modules["model"])
 
     def configure_optimizers(self, modules: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         model = modules["model"]
@@ -436,10 +437,10 @@ class ClassifyTask(TrainTask):
         opt.zero_grad(set_to_none=True)
         ctx.backward(loss)
         opt.step()
-        if "model_ema" in ctx.modules:
+        if EMA_MODULE in ctx.modules:
             from pictorch.engine.ema import ema_decay_at, ema_update
 
-            ema_update(ctx.modules["model_ema"], model, ema_decay_at(self.cfg.ema, ctx.step + 1))
+            ema_update(ctx.modules[EMA_MODULE], model, ema_decay_at(self.cfg.ema, ctx.step + 1))
         acc = (logits.detach().argmax(1) == y).float().mean()
         return {"loss": loss.detach(), "acc": acc}
 
@@ -510,7 +511,7 @@ class ClassifyTask(TrainTask):
             "best_step": self.best["step"],
             "stopped_early": self.stopped_early,
             "ema": self.cfg.ema,
-            **({"deployed_module": "model_ema"} if self.cfg.ema else {}),
+            **({"deployed_module": EMA_MODULE} if self.cfg.ema else {}),
             "data": self.data_info,
         }
 
