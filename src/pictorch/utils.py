@@ -62,12 +62,21 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), so bf16-mixed pays off."""
+def _cpu_flags() -> str:
+    """The CPU feature flags the kernel reports ("" where /proc/cpuinfo is missing)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        flags = ""
+        return ""
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), so bf16-mixed pays off.
+
+    Without it bf16 is emulated: on a 2-core AMD EPYC with AVX2/FMA only, bf16-mixed trained the small CNN
+    at 64 img/s against 572 img/s in fp32, and ResNet-18 at 7 against 101 (issue 20's measurements).
+    """
+    flags = _cpu_flags()
     if "avx512_bf16" in flags or "amx_bf16" in flags:
         return True
     import torch
@@ -101,6 +110,15 @@ def auto_precision(accelerator: str = "auto") -> str:
     if accelerator == "mps":
         return "32-true"
     return "bf16-mixed" if cpu_supports_bf16() else "32-true"
+
+
+def precision_is_emulated(precision: str, accelerator: str = "auto") -> bool:
+    """True for a bf16 precision on a CPU run where the CPU has no native bf16 (it would be emulated, slowly)."""
+    import torch
+
+    if "bf16" not in precision or (accelerator in ("auto", "cuda", "gpu") and torch.cuda.is_available()):
+        return False
+    return accelerator in ("auto", "cpu") and not cpu_supports_bf16()
 
 
 def human_count(n: float) -> str:

@@ -104,6 +104,7 @@ def test_train_resume_and_use(tmp_path, images_dir, capsys):
     assert len(csv) == 1 + 2 + 1 and (tmp_path / "rep" / "compression.png").exists()
 
 
+@pytest.mark.learns
 def test_api_reconstruction_improves_with_training(tmp_path):
     from pictorch.engine.config import TrainConfig
     from pictorch.tasks.autoencode import api

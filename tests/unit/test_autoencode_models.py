@@ -27,6 +27,7 @@ def _blobs(n: int = 64, size: int = 16, seed: int = 0) -> torch.Tensor:
     return (0.8 * disc + 0.4 * bar).clamp(0, 1).unsqueeze(1)
 
 
+@pytest.mark.learns
 def test_linear_autoencoder_matches_pca():
     from sklearn.decomposition import PCA
 
@@ -78,6 +79,7 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize("kind,extra,noise,sparse,loss", VARIANTS)
+@pytest.mark.learns
 def test_each_variant_learns_on_a_tiny_problem(kind, extra, noise, sparse, loss):
     torch.manual_seed(0)
     x = _blobs(64, 16)

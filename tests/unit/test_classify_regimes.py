@@ -92,6 +92,7 @@ def base_ckpt(tmp_path_factory):
     return res
 
 
+@pytest.mark.learns
 def test_tiny_model_learns_synthetic_shapes(base_ckpt):
     from pictorch.data.synthetic import synthetic_shapes
     from pictorch.tasks.classify import api

@@ -84,6 +84,7 @@ def _cfg(tmp_path, **kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.learns
 def test_trainer_learns_and_writes_run_folder(tmp_path):
     res = Trainer(_cfg(tmp_path)).fit(_Task(), _Loader())
     assert res["step"] == 40

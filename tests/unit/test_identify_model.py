@@ -107,6 +107,7 @@ def test_freeze_trains_only_the_head(tmp_path):
 
 
 @pytest.mark.parametrize("loss", ["triplet", "arcface"])
+@pytest.mark.learns
 def test_tiny_model_learns_toy_identities(tmp_path, loss):
     torch.manual_seed(0)
     ds = toy_identities(8, 16, size=32, seed=0, jitter=2.5)
