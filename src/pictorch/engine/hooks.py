@@ -1,7 +1,10 @@
-"""Trainer hooks: progress bar with ETA and live metrics, CSV (+TensorBoard) logging.
+"""Trainer hooks: progress bar with ETA and live metrics, CSV (+TensorBoard) logging, time budgets.
 
-A hook is any object with some of ``on_fit_start(ctx)``, ``on_step(ctx, images)``,
-``on_log(ctx, metrics)`` and ``on_fit_end(ctx, result)``; the trainer calls whichever exist.
+Everything periodic or stateful around the training loop is a :class:`Hook` (detectron2's ``HookBase``):
+``on_fit_start(ctx)``, ``on_step(ctx, images)``, ``on_log(ctx, metrics)``, ``on_fit_end(ctx, result)``, and a
+``state_dict``/``load_state_dict`` pair that the trainer saves with the resume state, so ``--resume`` continues a
+hook where it stopped (a time budget's spent seconds, a tuner's choice). Hooks never write ``ctx.cfg``: a hook
+that shortens or lengthens a run changes ``ctx.total_steps``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,86 @@ def format_metrics(metrics: dict[str, float], limit: int = 6) -> str:
     return " ".join(parts)
 
 
-class ProgressHook:
+class Hook:
+    """Base of trainer hooks; every method is optional (the defaults do nothing)."""
+
+    def on_fit_start(self, ctx: Any) -> None:
+        """Once after setup and any resume, before the first step."""
+
+    def on_step(self, ctx: Any, images: int) -> None:
+        """After every optimizer step (``ctx.step`` already counts it)."""
+
+    def on_log(self, ctx: Any, metrics: dict[str, float]) -> None:
+        """After each metric sync (every ``log_every`` steps, and after validations)."""
+
+    def on_fit_end(self, ctx: Any, result: dict[str, Any]) -> None:
+        """Once after the last checkpoint was written."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What ``--resume`` needs to continue this hook (saved in the checkpoint's ``.state.pt``)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output; called before :meth:`on_fit_start` on resume."""
+
+
+class TimeBudget(Hook):
+    """Ends a run after ``seconds`` of training, and refits its length so schedules anneal on time.
+
+    Every ``refit_every`` steps the remaining budget is turned into a step count from the speed of the last
+    ~100 steps (a slow start, such as a busy CPU at launch, must not cut a run short for good); the count moves
+    both ways but never beyond ``--steps``. Learning-rate schedules and annealed tricks read the live
+    ``ctx.total_steps``. Seconds spent before a ``--resume`` count against the budget.
+
+    Args:
+        seconds: The training budget (0: none).
+        refit: Refit ``ctx.total_steps`` from the measured speed (False: only stop at the budget).
+        refit_every: Steps between refits.
+    """
+
+    def __init__(self, seconds: float, refit: bool = True, refit_every: int = 10):
+        self.seconds = float(seconds)
+        self.refit = refit
+        self.refit_every = max(1, int(refit_every))
+        self.spent_before = 0.0
+        self._t0 = 0.0
+        self._step0 = 0
+        self._marks: list[tuple[int, float]] = []
+
+    def elapsed(self) -> float:
+        """Training seconds so far, counting those before a resume."""
+        return self.spent_before + (time.perf_counter() - self._t0)
+
+    def on_fit_start(self, ctx: Any) -> None:
+        self._t0 = time.perf_counter()
+        self._step0 = ctx.step
+        self._marks = []
+
+    def on_step(self, ctx: Any, images: int) -> None:
+        if self.seconds <= 0:
+            return
+        left = self.seconds - self.elapsed()
+        if left <= 0:
+            ctx.total_steps = min(ctx.total_steps, ctx.step)  # the loop ends after this step
+            return
+        done = ctx.step - self._step0
+        if not self.refit or done < 5 or done % self.refit_every:
+            return
+        now = time.perf_counter()
+        self._marks = [*self._marks[-10:], (ctx.step, now)]
+        s0, t0 = self._marks[0] if len(self._marks) > 1 else (self._step0, self._t0)
+        per_step = (now - t0) / max(ctx.step - s0, 1)
+        fit = ctx.step + round(left / max(per_step, 1e-9))
+        ctx.total_steps = max(ctx.step + 1, min(ctx.cfg.steps, fit))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"spent": self.elapsed() if self._t0 else self.spent_before}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.spent_before = float(state.get("spent", 0.0))
+
+
+class ProgressHook(Hook):
     """A rich progress bar (step/total, elapsed, ETA, live metrics) on a terminal; log lines otherwise."""
 
     def __init__(self, total: int, description: str = "train", enabled: bool = True):
@@ -56,8 +138,9 @@ class ProgressHook:
             self._task = self._progress.add_task(self.description, total=self.total, completed=ctx.step, m="")
 
     def on_step(self, ctx: Any, images: int) -> None:
+        self.total = getattr(ctx, "total_steps", self.total)  # a time budget may refit the run's length
         if self._progress is not None:
-            self._progress.update(self._task, completed=ctx.step)
+            self._progress.update(self._task, completed=ctx.step, total=self.total)
 
     def on_log(self, ctx: Any, metrics: dict[str, float]) -> None:
         if not (self.enabled and ctx.fabric.is_global_zero):
@@ -79,7 +162,7 @@ class ProgressHook:
             self._progress = None
 
 
-class CSVLogHook:
+class CSVLogHook(Hook):
     """Appends one row per log interval to ``<run>/metrics.csv`` (and TensorBoard when installed)."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True):

@@ -59,6 +59,20 @@ class TrainTask:
         """What the checkpoint must say about the model (task, normalization, classes, ...)."""
         return {"task": self.task_name}
 
+    def state_dict(self) -> dict[str, Any]:
+        """Task state ``--resume`` needs besides weights and optimizers (best weights, patience counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (called on resume, after ``build``)."""
+
+    def on_train_end(self, ctx: StepContext) -> dict[str, float] | None:
+        """After the final validation, before the final picture and checkpoint (e.g. restore best weights).
+
+        Returns metrics that replace the last ones in the checkpoint (e.g. the restored weights' ``val_acc``).
+        """
+        return None
+
     def config_dict(self) -> dict[str, Any]:
         """The task's resolved configuration, saved into the run folder."""
         return {}
@@ -93,6 +107,7 @@ class StepContext:
     schedulers: dict[str, Any] = field(default_factory=dict)
     step: int = 0
     start_step: int = 0
+    total_steps: int = 0  # the run's length; hooks (time budgets) may refit it, nothing writes cfg
     epoch: int = 0
     should_stop: bool = False  # a task sets it (e.g. early stopping in validate) to end the run after this step
 
@@ -201,7 +216,9 @@ class Trainer:
         schedulers = task.configure_schedulers(optimizers, cfg.steps)
 
         ctx = StepContext(fabric=fabric, cfg=cfg, run_dir=self.run_dir, modules=wrapped, optimizers=optimizers,
-                          schedulers=schedulers)
+                          schedulers=schedulers, total_steps=cfg.steps)
+        hooks = [ProgressHook(cfg.steps, task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
+                 *self.extra_hooks]
 
         if hasattr(loader, "shard") and fabric.world_size > 1:
             loader.shard(fabric.global_rank, fabric.world_size)
@@ -224,6 +241,11 @@ class Trainer:
                     loader_restored = True
                 if "rng" in state and fabric.world_size == 1:
                     _set_rng_state(state["rng"])
+                if "task" in state:
+                    task.load_state_dict(state["task"])
+                for key, h in _stateful(hooks).items():
+                    if key in state.get("hooks", {}):
+                        h.load_state_dict(state["hooks"][key])
             self.last_metrics = dict(resume_ckpt.meta.get("metrics", {}))
         else:
             seed_everything(cfg.seed + fabric.global_rank, cfg.deterministic)
@@ -232,8 +254,7 @@ class Trainer:
         if fabric.is_global_zero:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.run_dir / "config.yaml", train=cfg, task=task.config_dict())
-        hooks = [ProgressHook(cfg.steps, task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
-                 *self.extra_hooks]
+        self._hooks = hooks
         for h in hooks:
             if hasattr(h, "on_fit_start"):
                 h.on_fit_start(ctx)
@@ -290,7 +311,7 @@ class Trainer:
             return metrics
 
         try:
-            while ctx.step < cfg.steps and not ctx.should_stop:
+            while ctx.step < ctx.total_steps and not ctx.should_stop:
                 try:
                     batch = next(it)
                 except StopIteration:
@@ -319,7 +340,7 @@ class Trainer:
                 for h in hooks:
                     if hasattr(h, "on_step"):
                         h.on_step(ctx, n)
-                last = ctx.step >= cfg.steps or ctx.should_stop
+                last = ctx.step >= ctx.total_steps or ctx.should_stop
                 if ctx.step % cfg.log_every == 0 or last:
                     flush()
                 if cfg.val_every and ctx.step % cfg.val_every == 0 and not last:
@@ -337,6 +358,7 @@ class Trainer:
                               "continue with --resume") from None
         flush()
         self._validate(task, ctx, hooks)
+        self.last_metrics.update(task.on_train_end(ctx) or {})
         self._picture(task, ctx)
         self._save(task, ctx, loader)
         seconds = time.perf_counter() - t0
@@ -383,9 +405,25 @@ class Trainer:
             }
             if hasattr(loader, "state_dict"):
                 state["loader"] = loader.state_dict()
+            task_state = task.state_dict()
+            if task_state:
+                state["task"] = task_state
+            state["hooks"] = {key: h.state_dict() for key, h in _stateful(getattr(self, "_hooks", [])).items()}
             save_checkpoint(self.ckpt_path, ctx.modules, meta, train_state=state)
         if fabric.world_size > 1:
             fabric.barrier()
+
+
+def _stateful(hooks: list[Any]) -> dict[str, Any]:
+    """Hooks with state, keyed by class name (numbered when a class appears twice)."""
+    out: dict[str, Any] = {}
+    for h in hooks:
+        if not hasattr(h, "state_dict"):
+            continue
+        key = type(h).__name__
+        n = sum(1 for k in out if k == key or k.startswith(key + "#"))
+        out[f"{key}#{n}" if n else key] = h
+    return out
 
 
 def _batch_size(batch: Any) -> int:

@@ -461,7 +461,7 @@ class ClassifyTask(TrainTask):
         acc = float((logits.argmax(1) == labels).float().mean())
         loss = float(nn.functional.cross_entropy(logits, labels))
         out = {"val_acc": acc, "val_loss": loss}
-        final = ctx.step >= ctx.cfg.steps or self.stopped_early
+        final = ctx.step >= ctx.total_steps or self.stopped_early
         if acc > self.best["acc"]:
             inner = _unwrap(model)
             self.best.update(acc=acc, step=ctx.step, bad=0,
@@ -471,13 +471,24 @@ class ClassifyTask(TrainTask):
             if self.cfg.patience and self.best["bad"] >= self.cfg.patience and not final:
                 self.stopped_early = True
                 ctx.should_stop = True
-                final = True
-        if final and self.best["state"] is not None and self.best["step"] != ctx.step:
-            # keep the best validated weights, not the last ones
-            _unwrap(model).load_state_dict(self.best["state"])
-            out["val_acc"] = self.best["acc"]
         out["best_step"] = float(self.best["step"])
         return out
+
+    def on_train_end(self, ctx: StepContext) -> dict[str, float] | None:
+        """Deploy the best validated weights, not the last ones (validation itself changes no weights)."""
+        if self.best["state"] is not None and self.best["step"] != ctx.step:
+            _unwrap(self.eval_module(ctx)).load_state_dict(self.best["state"])
+            return {"val_acc": self.best["acc"]}
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Best weights so far and the early-stopping counter: ``--resume`` continues both."""
+        return {"best": dict(self.best), "stopped_early": self.stopped_early}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "best" in state:
+            self.best = dict(state["best"])
+        self.stopped_early = bool(state.get("stopped_early", False))
 
     def on_picture(self, ctx: StepContext, path: Path) -> None:
         if self.val is None or len(self.val[0]) == 0:

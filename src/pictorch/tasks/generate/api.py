@@ -43,9 +43,9 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
         threads: CPU threads: "auto" times real steps with 1 and all cores and keeps the faster, re-checking
             as the machine's load changes (:class:`~pictorch.engine.threads.CpuThreadTuner`); a number fixes it.
     """
+    from pictorch.engine.hooks import TimeBudget
     from pictorch.engine.trainer import Trainer
     from pictorch.tasks.generate.data import load_training_images, make_loader
-    from pictorch.tasks.generate.monitor import TimeBudget
     from pictorch.tasks.generate.steps import GANTask
 
     channels = cfg.channels
@@ -523,9 +523,9 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
     with ``max_seconds`` > 0, over the elapsed share of that time budget (warm-up then cosine decay), so a
     fixed-time run also ends with a small learning rate.
     """
+    from pictorch.engine.hooks import TimeBudget
     from pictorch.engine.trainer import Trainer
     from pictorch.tasks.generate.data import load_training_images, make_loader
-    from pictorch.tasks.generate.monitor import TimeBudget
 
     ds = load_training_images(data, image_size, channels, data_dir=data_dir, limit=limit)
     if ds.labels is None or len(ds.classes) < 2:

@@ -100,25 +100,3 @@ def plot_training_curves(run_dir: str | Path, path: str | Path | None = None) ->
         return None
     return plot_curves(series, path or Path(run_dir) / "curves.png", title="GAN training",
                        groups=[g for g in CURVE_GROUPS if any(k in series for k in g)])
-
-
-class TimeBudget:
-    """Trainer hook ending a run gracefully once ``seconds`` of training have passed (fixed-budget runs).
-
-    The run then finishes like a normal one: last log row, picture and checkpoint.
-    """
-
-    def __init__(self, seconds: float):
-        self.seconds = float(seconds)
-        self._t0 = 0.0
-
-    def on_fit_start(self, ctx: Any) -> None:
-        import time
-
-        self._t0 = time.perf_counter()
-
-    def on_step(self, ctx: Any, images: int) -> None:
-        import time
-
-        if self.seconds > 0 and time.perf_counter() - self._t0 >= self.seconds and ctx.cfg.steps > ctx.step:
-            ctx.cfg.steps = ctx.step  # the loop ends after this step

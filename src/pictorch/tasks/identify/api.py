@@ -191,7 +191,10 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
             ds, val = ds.split(0.1, seed=tcfg.seed)
     task = IdentifyTask(cfg, ds, val, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     loader = pk_loader(ds, cfg.p, cfg.k, tcfg.batch_size, seed=tcfg.seed)
-    return Trainer(tcfg).fit(task, loader)
+    from pictorch.engine.hooks import TimeBudget
+
+    hooks = [TimeBudget(cfg.time_budget)] if cfg.time_budget > 0 else []
+    return Trainer(tcfg, hooks=hooks).fit(task, loader)
 
 
 # -- evaluation -----------------------------------------------------------------------------------------

@@ -302,30 +302,6 @@ class IdentifyTask(TrainTask):
         self._total = total_steps
         return {"lr": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], _lr_lambda(lambda: self._total))}
 
-    def on_fit_start(self, ctx):
-        self._t0 = time.perf_counter()
-        self._step0 = ctx.step
-        self._max_steps = ctx.cfg.steps
-        self._marks: list[tuple[int, float]] = []
-
-    def _apply_time_budget(self, ctx) -> None:
-        """Every 10 steps, refit the run's length so it ends within ``time_budget`` seconds.
-
-        The speed is measured over the last ~100 steps (a slow start, such as a busy CPU at launch, must not
-        cut the run short for good); the step count moves both ways but never beyond ``--steps``.
-        """
-        budget = self.cfg.time_budget
-        done = ctx.step + 1 - self._step0
-        if budget <= 0 or done < 5 or done % 10:
-            return
-        now = time.perf_counter()
-        self._marks = [*self._marks[-10:], (ctx.step, now)]
-        s0, t0 = self._marks[0] if len(self._marks) > 1 else (self._step0, self._t0)
-        per_step = (now - t0) / max(ctx.step - s0, 1)
-        fit = ctx.step + 1 + int((budget - (now - self._t0)) / max(per_step, 1e-6))
-        ctx.cfg.steps = max(ctx.step + 1, min(self._max_steps, fit))
-        self._total = ctx.cfg.steps
-
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.norm["mean"], device=images.device).view(1, -1, 1, 1)
         std = torch.tensor(self.norm["std"], device=images.device).view(1, -1, 1, 1)
@@ -348,7 +324,7 @@ class IdentifyTask(TrainTask):
         ctx.backward(out[self.loss_fn.term])
         opt.step()
         spread, std = embedding_spread(emb)
-        self._apply_time_budget(ctx)
+        self._total = ctx.total_steps  # the live length (a time budget refits it)
         return {**{k: v.detach() for k, v in out.items()}, "spread": spread, "emb_std": std}
 
     def check_health(self, ctx, metrics):
