@@ -32,7 +32,8 @@ def cpu(monkeypatch):
     (SAPPHIRE, "AVX512", True),
     ("", "AMX", True),              # only the ATen probe knows
 ])
-def test_auto_precision_follows_native_bf16(cpu, flags, capability, native):
+def test_auto_precision_follows_native_bf16(cpu, monkeypatch, flags, capability, native):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     cpu(flags, capability)
     assert utils.cpu_supports_bf16() is native
     assert utils.auto_precision("auto") == ("bf16-mixed" if native else "32-true")
@@ -41,14 +42,26 @@ def test_auto_precision_follows_native_bf16(cpu, flags, capability, native):
     assert not utils.precision_is_emulated("32-true", "cpu")
 
 
+@pytest.mark.parametrize("cap,native", [("AVX2", False), ("AVX512_CORE", False), ("avx512_core_bf16", True),
+                                        ("AVX512_CORE_AMX", True), ("ALL", True)])
+def test_onednn_capped_below_bf16_means_emulated(cpu, monkeypatch, cap, native):
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` on a bf16 CPU behaves as an AVX2-only CPU: bf16 would be emulated."""
+    cpu(SAPPHIRE, "AVX512")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert utils.cpu_supports_bf16() is native
+    assert utils.auto_precision("cpu") == ("bf16-mixed" if native else "32-true")
+
+
 @pytest.mark.parametrize("flags,expected", [(AVX2_EPYC, "32-true"), (COOPER, "bf16-mixed")])
-def test_fabric_gets_the_auto_precision(cpu, tmp_path, flags, expected):
+def test_fabric_gets_the_auto_precision(cpu, monkeypatch, tmp_path, flags, expected):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     cpu(flags, "AVX2")
     fabric = make_fabric(TrainConfig(out_dir=str(tmp_path), accelerator="cpu", precision="auto"))
     assert fabric._precision.precision == expected
 
 
-def test_explicit_bf16_on_an_emulating_cpu_is_honoured_with_a_note(cpu, tmp_path, capsys):
+def test_explicit_bf16_on_an_emulating_cpu_is_honoured_with_a_note(cpu, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     cpu(AVX2_EPYC, "AVX2")
     fabric = make_fabric(TrainConfig(out_dir=str(tmp_path), accelerator="cpu", precision="bf16-mixed"))
     assert fabric._precision.precision == "bf16-mixed"
