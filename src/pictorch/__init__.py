@@ -13,25 +13,18 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "create_model", "list_models", "load"]
 
 
-def _registry() -> Any:
-    """The model registry, with every task's model module declared (imported on first lookup)."""
-    import importlib.util
-
-    from pictorch.registry import MODELS
-    from pictorch.tasks import MODEL_MODULES
-
-    MODELS.add_modules(*(m for m in MODEL_MODULES if importlib.util.find_spec(m.rsplit(".", 1)[0]) is not None))
-    return MODELS
-
-
 def create_model(name: str, **kwargs: Any) -> Any:
     """Build any registered model by name: backbones and task models (see :mod:`pictorch.registry`)."""
-    return _registry().create(name, **kwargs)
+    from pictorch.registry import create_model as create
+
+    return create(name, **kwargs)
 
 
-def list_models(tag: str | None = None) -> list[str]:
-    """Names of registered models (``tag="backbone"`` for backbones only)."""
-    return _registry().names(tag)
+def list_models(pattern: str | None = None, tag: str | None = None) -> list[str]:
+    """Names of registered models, optionally matching a wildcard ``pattern`` (``"resnet*"``) or a ``tag``."""
+    from pictorch.registry import list_models as names
+
+    return names(pattern, tag)
 
 
 def load(path: str, task: str | None = None, map_location: str = "cpu") -> Any:

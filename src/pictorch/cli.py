@@ -103,6 +103,23 @@ def info() -> None:
 
 
 @app.command()
+def models(
+    pattern: str = typer.Argument(None, help="Shell wildcard, e.g. 'resnet*' or '*gan*' (default: all)."),
+    tag: str = typer.Option(None, "--tag", help="Only models with this tag, e.g. backbone."),
+) -> None:
+    """List the registered models (backbones and every capability's networks) by name."""
+    from pictorch.registry import list_models
+
+    names = list_models(pattern, tag)
+    if not names:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError(f"no registered model matches {pattern!r}; `pictorch models` lists them all")
+    for n in names:
+        typer.echo(n)
+
+
+@app.command()
 def demo(
     out_dir: str = typer.Option("runs/demo", help="Where the demo writes its run, gallery and pictures."),
     quick: bool = typer.Option(False, help="A much shorter run (used by the tests)."),

@@ -36,38 +36,58 @@ ConfigFile = Annotated[str | None, typer.Option("--config", help="YAML file with
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
 
 
-def train_config(config: str | None = None, no_progress: bool = False, **values: Any) -> Any:
+def typed_options(ctx: Any) -> set[str] | None:
+    """Names of the options the user typed or set through the environment (None: not a click context)."""
+    source = getattr(ctx, "get_parameter_source", None)
+    if source is None:
+        return None
+    # by name: typer vendors its own click, whose ParameterSource enum is not click's
+    typed = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+    return {name for name in ctx.params if getattr(source(name), "name", None) in typed}
+
+
+def train_config(config: str | None = None, no_progress: bool = False, given: set[str] | None = None,
+                 siblings: set[str] = frozenset(), **values: Any) -> Any:
     """Resolve a :class:`~pictorch.engine.config.TrainConfig` from CLI values and an optional YAML file."""
     from pictorch.engine.config import TrainConfig, resolve_config
 
     if no_progress:
         values["progress"] = False
-    return resolve_config(TrainConfig, config, **values)
+        if given is not None:
+            given = given | {"progress"}
+    return resolve_config(TrainConfig, config, given=given, siblings=siblings, **values)
 
 
-def train_and_task_config(task_cls: type, params: dict[str, Any], config: str | None = None,
+def train_and_task_config(task_cls: type, params: Any, config: str | None = None,
                           no_progress: bool = False, **overrides: Any) -> tuple[Any, Any]:
     """The shared TrainConfig and the task's config dataclass from a train command's option values.
 
     Args:
         task_cls: The task's config dataclass (e.g. ClassifyConfig).
-        params: The command's options by name (``typer.Context.params``); each goes to the dataclass that has a
-            field of that name, options neither has (``--config``, ``--threads``...) are left out.
-        config: A YAML file; it may hold options of both dataclasses.
+        params: The command's ``typer.Context`` (typed options beat the YAML, the command's defaults do not),
+            or its options by name (a dict: values that differ from the dataclass defaults count as typed). Each
+            goes to the dataclass that has a field of that name; options neither has (``--config``,
+            ``--threads``...) are left out.
+        config: A YAML file; it may hold options of both dataclasses (a run's own config.yaml too).
         no_progress: ``--no-progress``.
-        overrides: Values that replace or add to ``params`` (options that need converting, e.g. JSON text).
+        overrides: Values that replace or add to ``params`` (options that need converting, e.g. JSON text);
+            None leaves the option out, any other value counts as typed.
     """
     from dataclasses import fields
 
     from pictorch.engine.config import TrainConfig, resolve_config
 
-    values = {**params, **overrides}
+    given = typed_options(params)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if given is not None:
+        given = given | set(overrides)
+    values = {**(params.params if given is not None else params), **overrides}
     train_names = {f.name for f in fields(TrainConfig)}
     task_names = {f.name for f in fields(task_cls)}
-    # each resolver is told the other's field names (as "not given"), so their YAML keys are skipped, not refused
-    train_vals = {**dict.fromkeys(task_names), **{k: v for k, v in values.items() if k in train_names}}
-    task_vals = {**dict.fromkeys(train_names), **{k: v for k, v in values.items() if k in task_names}}
-    return train_config(config, no_progress, **train_vals), resolve_config(task_cls, config, **task_vals)
+    train_vals = {k: v for k, v in values.items() if k in train_names}
+    task_vals = {k: v for k, v in values.items() if k in task_names}
+    return (train_config(config, no_progress, given=given, siblings=task_names, **train_vals),
+            resolve_config(task_cls, config, given=given, siblings=train_names, **task_vals))
 
 
 def echo_result(result: dict[str, Any], what: str) -> None:

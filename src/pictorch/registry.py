@@ -31,11 +31,12 @@ class Registry:
         modules: Dotted module paths imported on first lookup; they register entries as a side effect.
     """
 
-    def __init__(self, kind: str, modules: Iterable[str] = ()):
+    def __init__(self, kind: str, modules: Iterable[str] = (), discover: str | None = None):
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
         self._tags: dict[str, set[str]] = {}
         self._modules: list[str] = list(modules)
+        self._discover = discover
         self._loaded = False
 
     def add_modules(self, *modules: str) -> None:
@@ -49,6 +50,15 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
+        if self._discover:
+            # "package.module:NAME" lists more modules; read at the first lookup, by name, so importing the
+            # registry imports no capability (shared floors stay free of tasks/)
+            where, attr = self._discover.split(":")
+            import importlib.util
+
+            listed = getattr(importlib.import_module(where), attr)
+            self._modules += [m for m in listed if m not in self._modules
+                              and importlib.util.find_spec(m.rsplit(".", 1)[0]) is not None]
         for m in list(self._modules):
             importlib.import_module(m)
 
@@ -105,7 +115,7 @@ class Registry:
         return f"Registry({self.kind!r}, {len(self._entries)} entries)"
 
 
-MODELS = Registry("model", modules=["pictorch.nn.backbones"])
+MODELS = Registry("model", modules=["pictorch.nn.backbones"], discover="pictorch.tasks:MODEL_MODULES")
 LOSSES = Registry("loss")
 DATASETS = Registry("dataset", modules=["pictorch.data.sources"])
 
@@ -115,6 +125,10 @@ def create_model(name: str, **kwargs: Any) -> Any:
     return MODELS.create(name, **kwargs)
 
 
-def list_models(tag: str | None = None) -> list[str]:
-    """Names of registered models (``tag="backbone"`` for backbones only)."""
-    return MODELS.names(tag)
+def list_models(pattern: str | None = None, tag: str | None = None) -> list[str]:
+    """Names of registered models, as timm's ``list_models``: ``pattern`` takes shell wildcards
+    (``"resnet*"``, ``"*gan*"``), ``tag`` keeps those carrying it (``"backbone"``)."""
+    import fnmatch
+
+    names = MODELS.names(tag)
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names

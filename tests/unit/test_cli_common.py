@@ -34,3 +34,61 @@ def test_unknown_yaml_key_is_refused(tmp_path):
     yml.write_text("stepz: 5\n")
     with pytest.raises(ConfigError, match="unknown option 'stepz'"):
         train_and_task_config(_TaskCfg, {"steps": 10}, str(yml))
+
+
+class _Captured(Exception):
+    pass
+
+
+def _train_configs(monkeypatch, module: str, api_name: str, args: list[str]):
+    """Run ``pictorch <args>`` up to the task's train call and return the configs it was given."""
+    import importlib
+
+    from pictorch import cli
+
+    seen = {}
+
+    def capture(*a, **kw):
+        seen["args"] = a
+        raise _Captured
+
+    monkeypatch.setattr(importlib.import_module(module), api_name, capture)
+    cli._mount()
+    with pytest.raises(_Captured):
+        cli.app(args=args, prog_name="pictorch", standalone_mode=False)
+    return seen["args"]
+
+
+def test_yaml_beats_command_defaults_and_typed_values_beat_yaml(tmp_path, monkeypatch):
+    """`classify train --config c.yaml`: YAML-only values reach the config (they used to lose to the command's
+    own defaults for lr and out_dir); a typed value equal to the default still beats the YAML."""
+    yml = tmp_path / "c.yaml"
+    yml.write_text(f"lr: 0.005\nout_dir: {tmp_path / 'from-yaml'}\nsteps: 7\nlabel_smoothing: 0.2\n")
+    task, train = _train_configs(monkeypatch, "pictorch.tasks.classify.api", "train",
+                                 ["classify", "train", "--data", "synthetic", "--config", str(yml), "--threads", "1"])[:2]
+    assert (train.lr, train.out_dir, train.steps) == (0.005, str(tmp_path / "from-yaml"), 7)
+    assert task.label_smoothing == 0.2 and task.data == "synthetic"
+    task, train = _train_configs(monkeypatch, "pictorch.tasks.classify.api", "train",
+                                 ["classify", "train", "--data", "synthetic", "--config", str(yml), "--lr", "0.001",
+                                  "--steps", "1000", "--threads", "1"])[:2]
+    assert (train.lr, train.steps, train.out_dir) == (0.001, 1000, str(tmp_path / "from-yaml"))
+
+
+def test_a_runs_own_config_yaml_feeds_back(tmp_path):
+    """The resolved config a run saves (sections train/task) is a valid --config, and unknown keys list both."""
+    from pictorch.engine.config import TrainConfig, save_config
+
+    saved = save_config(tmp_path / "config.yaml", train=TrainConfig(steps=42, lr=0.02), task=_TaskCfg(width=5))
+    train, task = train_and_task_config(_TaskCfg, {}, str(saved))
+    assert (train.steps, train.lr, task.width) == (42, 0.02, 5)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("widht: 3\n")
+    with pytest.raises(ConfigError, match=r"did you mean width.*known: .*batch_size.*width"):
+        train_and_task_config(_TaskCfg, {}, str(bad))
+
+
+def test_a_binary_config_file_is_one_clear_error(tmp_path):
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match="not a text file"):
+        train_and_task_config(_TaskCfg, {}, str(blob))

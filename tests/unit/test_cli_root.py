@@ -51,3 +51,27 @@ def test_unknown_command_exit_nonzero():
     r = _run("no-such-capability")
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
+
+
+def test_one_create_model_finds_task_models_in_a_fresh_process():
+    """registry.create_model knows task models without pictorch.create_model having run first (bug: it did not)."""
+    import subprocess
+    import sys
+
+    code = ("from pictorch.registry import create_model, list_models; m = create_model('gan.dcgan_g', z_dim=8, "
+            "ngf=8, channels=1, image_size=28); print(type(m).__name__, len(list_models('gan.*')) > 1)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[1] == "True"
+
+
+def test_models_lists_by_wildcard(capsys):
+    from pictorch import cli
+
+    cli._mount()
+    cli.app(args=["models", "resnet*"], prog_name="pictorch", standalone_mode=False)
+    names = capsys.readouterr().out.split()
+    assert "resnet18" in names and all(n.startswith("resnet") for n in names)
+    import pictorch
+
+    assert pictorch.list_models("resnet*") == names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -72,41 +73,63 @@ class TrainConfig:
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping; errors name the file."""
+    """Read a YAML mapping; errors name the file.
+
+    A run folder's own ``config.yaml`` (sections ``train:`` and ``task:``) reads as one flat mapping, so a run's
+    resolved config can be fed back with ``--config``.
+    """
     import yaml
 
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file; --config takes a YAML file of option: value lines") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of option: value at the top level")
+    if data and set(data) <= {"train", "task"} and all(isinstance(v, dict) for v in data.values()):
+        flat: dict[str, Any] = {}
+        for section in data.values():
+            flat.update(section)
+        return flat
     return data
 
 
-def resolve_config(cls: type[T], yaml_path: str | os.PathLike | None = None, **cli_values: Any) -> T:
+def resolve_config(cls: type[T], yaml_path: str | os.PathLike | None = None, given: set[str] | None = None,
+                   siblings: set[str] = frozenset(), **cli_values: Any) -> T:  # type: ignore[assignment]
     """Build a config dataclass from CLI values and an optional YAML file.
 
-    Precedence: a CLI value that differs from the field's default wins; otherwise the YAML value;
-    otherwise the default. Unknown YAML keys fail (typos must not be silently ignored).
-    Keys in the YAML may use dashes or underscores. Values of ``None`` from the CLI count as not given.
+    Precedence (lowest first): the dataclass default, the command's own default, the YAML value, a value the
+    user typed (or set through the environment). ``given`` names the options the user typed (from click's
+    ``get_parameter_source``); when it is None (Python callers) a value that differs from the field's default
+    counts as typed. Unknown YAML keys fail (typos must not be silently ignored); keys of ``siblings`` (the
+    fields of the other config dataclass of the same command) are skipped. Keys may use dashes or underscores;
+    CLI values of ``None`` count as not given.
     """
     names = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     if yaml_path:
         raw = load_yaml(yaml_path)
         for k, v in raw.items():
-            key = k.replace("-", "_")
+            key = str(k).replace("-", "_")
             if key not in names:
-                if key in cli_values:  # a key belonging to a sibling config dataclass
+                if key in siblings or key in cli_values:  # a key belonging to a sibling config dataclass
                     continue
-                raise ConfigError(f"{yaml_path}: unknown option {k!r}; known: {', '.join(sorted(names))}")
+                known = sorted(set(names) | set(siblings))
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ConfigError(f"{yaml_path}: unknown option {k!r}{hint}; known: {', '.join(known)}")
             values[key] = v
     for k, v in cli_values.items():
         if k not in names or v is None:
+            continue
+        if given is not None:
+            if k in given or k not in values:
+                values[k] = v
             continue
         f = names[k]
         default = f.default if f.default is not dataclasses.MISSING else (

@@ -76,7 +76,7 @@ def train(
     from pictorch.tasks.autoencode.api import train as run_train
     from pictorch.tasks.autoencode.steps import AutoencodeConfig
 
-    cfg, task_cfg = train_and_task_config(AutoencodeConfig, ctx.params, config, no_progress)
+    cfg, task_cfg = train_and_task_config(AutoencodeConfig, ctx, config, no_progress)
     result = run_train(task_cfg, cfg)
     echo_result(result, "autoencode")
 

@@ -149,8 +149,8 @@ def train(
     from pictorch.tasks.classify.api import train as run_train
     from pictorch.tasks.classify.steps import ClassifyConfig
 
-    cfg, task_cfg = train_and_task_config(ClassifyConfig, ctx.params, config, no_progress,
-                                          model_kwargs=_model_kw(model_kw))
+    cfg, task_cfg = train_and_task_config(ClassifyConfig, ctx, config, no_progress,
+                                          model_kwargs=_model_kw(model_kw) if model_kw is not None else None)
     if task_cfg.patience and not cfg.val_every:
         from pictorch.errors import ConfigError
 

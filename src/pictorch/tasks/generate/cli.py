@@ -121,7 +121,7 @@ def train(
     from pictorch.tasks.generate import api
     from pictorch.tasks.generate.tricks import GANConfig
 
-    tcfg, gcfg = train_and_task_config(GANConfig, ctx.params, config, no_progress)
+    tcfg, gcfg = train_and_task_config(GANConfig, ctx, config, no_progress)
     result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
     ct = result.get("cpu_threads")

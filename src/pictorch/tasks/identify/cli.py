@@ -84,7 +84,7 @@ def train(
     from pictorch.tasks.identify.api import train as api_train
     from pictorch.tasks.identify.steps import IdentifyConfig
 
-    tcfg, icfg = train_and_task_config(IdentifyConfig, ctx.params, config, no_progress)
+    tcfg, icfg = train_and_task_config(IdentifyConfig, ctx, config, no_progress)
     kw = {f: getattr(icfg, f) for f in icfg.__dataclass_fields__ if f not in ("data", "extra")}
     result = api_train(data=icfg.data, train_cfg=tcfg, **kw)
     echo_result(result, "identify train")
