@@ -14,7 +14,6 @@ Modules that register entries are imported lazily the first time a registry is q
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 

@@ -231,3 +231,11 @@ def test_default_feature_net_is_trained_once_and_cached(tmp_path, monkeypatch):
     from pictorch.metrics.fid import load_feature_net
 
     assert load_feature_net(str(p1)).classes == ["c0", "c1", "c2"]
+    # the default feature net is an ordinary classify checkpoint: classify's own loader reads it (it used to end
+    # in "KeyError: 'image_size'"), and it classifies the images it was trained on
+    from pictorch.tasks.classify import api as classify
+
+    clf = classify.load(str(p1))
+    probs = clf.predict_proba((_intensity_images(y) * 255).round().to(torch.uint8))
+    assert probs.shape == (48, 3) and torch.isfinite(torch.as_tensor(probs)).all()
+    assert load_feature_net(str(p1)).input_size == (28, 28)

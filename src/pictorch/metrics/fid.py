@@ -220,7 +220,9 @@ def feature_net_from_model(model: nn.Module, name: str = "model", meta: dict[str
     meta = dict(meta or getattr(model, "pictorch_meta", {}) or {})
     cfg = dict(getattr(model, "default_cfg", {}) or {})
     norm = meta.get("normalization") or {}
-    input_size = meta.get("input_size") or cfg.get("input_size") or (1, 28, 28)
+    input_size = meta.get("input_size") or (  # a classify checkpoint records image_size and in_chans
+        [meta["in_chans"], *meta["image_size"]] if meta.get("image_size") and meta.get("in_chans") else None
+    ) or cfg.get("input_size") or (1, 28, 28)
     in_chans = int(input_size[0]) if len(input_size) == 3 else 3
     hw = tuple(int(v) for v in input_size[-2:])
     mean = tuple(norm.get("mean") or cfg.get("mean") or (0.5,) * in_chans)

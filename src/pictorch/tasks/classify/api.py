@@ -92,7 +92,8 @@ def load_training_data(cfg: ClassifyConfig, seed: int = 0, split: str = "train",
 
 
 def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = None,
-          tune_threads: bool = True) -> dict[str, Any]:
+          tune_threads: bool = True, max_seconds: float = 0.0, hooks: list[Any] | None = None,
+          extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a classifier through the shared Trainer.
 
     Args:
@@ -103,6 +104,9 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
         tune_threads: On a CPU, choose the thread count by timing real steps, re-checking as the machine's
             load changes (:class:`~pictorch.engine.threads.CpuThreadTuner`); False keeps
             ``torch.get_num_threads()`` as it is (e.g. fixed by ``--threads N``).
+        max_seconds: A training time budget (0: none); the run's length and its LR schedule follow it.
+        hooks: More trainer hooks.
+        extra_meta: More checkpoint metadata (e.g. who trained it).
 
     Returns:
         The Trainer's result plus ``note`` (data normalization), ``regime``, ``trainable_params``,
@@ -149,11 +153,18 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
     bs = min(int(train_cfg.batch_size), len(train_set))
     loader = TensorLoader(train_set.images, train_set.labels, batch_size=bs, shuffle=True, drop_last=True,
                           seed=train_cfg.seed)
-    hooks = []
+    task.extra_meta = dict(extra_meta or {})
+    hooks = list(hooks or [])
+    tuner = None
     if tune_threads:
         from pictorch.engine.threads import CpuThreadTuner
 
-        hooks.append(CpuThreadTuner())
+        tuner = CpuThreadTuner()
+        hooks.append(tuner)
+    if max_seconds > 0:
+        from pictorch.engine.hooks import TimeBudget
+
+        hooks.append(TimeBudget(max_seconds))
     before = torch.get_num_threads()
     try:
         result = Trainer(replace(train_cfg, batch_size=bs), hooks=hooks).fit(task, loader)
@@ -164,7 +175,7 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
                   total_params=sum(p.numel() for p in model.parameters()), train_images=len(train_set),
                   frozen=list(task.plan.frozen), trainable=list(task.plan.trainable),
                   stopped_early=task.stopped_early, best_step=task.best["step"],
-                  cpu_threads=hooks[0].summary() if hooks else None)
+                  cpu_threads=tuner.summary() if tuner else None)
     if test is not None:
         clf = TrainedClassifier.load(result["checkpoint"])
         result["test"] = clf.evaluate_set(test)

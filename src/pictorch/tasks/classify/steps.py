@@ -246,31 +246,35 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def lr_factor(schedule: str, total: int, warmup_frac: float = 0.3) -> Any:
+def lr_factor(schedule: str, total: int | Any, warmup_frac: float = 0.3) -> Any:
     """Multiplier of each parameter group's base LR at a given step.
 
     ``onecycle``: linear warm-up from 1/25 over ``warmup_frac`` of the steps, then cosine to ~0 (Smith's
     one-cycle without momentum cycling). ``cosine``: a short warm-up (5%, at most 200 steps) then cosine to 1%.
+    ``total`` may be a callable: the run's live length (a time budget refits it).
     """
-    total = max(1, int(total))
+    def n() -> int:
+        return max(1, int(total() if callable(total) else total))
+
     if schedule == "constant":
         return lambda step: 1.0
     if schedule == "onecycle":
-        warm = max(1, int(total * warmup_frac))
-
         def onecycle(step: int) -> float:
+            t_all = n()
+            warm = max(1, int(t_all * warmup_frac))
             if step < warm:
                 return 1 / 25 + (1 - 1 / 25) * step / warm
-            t = min(1.0, (step - warm) / max(1, total - warm))
+            t = min(1.0, (step - warm) / max(1, t_all - warm))
             return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * t))
 
         return onecycle
-    warm = max(1, min(200, total // 20))
 
     def cosine(step: int) -> float:
+        t_all = n()
+        warm = max(1, min(200, t_all // 20))
         if step < warm:
             return (step + 1) / warm
-        t = min(1.0, (step - warm) / max(1, total - warm))
+        t = min(1.0, (step - warm) / max(1, t_all - warm))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
 
     return cosine
@@ -405,8 +409,9 @@ class ClassifyTask(TrainTask):
         return {"opt": opt}
 
     def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
+        self._total = total_steps  # kept live in training_step: a time budget refits the run's length
         return {"opt": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], lr_factor(self.cfg.schedule,
-                                                                                      total_steps))}
+                                                                                      lambda: self._total))}
 
     def on_fit_start(self, ctx: StepContext) -> None:
         self.augment.to(ctx.device)
@@ -426,6 +431,7 @@ class ClassifyTask(TrainTask):
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = ctx.modules["model"]
         opt = ctx.optimizers["opt"]
+        self._total = ctx.total_steps
         self.set_train_mode(model)
         self.augment.train()
         x = self.augment(self.prepare(batch["image"]))
@@ -524,6 +530,7 @@ class ClassifyTask(TrainTask):
             "ema": self.cfg.ema,
             **({"deployed_module": EMA_MODULE} if self.cfg.ema else {}),
             "data": self.data_info,
+            **getattr(self, "extra_meta", {}),
         }
 
     def config_dict(self) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from pictorch.engine.trainer import TrainTask
 from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.generate.tricks import GANConfig, lerp, sample_z, seed_latents, slerp
 
@@ -509,7 +508,7 @@ def default_feature_net(data: str, data_dir: str | None = None, image_size: int 
                       accelerator="auto", progress=False, log_every=50)
     res = train_feature_net(cfg, data=data, data_dir=data_dir, image_size=image_size, channels=channels, width=width,
                             max_seconds=seconds)
-    acc = res["metrics"].get("val_acc")
+    acc = (res.get("test") or {}).get("accuracy")
     if acc is not None:
         print(f"default feature network: test accuracy {acc:.3f}", file=sys.stderr, flush=True)
     return Path(res["checkpoint"])
@@ -518,103 +517,29 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
                       max_seconds: float = 0.0, threads: int | str = "auto") -> dict[str, Any]:
     """Train the default "domain feature net" for FID: a ``small_cnn`` classifier on the GAN's data.
 
-    The checkpoint is a classify-style single-module checkpoint (Backbone interface), usable with
-    ``gan evaluate --feature-net``. The learning rate follows a one-cycle schedule over ``train_cfg.steps``, or,
-    with ``max_seconds`` > 0, over the elapsed share of that time budget (warm-up then cosine decay), so a
-    fixed-time run also ends with a small learning rate.
+    It is trained by the classify capability (``classify.api.train``), so the checkpoint is an ordinary classify
+    checkpoint that ``classify predict/evaluate`` read too, and ``gan evaluate --feature-net`` takes. No
+    augmentation (it slows the first epochs, which is all a short run has); with ``max_seconds`` > 0 a time
+    budget refits the run's length and the one-cycle schedule follows it, so a fixed-time run also ends with a
+    small learning rate. The test split (Fashion-MNIST) is scored as ``result["test"]``.
     """
-    from pictorch.engine.hooks import TimeBudget
-    from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import load_training_images, make_loader
+    from pictorch.data.imageset import ImageSet
+    from pictorch.tasks.classify import api as classify
+    from pictorch.tasks.generate.data import load_training_images
 
     ds = load_training_images(data, image_size, channels, data_dir=data_dir, limit=limit)
     if ds.labels is None or len(ds.classes) < 2:
         raise DataError(f"{data}: a feature network needs labelled images of at least 2 classes")
-    task = _FeatureNetTask(in_chans=int(ds.images.shape[1]), classes=ds.classes, size=image_size, width=width,
-                           lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, data=data,
-                           max_seconds=max_seconds)
-    loader = make_loader(ds.images, ds.labels, train_cfg.batch_size, seed=train_cfg.seed)
     test = None
     if data in ("fashion-mnist", "fashion_mnist", "fmnist"):
         try:
-            test = load_training_images(data, image_size, channels, data_dir=data_dir, split="test", limit=2000)
+            t = load_training_images(data, image_size, channels, data_dir=data_dir, split="test", limit=2000)
+            test = ImageSet(t.images, t.labels, list(t.classes))
         except DataError:
             test = None
-    task.val_set = test
-    hooks: list[Any] = [TimeBudget(max_seconds)] if max_seconds > 0 else []
+    cfg = classify.ClassifyConfig(data=data, arch="small_cnn", model_kwargs={"width": width}, augment="none",
+                                  val_split=0.0, schedule="onecycle", image_size=image_size)
     with _cpu_threads(threads) as tuner:
-        if tuner is not None:
-            hooks.append(tuner)
-        return Trainer(train_cfg, hooks=hooks).fit(task, loader)
-
-
-class _FeatureNetTask(TrainTask):
-    """Cross-entropy training of a small_cnn classifier (kept private: classify owns general training)."""
-
-    task_name = "classify"
-
-    def __init__(self, in_chans: int, classes: list[str], size: int, width: int, lr: float, weight_decay: float,
-                 data: str, max_seconds: float = 0.0):
-        self.max_seconds = float(max_seconds)
-        self.in_chans, self.classes, self.size, self.width = in_chans, list(classes), size, width
-        self.lr, self.weight_decay, self.data = lr, weight_decay, data
-        self.val_set = None
-
-    def build(self) -> dict[str, torch.nn.Module]:
-        from pictorch.registry import create_model
-
-        return {"model": create_model("small_cnn", in_chans=self.in_chans, num_classes=len(self.classes),
-                                      width=self.width)}
-
-    def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        return {"opt": torch.optim.AdamW(modules["model"].parameters(), lr=self.lr, weight_decay=self.weight_decay)}
-
-    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        if self.max_seconds > 0:
-            import math
-            import time
-
-            t0 = time.perf_counter()
-            budget = self.max_seconds
-
-            def by_time(_step: int) -> float:  # warm-up over 5% of the budget, then cosine to 2% of the peak
-                f = min(1.0, (time.perf_counter() - t0) / budget)
-                if f < 0.05:
-                    return 0.1 + 0.9 * f / 0.05
-                return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (f - 0.05) / 0.95))
-
-            return {"opt": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], by_time)}
-        return {"opt": torch.optim.lr_scheduler.OneCycleLR(optimizers["opt"], max_lr=self.lr, total_steps=total_steps,
-                                                           pct_start=0.15)}
-
-    def _input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float() / 127.5 - 1.0  # mean 0.5, std 0.5 on [0, 1] pixels
-
-    def training_step(self, ctx: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = self._input(batch["image"])  # no augmentation: it slows the first epochs, which is all a short run has
-        logits = ctx.modules["model"](x)
-        loss = torch.nn.functional.cross_entropy(logits.float(), batch["label"])
-        ctx.optimizers["opt"].zero_grad(set_to_none=True)
-        ctx.backward(loss)
-        ctx.optimizers["opt"].step()
-        acc = (logits.argmax(1) == batch["label"]).float().mean()
-        return {"loss": loss.detach(), "acc": acc.detach()}
-
-    def validate(self, ctx: Any) -> dict[str, float]:
-        if self.val_set is None:
-            return {}
-        m = ctx.modules["model"]
-        correct = 0
-        for xs, ys in zip(self.val_set.images.split(500), self.val_set.labels.split(500), strict=True):
-            pred = m(self._input(xs.to(ctx.device))).argmax(1).cpu()
-            correct += int((pred == ys).sum())
-        return {"val_acc": correct / len(self.val_set)}
-
-    def checkpoint_meta(self) -> dict[str, Any]:
-        c = self.in_chans
-        return {"task": "classify", "classes": self.classes, "input_size": [c, self.size, self.size],
-                "normalization": {"mean": [0.5] * c, "std": [0.5] * c}, "data": self.data,
-                "trained_by": "pictorch gan feature-net train"}
-
-    def config_dict(self) -> dict[str, Any]:
-        return {"arch": "small_cnn", "width": self.width, "data": self.data, "image_size": self.size}
+        return classify.train(cfg, train_cfg, data=ImageSet(ds.images, ds.labels, list(ds.classes)), test=test,
+                              tune_threads=False, max_seconds=max_seconds, hooks=[tuner] if tuner else [],
+                              extra_meta={"trained_by": "pictorch gan feature-net train"})
