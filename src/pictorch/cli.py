@@ -153,8 +153,11 @@ def _handle(e: BaseException, debug: bool) -> None:
     if type(e).__name__ == "Abort":
         typer.echo("aborted", err=True)
         sys.exit(130)
-    if not isinstance(e, PictorchError) and hasattr(e, "show") and hasattr(e, "exit_code"):
-        e.show()  # usage errors: click prints usage + one line
+    if not isinstance(e, PictorchError) and hasattr(e, "format_message") and hasattr(e, "exit_code"):
+        # usage errors (a bad option value, --top-k 0 below its minimum): one line, as every other error
+        ctx = getattr(e, "ctx", None)
+        where = f" (see {ctx.command_path} --help)" if ctx is not None and getattr(ctx, "command_path", "") else ""
+        typer.echo(f"error: {' '.join(e.format_message().split())}{where}", err=True)
         sys.exit(e.exit_code)
     if debug:
         raise e

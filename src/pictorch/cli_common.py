@@ -33,6 +33,9 @@ ValEvery = Annotated[int, typer.Option("--val-every", help="Steps between valida
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
 ConfigFile = Annotated[str | None, typer.Option("--config", help="YAML file with option values.")]
+Threads = Annotated[str, typer.Option(
+    "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
+    "load changes; a busy shared CPU is often faster with 1) or a number.")]
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
 
 

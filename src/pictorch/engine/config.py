@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -12,6 +13,38 @@ from typing import Any, TypeVar
 from pictorch.errors import ConfigError
 
 T = TypeVar("T")
+
+
+# The largest image side a config accepts: images are held in memory as uint8 tensors, and a 100000-px side
+# (a typo) ran for minutes before running out of memory; 4096² RGB is 48 MiB an image.
+MAX_IMAGE_SIDE = 4096
+
+
+def check_numbers(cfg: Any, ranges: dict[str, tuple[float | None, float | None]] | None = None,
+                  open_low: tuple[str, ...] = ()) -> None:
+    """One check for every numeric option of a config dataclass: finite, and inside its range.
+
+    Every float field must be finite (``--lr nan`` used to crash four trainers with an "unexpected" error);
+    ``ranges`` gives (low, high) bounds per field name (None: unbounded), inclusive unless the name is in
+    ``open_low`` (then ``value > low``). Messages name the command-line option.
+
+    Raises:
+        ConfigError: The first offending value, with the option and the allowed range.
+    """
+    ranges = ranges or {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        opt = "--" + f.name.replace("_", "-")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{opt} must be a finite number, got {v}")
+        lo, hi = ranges.get(f.name, (None, None))
+        if lo is not None and (v <= lo if f.name in open_low else v < lo):
+            rel = ">" if f.name in open_low else ">="
+            raise ConfigError(f"{opt} must be {rel} {lo:g}, got {v:g}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{opt} must be <= {hi:g}, got {v:g}")
 
 
 @dataclass
@@ -60,16 +93,12 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        check_numbers(self, {"steps": (1, 10**9), "batch_size": (1, 65536), "lr": (0, 10.0),
+                             "weight_decay": (0, 10.0), "devices": (1, 1024), "num_nodes": (1, 1024),
+                             "seed": (0, 2**63 - 1), "log_every": (1, None), "ckpt_every": (0, None),
+                             "picture_every": (0, None), "val_every": (0, None)}, open_low=("lr",))
         if self.precision not in ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"):
             raise ConfigError(f"unknown precision {self.precision!r}; use auto, 32-true, bf16-mixed or 16-mixed")
-        if self.log_every < 1:
-            raise ConfigError("log_every must be >= 1")
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,9 +14,55 @@ The choice only changes how ops are parallelized, not the computation; results m
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
+
+
+def parse_threads(spec: int | str | None) -> int | None:
+    """``--threads``, one meaning in every verb: ``auto`` (or 0, or empty) -> None (tune on real steps),
+    a number N -> N threads (1 .. 4 × the CPU count).
+
+    Raises:
+        ConfigError: Anything else, in one line.
+    """
+    from pictorch.errors import ConfigError
+
+    text = "" if spec is None else str(spec).strip().lower()
+    if text in ("", "auto", "0"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise ConfigError(f"--threads takes auto or a number of threads, got {spec!r}") from None
+    most = 4 * (os.cpu_count() or 1)
+    if not 1 <= n <= most:
+        raise ConfigError(f"--threads must be auto or 1..{most} (this machine has {os.cpu_count()} CPUs), got {n}")
+    return n
+
+
+@contextlib.contextmanager
+def cpu_threads(spec: int | str | None) -> Iterator[CpuThreadTuner | None]:
+    """The one CPU thread policy of every trainer and verb, for the duration of a block.
+
+    Yields a :class:`CpuThreadTuner` hook for ``auto`` (add it to the Trainer's hooks), or None after fixing
+    the count; the caller's global thread count is restored afterwards in both cases, also after an error.
+    """
+    import torch
+
+    n = parse_threads(spec)
+    before = torch.get_num_threads()
+    try:
+        if n is None:
+            yield CpuThreadTuner()
+        else:
+            torch.set_num_threads(n)
+            yield None
+    finally:
+        torch.set_num_threads(before)
 
 
 def thread_candidates(n: int) -> list[int]:

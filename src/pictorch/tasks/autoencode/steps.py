@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.engine.trainer import StepContext, TrainTask
 from pictorch.errors import ConfigError
 
@@ -57,7 +58,11 @@ class AutoencodeConfig:
     val_images: int = 512
 
     def __post_init__(self) -> None:
+        from pictorch.engine.config import check_numbers
         from pictorch.tasks.autoencode.models import MODEL_NAMES, UPSAMPLE_MODES
+
+        check_numbers(self, {"image_size": (4, MAX_IMAGE_SIDE), "limit": (0, None), "code_size": (1, 1 << 16),
+                             "kl_weight": (0, None), "val_images": (0, None)})
 
         if self.model not in MODEL_NAMES and self.model not in MODEL_NAMES.values():
             raise ConfigError(f"unknown --model {self.model!r}; known: linear, mlp, conv, vae, conv-vae")

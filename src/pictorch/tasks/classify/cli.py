@@ -23,6 +23,7 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
     ValEvery,
     WeightDecay,
 )
@@ -46,8 +47,6 @@ Pretrained = Annotated[str | None, typer.Option("--pretrained", help="Pretrained
 Weights = Annotated[str | None, typer.Option("--weights", help="Backbone weights file.")]
 Init = Annotated[str | None, typer.Option("--init", help="Start from this classify checkpoint (its backbone, a new "
                                                          "head for the new classes).")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: auto, timed on real steps and "
-                                                           "re-checked as the machine's load changes).")]
 Tta = Annotated[str, typer.Option("--tta", help="Test-time augmentation: none, or hflip (average with the mirror "
                                                 "image; for models trained with flips).")]
 Augment = Annotated[str, typer.Option("--augment", help="none, light, medium, strong, or key=value list "
@@ -70,18 +69,16 @@ def _model_kw(text: str | None) -> dict:
     return val
 
 
-def _set_threads(n: int) -> bool:
-    """Fix torch's thread count for ``n`` > 0; True when the thread count should be tuned (auto)."""
-    if n < 0:
-        from pictorch.errors import ConfigError
+def _set_threads(spec: str) -> bool:
+    """``--threads`` for a whole command: fix the count for a number; True when it should be tuned (auto)."""
+    from pictorch.engine.threads import parse_threads
 
-        raise ConfigError(f"--threads must be >= 0 (0: auto), got {n}")
-    if n > 0:
+    n = parse_threads(spec)
+    if n is not None:
         import torch
 
-        torch.set_num_threads(int(n))
-        return False
-    return True
+        torch.set_num_threads(n)
+    return n is None
 
 
 def _echo_note(note: str | None) -> None:
@@ -141,7 +138,7 @@ def train(
     resume: Resume = False,
     config: ConfigFile = None,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
     tune = _set_threads(threads)
@@ -266,7 +263,7 @@ def compare(
     precision: Precision = "auto",
     seed: Seed = 0,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """Train head / last-k / full / scratch on the same split: accuracy, trainable parameters, time."""
     tune = _set_threads(threads)
@@ -305,7 +302,7 @@ def transfer_demo(
     data_dir: DataDir = None,
     seed: Seed = 0,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """Pretrain on Fashion-MNIST 0-4, learn 5-9 from 50 images per class with each regime; which wins?"""
     tune = _set_threads(threads)
@@ -326,7 +323,8 @@ def scale(
     arch: Annotated[str, typer.Option("--arch", "-a", help="A registered model taking width_mult and depth_mult "
                                                            "(classify.scalable_cnn, efficientnet).")] = "classify.scalable_cnn",
     model_kw: ModelKw = None,
-    phi: Annotated[float, typer.Option("--phi", help="Compound coefficient of the search (1: 2× FLOPs).")] = 1.0,
+    phi: Annotated[float, typer.Option("--phi", min=0.0, max=8.0,
+                                       help="Compound coefficient of the search (1: 2× FLOPs).")] = 1.0,
     grid: Annotated[str, typer.Option("--grid", help="Values tried for alpha, beta, gamma.")] = "1.0,1.1,1.2,1.3,1.4",
     tolerance: Annotated[float, typer.Option("--tolerance", help="Accepted |αβ²γ² − 2^φ|.")] = 0.1,
     max_candidates: Annotated[int, typer.Option("--max-candidates", help="Candidates trained (closest to the "
@@ -346,7 +344,7 @@ def scale(
     precision: Precision = "auto",
     seed: Seed = 0,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """EfficientNet compound scaling on your data: grid-search α, β, γ, then the B1..Bn configs."""
     tune = _set_threads(threads)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.engine.trainer import StepContext, TrainTask
 from pictorch.errors import ConfigError
 
@@ -104,6 +105,11 @@ class ClassifyConfig:
     ema: float = 0.0
 
     def __post_init__(self) -> None:
+        from pictorch.engine.config import check_numbers
+
+        check_numbers(self, {"per_class": (0, None), "image_size": (4, MAX_IMAGE_SIDE), "k": (0, 1000),
+                             "backbone_lr_mult": (0, 100), "drop_rate": (0, 0.99), "label_smoothing": (0, 0.99),
+                             "val_split": (0, 0.9), "patience": (0, None), "limit": (0, None), "ema": (0, 0.99999)})
         if self.regime is None:
             self.regime = "full" if (self.pretrained or self.weights or self.init) else "scratch"
         if self.regime not in REGIMES:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,9 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
                    lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
     hooks: list[Any] = [TimeBudget(max_seconds)] if max_seconds > 0 else []
-    with _cpu_threads(threads) as tuner:
+    from pictorch.engine.threads import cpu_threads
+
+    with cpu_threads(threads) as tuner:
         if tuner is not None:
             hooks.append(tuner)
         result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
@@ -67,32 +68,6 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     if tuner is not None and tuner.enabled:
         result["cpu_threads"] = tuner.summary()
     return result
-
-
-@contextmanager
-def _cpu_threads(threads: int | str):
-    """Yield a :class:`CpuThreadTuner` for "auto", or fix the thread count for the block (restored after)."""
-    from pictorch.engine.threads import CpuThreadTuner
-
-    if str(threads).strip().lower() in ("auto", "", "0"):
-        before = torch.get_num_threads()
-        try:
-            yield CpuThreadTuner()
-        finally:  # also when training stops with an error (the hook's on_fit_end is not reached then)
-            torch.set_num_threads(before)
-        return
-    try:
-        n = int(threads)
-    except ValueError:
-        raise ConfigError(f"--threads takes auto or a number of threads, got {threads!r}") from None
-    if n < 1:
-        raise ConfigError(f"--threads must be >= 1 (or auto), got {n}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield None
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- a loaded GAN ----------------------------------------------------------------------------------------
@@ -539,7 +514,9 @@ def train_feature_net(train_cfg: Any, data: str = "fashion-mnist", data_dir: str
             test = None
     cfg = classify.ClassifyConfig(data=data, arch="small_cnn", model_kwargs={"width": width}, augment="none",
                                   val_split=0.0, schedule="onecycle", image_size=image_size)
-    with _cpu_threads(threads) as tuner:
+    from pictorch.engine.threads import cpu_threads
+
+    with cpu_threads(threads) as tuner:
         return classify.train(cfg, train_cfg, data=ImageSet(ds.images, ds.labels, list(ds.classes)), test=test,
                               tune_threads=False, max_seconds=max_seconds, hooks=[tuner] if tuner else [],
                               extra_meta={"trained_by": "pictorch gan feature-net train"})

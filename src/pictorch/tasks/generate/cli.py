@@ -21,6 +21,7 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
     WeightDecay,
 )
 
@@ -32,9 +33,6 @@ GanPrecision = Annotated[str, typer.Option(
     "--precision", help="auto (fp32 on CPUs, where bf16 autocast measured slower for these convs; bf16-mixed on "
     "GPUs), 32-true, bf16-mixed.")]
 Ckpt = Annotated[str, typer.Argument(help="GAN checkpoint (.safetensors) or run folder.")]
-Threads = Annotated[str, typer.Option(
-    "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
-    "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -214,7 +212,8 @@ def feature_train(
     data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
     = "fashion-mnist",
     data_dir: DataDir = None,
-    image_size: Annotated[int, typer.Option("--image-size", help="Input side (match the GAN's).")] = 28,
+    image_size: Annotated[int, typer.Option("--image-size", min=8, max=1024,
+                                            help="Input side (match the GAN's).")] = 28,
     channels: Annotated[int, typer.Option("--channels", help="Channels (0: as in the data).")] = 0,
     width: Annotated[int, typer.Option("--width", help="small_cnn width.")] = 32,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.errors import ConfigError
 from pictorch.tasks.generate.losses import G_LOSSES
 
@@ -93,6 +94,12 @@ class GANConfig:
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from pictorch.engine.config import check_numbers
+
+        check_numbers(self, {"image_size": (1, MAX_IMAGE_SIDE), "channels": (0, 4), "z_dim": (1, 1 << 14),
+                             "noise_anneal": (0, 1), "gp_weight": (0, None), "lr_g": (0, 10), "lr_d": (0, 10),
+                             "ngf": (1, 4096), "ndf": (1, 4096), "hidden": (1, 1 << 16),
+                             "diversity_floor": (0, None), "d_win_patience": (1, None), "monitor_warmup": (0, None)})
         if self.model not in MODEL_KINDS:
             raise ConfigError(f"unknown GAN model {self.model!r}; use {', '.join(MODEL_KINDS)}")
         if self.z_dist not in Z_DISTS:
