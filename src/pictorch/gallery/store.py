@@ -89,6 +89,10 @@ class Match:
         return {"name": self.name, "score": self.score, "topk": [[n, s] for n, s in self.topk]}
 
 
+class GalleryExistsError(PictorchError):
+    """:meth:`Gallery.create` found a gallery already at that path (maybe made by another process just now)."""
+
+
 def _check_scoring(scoring: str) -> None:
     if scoring not in SCORINGS:
         raise PictorchError(f"unknown scoring {scoring!r}; use one of: {', '.join(SCORINGS)}")
@@ -153,6 +157,7 @@ class Gallery:
         threshold: float | None = None,
         index_options: dict[str, Any] | None = None,
         scoring: str = "nearest",
+        settings: dict[str, Any] | None = None,
     ) -> Gallery:
         """Create a new, empty gallery file (refuses to touch an existing file).
 
@@ -169,6 +174,11 @@ class Gallery:
             scoring: How a person is scored against a query: ``"nearest"`` (the best of their enrolled
                 embeddings) or ``"centroid"`` (their mean embedding: steadier with several photos per person,
                 and better at rejecting strangers that resemble one enrolled photo).
+            settings: Application settings stored from the start (see :attr:`settings`), e.g. how photos are
+                preprocessed, so a gallery never exists without them.
+
+        Raises:
+            GalleryExistsError: ``path`` exists (never overwritten).
         """
         path = Path(path)
         _check_scoring(scoring)
@@ -176,7 +186,7 @@ class Gallery:
         if not fingerprint:
             raise PictorchError("a gallery needs the embedding model's fingerprint")
         if path.exists():
-            raise PictorchError(f"{path} already exists; open it instead of creating it")
+            raise GalleryExistsError(f"{path} already exists; open it instead of creating it")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.creating")
         meta = {
@@ -195,6 +205,8 @@ class Gallery:
             "store_id": uuid.uuid4().hex,
             "created_at": repr(time.time()),
         }
+        if settings:
+            meta["settings"] = json.dumps(settings)
         # Build the schema in a temp file and rename it in place: a crash never leaves a half-made gallery.
         conn = sqlite3.connect(tmp, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
@@ -207,7 +219,7 @@ class Gallery:
             # link() fails if another process created `path` meanwhile: never overwrite a gallery.
             os.link(tmp, path)
         except FileExistsError:
-            raise PictorchError(f"{path} already exists; open it instead of creating it") from None
+            raise GalleryExistsError(f"{path} already exists; open it instead of creating it") from None
         except OSError:  # a filesystem without hard links: a rename (the exists() check above guards it)
             os.replace(tmp, path)
         finally:
@@ -618,6 +630,48 @@ class Gallery:
         else:
             self._index = None
         return len(ids)
+
+    def rename(self, old: str, new: str, merge: bool = False) -> tuple[int, bool]:
+        """Rename a person; with ``merge``, into a person already enrolled (their embeddings join).
+
+        Returns:
+            ``(embeddings now under the new name's person, merged)``.
+
+        Raises:
+            PictorchError: ``old`` is not enrolled (close names listed), or ``new`` is taken without ``merge``.
+        """
+        self._require_open()
+        new = self._check_name(new)
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM people WHERE name=?", (old,)).fetchone()
+            if row is None:
+                names = [r[0] for r in conn.execute("SELECT name FROM people").fetchall()]
+                close = difflib.get_close_matches(old, names, n=3, cutoff=0.5)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise PictorchError(f"{old!r} is not enrolled in {self.path}.{hint}")
+            pid = row[0]
+            if new == old:
+                n = conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (pid,)).fetchone()[0]
+                return int(n), False
+            other = conn.execute("SELECT id FROM people WHERE name=?", (new,)).fetchone()
+            merged = other is not None
+            if merged and not merge:
+                raise PictorchError(f"{new!r} is already enrolled in {self.path}; pass --merge to join {old!r}'s "
+                                    f"photos to {new!r}")
+            if merged:
+                target = other[0]
+                conn.execute("UPDATE embeddings SET person_id=? WHERE person_id=?", (target, pid))
+                conn.execute("UPDATE sources SET person_id=? WHERE person_id=?", (target, pid))
+                conn.execute("DELETE FROM people WHERE id=?", (pid,))
+            else:
+                target = pid
+                conn.execute("UPDATE people SET name=? WHERE id=?", (new, pid))
+            n = conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (target,)).fetchone()[0]
+            gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
+            conn.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
+        self._index = None  # person ids changed: rebuild the mapping (and centroids) on next use
+        self._centroids = None
+        return int(n), merged
 
     # ------------------------------------------------------------------ index
     def _require_open(self) -> None:

@@ -101,26 +101,40 @@ class Embedder:
             out.append(F.normalize(self.model(x).float(), dim=1).cpu())
         return torch.cat(out)
 
-    def embed_files(self, paths: Sequence[str | os.PathLike], faces: bool = False, face_detector: str = "hog",
+    @property
+    def metric(self) -> str:
+        """How vectors are compared: ``cosine`` (trained embedders' output is L2-normalized)."""
+        return "cosine"
+
+    @property
+    def face_model(self) -> bool:
+        """Whether this model expects aligned face chips (trained on top of dlib-face, or on face crops)."""
+        from pictorch.tasks.identify.preprocess import meta_says_faces
+
+        return meta_says_faces(self.meta)
+
+    def embed_files(self, paths: Sequence[str | os.PathLike], faces: bool | None = None, face_detector: str = "hog",
                     largest_face: bool = True) -> tuple[torch.Tensor, list[str], list[tuple[str, str]]]:
-        """Decode and embed image files; unreadable files (or, with ``faces``, photos without a face) are
-        skipped and reported.
+        """Decode and embed image files through the shared road
+        (:func:`pictorch.tasks.identify.preprocess.prepare`); unreadable files (or, with ``faces``, photos
+        without a face) are skipped and reported.
+
+        Args:
+            paths: Photo files.
+            faces: Detect and align faces first (None: when this is a face model).
+            face_detector: ``hog``, ``cnn`` or ``haar``.
+            largest_face: With several faces, use the largest (else skip the photo).
 
         Returns:
             ``(embeddings N×dim, ok_paths, bad)`` with ``bad`` a list of ``(path, reason)``.
         """
-        paths = [str(p) for p in paths]
-        if faces:
-            from pictorch.tasks.identify.faces import extract_faces
+        from pictorch.tasks.identify.preprocess import faces_default, prepare
 
-            crops, ok, bad = extract_faces(paths, self.input_size, self.mode, face_detector, largest_face)
-        else:
-            from pictorch.data.decode import load_images
-
-            crops, ok, bad = load_images(paths, mode=self.mode, size=self.input_size)
-        if not ok:
-            return torch.zeros(0, self.dim), [], list(bad)
-        return self.embed_images(crops), list(ok), list(bad)
+        prep = prepare(paths, self.input_size, self.mode, faces=faces_default(self, faces),
+                       detector=face_detector, which="largest" if largest_face else "one")
+        if not len(prep):
+            return torch.zeros(0, self.dim), [], list(prep.bad)
+        return self.embed_images(prep.images), prep.paths, list(prep.bad)
 
 
 def load_embedder(spec: str | os.PathLike, device: str = "cpu") -> Any:
@@ -199,7 +213,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
              classes: str | None = None, split: str = "test", pairs: str | None = None,
              pairs_root: str | None = None, n_pairs: int = 6000, gallery_per_class: int = 5,
              max_images: int = 10000, out_dir: str | os.PathLike | None = None, seed: int = 0,
-             embedder: Any = None) -> dict[str, Any]:
+             embedder: Any = None, faces: bool | None = None, face_detector: str = "hog") -> dict[str, Any]:
     """Evaluate an embedder: verification, closed-set and open-set identification, retrieval.
 
     Args:
@@ -217,6 +231,9 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         out_dir: Where ``report.json`` and pictures go (None: no files).
         seed: Seed for subsets, pairs and the member/stranger split.
         embedder: An already loaded Embedder (instead of ``checkpoint``).
+        faces: Detect and align faces in folder photos first (None: when the model is a face model); the
+            same road as every other verb (:func:`pictorch.tasks.identify.preprocess.prepare`).
+        face_detector: ``hog``, ``cnn`` or ``haar``.
 
     Returns:
         The report dict (also written to ``out_dir/report.json``).
@@ -225,16 +242,31 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
 
     from pictorch.metrics import retrieval as R
     from pictorch.metrics import verification as V
+    from pictorch.tasks.identify.preprocess import faces_default, prepare
+    from pictorch.tasks.identify.scores import metric_of, pair_scores
     from pictorch.tasks.identify.steps import load_identity_data
 
     emb_model = embedder or load_embedder(checkpoint)
+    metric = metric_of(emb_model)
+    use_faces = faces_default(emb_model, faces)
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "fingerprint": emb_model.fingerprint,
-                              "data": str(data), "classes": classes}
+                              "data": str(data), "classes": classes, "faces": use_faces, "metric": metric}
     images = labels = None
     class_names: list[str] = []
     if data is not None:
         ds = load_identity_data(data, data_dir, classes, split, size=emb_model.input_size, mode=emb_model.mode,
                                 seed=seed)
+        if use_faces and ds.paths:  # folder photos: the faces in them, as every other verb sees them
+            prep = prepare(ds.paths, emb_model.input_size, emb_model.mode, faces=True, detector=face_detector)
+            if not len(prep):
+                raise DataError(f"{data}: no face found in any photo (first: {prep.bad[0][0]}: {prep.bad[0][1]})"
+                                if prep.bad else f"{data}: no photos")
+            from pictorch.data.imageset import ImageSet
+
+            label_of = {p: int(y) for p, y in zip(ds.paths, ds.labels.tolist(), strict=True)}
+            ds = ImageSet(prep.images, torch.tensor([label_of[p] for p in prep.paths], dtype=torch.int64),
+                          list(ds.classes), list(prep.paths))
+            report["photos_without_face"] = len(prep.bad)
         if len(ds) > max_images:
             g = torch.Generator().manual_seed(seed)
             ds = ds.subset(torch.randperm(len(ds), generator=g)[:max_images].sort().values)
@@ -248,9 +280,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         root = Path(pairs_root or data)
         files = [p.paths(root) for p in plist]
         uniq = sorted({str(f) for ab in files for f in ab})
-        from pictorch.data.decode import load_images
-
-        imgs, ok, bad = load_images(uniq, mode=emb_model.mode, size=emb_model.input_size)
+        prep = prepare(uniq, emb_model.input_size, emb_model.mode, faces=use_faces, detector=face_detector)
+        imgs, ok, bad = prep.images, prep.paths, prep.bad
         pos = {p: i for i, p in enumerate(ok)}
         e_all = emb_model.embed_images(imgs)
         keep = [i for i, (a, b) in enumerate(files) if str(a) in pos and str(b) in pos]
@@ -260,7 +291,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         ia = torch.tensor([pos[str(files[i][0])] for i in keep])
         ib = torch.tensor([pos[str(files[i][1])] for i in keep])
         same = np.array([int(plist[i].same) for i in keep])
-        scores = (e_all[ia] * e_all[ib]).sum(1).numpy()
+        scores = pair_scores(e_all[ia], e_all[ib], metric)
         pair_images = (imgs[ia], imgs[ib])
         report["pairs_skipped"] = len(plist) - len(keep)
         emb = emb_model.embed_images(images) if images is not None else None
@@ -269,7 +300,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
             raise ConfigError("evaluate needs --data (or --pairs)")
         emb = emb_model.embed_images(images)
         i, j, same = V.pairs_from_labels(labels.numpy(), n_pairs, seed=seed)
-        scores = (emb[torch.from_numpy(i)] * emb[torch.from_numpy(j)]).sum(1).numpy()
+        scores = pair_scores(emb[torch.from_numpy(i)], emb[torch.from_numpy(j)], metric)
         pair_images = (images[torch.from_numpy(i)], images[torch.from_numpy(j)])
     ver = V.verification_report(scores, same)
     report["verification"] = ver
