@@ -32,17 +32,24 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def draw_answers(image: Any, faces: Sequence[Any], unit: str = "score") -> Any:
-    """Draw each face's box and ``name score`` on a copy of a Pillow RGB image."""
-    from PIL import ImageDraw
+_MIN_SIDE = 384  # smaller photos (ORL's are 92×112) are enlarged first so labels stay legible
 
-    im = image.convert("RGB").copy()
+
+def draw_answers(image: Any, faces: Sequence[Any], unit: str = "score") -> Any:
+    """Draw each face's box and ``name score`` on a copy of a Pillow RGB image (enlarged when small)."""
+    import math
+
+    from PIL import Image, ImageDraw
+
+    im = image.convert("RGB")
+    k = max(1, math.ceil(_MIN_SIDE / max(im.size)))
+    im = im.resize((im.size[0] * k, im.size[1] * k), Image.Resampling.LANCZOS) if k > 1 else im.copy()
     draw = ImageDraw.Draw(im)
     w, h = im.size
     line = max(2, round(min(w, h) / 150))
     font = _font(max(11, round(min(w, h) / 28)))
     for f in faces:
-        box = f.box or (0, 0, w - 1, h - 1)
+        box = tuple(v * k for v in f.box) if f.box else (0, 0, w - 1, h - 1)
         colour = _UNKNOWN if f.name == "unknown" else _MEMBER
         draw.rectangle(box, outline=colour, width=line)
         text = f.name if f.score is None else f"{f.name} {f.score:.2f}"
@@ -87,7 +94,7 @@ def annotate_photos(answers: Sequence[Any], out_dir: str | os.PathLike, unit: st
         im.save(dest)
         written.append(str(dest))
         th = im.copy()
-        th.thumbnail((_THUMB, _THUMB))
+        th.thumbnail((_THUMB, _THUMB), Image.Resampling.LANCZOS)
         thumbs.append(th)
     sheet = None
     if len(thumbs) > 1:
