@@ -1,4 +1,5 @@
-"""Gallery commands of ``pictorch identify``: enroll, who, verify, list, remove, rename, export, calibrate.
+"""Gallery commands of ``pictorch identify``: enroll, who, verify, list, remove, rename, export, calibrate,
+check, backup.
 
 ``register(app)`` adds them to the identify Typer app. Each command parses options, calls one use case of
 :mod:`pictorch.tasks.identify.service` and renders its dataclass (a table or lines, or ``--json``). Only
@@ -268,6 +269,34 @@ def calibrate(
     )
 
 
+def check(
+    gallery: Path = GALLERY_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a gallery file thoroughly (SQLite integrity, every embedding, the index); exit 2 if damaged."""
+    from pictorch.errors import PictorchError
+    from pictorch.tasks.identify import service
+
+    res = service.check(gallery)
+    if as_json:
+        _echo_json(res.to_dict())
+    if not res.ok:
+        raise PictorchError(f"gallery {gallery} is damaged: {'; '.join(res.problems)}; restore a backup "
+                            "(pictorch identify backup makes one) or enrol the photos again into a new gallery")
+    if not as_json:
+        typer.echo(f"gallery {gallery} is fine: {res.people} people, {res.embeddings} embeddings; index {res.index}")
+
+
+def backup(
+    dest: Path = typer.Argument(..., help="The backup file to write (must not exist)."),
+    gallery: Path = GALLERY_OPT,
+) -> None:
+    """Copy the gallery with SQLite's online backup API (consistent even while others enrol)."""
+    from pictorch.tasks.identify import service
+
+    typer.echo(f"backed up {gallery} to {service.backup(gallery, dest)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the gallery commands to the ``identify`` Typer app."""
     app.command("enroll")(enroll)
@@ -278,6 +307,8 @@ def register(app: typer.Typer) -> None:
     app.command("rename")(rename)
     app.command("export")(export)
     app.command("calibrate")(calibrate)
+    app.command("check")(check)
+    app.command("backup")(backup)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use before the identify app mounts these

@@ -637,6 +637,39 @@ def rename(gallery: str | os.PathLike, old: str, new: str, merge: bool = False) 
         return RenameResult(old, new, n, merged)
 
 
+@dataclass
+class CheckResult:
+    """``check``: ``ok`` and the problems found (empty when fine)."""
+
+    gallery: str
+    ok: bool
+    problems: list[str]
+    people: int
+    embeddings: int
+    index: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+def check(gallery: str | os.PathLike) -> CheckResult:
+    """A full integrity check of a gallery (see :meth:`pictorch.gallery.Gallery.check`)."""
+    from pictorch.gallery import Gallery
+
+    with Gallery.open(gallery) as g:
+        r = g.check()
+    return CheckResult(str(gallery), r["ok"], r["problems"], r["people"], r["embeddings"], r["index"])
+
+
+def backup(gallery: str | os.PathLike, dest: str | os.PathLike) -> str:
+    """Copy a gallery with SQLite's online backup API (safe while others enrol); returns the new file."""
+    from pictorch.gallery import Gallery
+
+    with Gallery.open(gallery) as g:
+        return str(g.backup(dest))
+
+
 def _model_for(model: str | None, gallery: str | os.PathLike | None) -> tuple[Any, Any]:
     """(embedder, open gallery or None) for verify."""
     if gallery is not None:
@@ -829,8 +862,9 @@ def _write_pairs(out: Path, res: PairsResult, sc: Any, pairs: list, labelled: li
 
 
 __all__ = [
-    "CalibrationResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "PairsResult",
-    "PhotoAnswer", "RemoveResult", "RenameResult", "VerifyResult", "WhoResult", "calibrate", "clopper_pearson",
+    "CalibrationResult", "CheckResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "PairsResult",
+    "PhotoAnswer", "RemoveResult", "RenameResult", "VerifyResult", "WhoResult", "backup", "calibrate", "check",
+    "clopper_pearson",
     "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "model_spec", "read_pairs", "remove",
     "rename", "verify", "verify_pairs", "who",
 ]
