@@ -180,6 +180,10 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
     from pictorch.tasks.identify.steps import IdentifyConfig, IdentifyTask, load_identity_data, pk_loader
 
     cfg = IdentifyConfig(data=data, **identify_kw)
+    if cfg.faces is None:
+        cfg.faces = cfg.backbone == "dlib-face"
+    if cfg.faces:
+        cfg.mode = "RGB"  # aligned colour chips (grey photos are repeated to 3 channels)
     tcfg = train_cfg or TrainConfig(out_dir=out_dir, steps=steps, batch_size=batch_size, lr=lr,
                                     weight_decay=weight_decay, precision=precision, accelerator=accelerator,
                                     devices=devices, seed=seed, resume=resume, progress=progress,
@@ -194,6 +198,8 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
         size = tuple(probe.default_cfg["input_size"][1:])
     ds = load_identity_data(cfg.data, cfg.data_dir, cfg.classes, "train", size=size, mode=cfg.mode,
                             seed=tcfg.seed)
+    if cfg.faces and ds.paths:
+        ds = _face_set(ds, size)
     val = None
     if cfg.val_images > 0:
         if cfg.data.lower().startswith(("fashion", "fmnist", "toy")):
@@ -206,6 +212,26 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
     task = IdentifyTask(cfg, ds, val, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     loader = pk_loader(ds, cfg.p, cfg.k, tcfg.batch_size, seed=tcfg.seed)
     return Trainer(tcfg).fit(task, loader)
+
+
+def _face_set(ds: Any, size: Any) -> Any:
+    """The aligned faces of a labelled folder set (photos without a face are left out, counted in a warning)."""
+    import logging
+
+    from pictorch.data.imageset import ImageSet
+    from pictorch.tasks.identify.preprocess import prepare
+
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    prep = prepare(ds.paths, hw, "RGB", faces=True)
+    if not len(prep):
+        raise DataError(f"no face found in any training photo (first: {prep.bad[0][0]}: {prep.bad[0][1]})"
+                        if prep.bad else "no training photos")
+    if prep.bad:
+        logging.getLogger("pictorch").warning("left out %d training photos without a usable face (first: %s: %s)",
+                                              len(prep.bad), prep.bad[0][0], prep.bad[0][1])
+    label_of = {p: int(y) for p, y in zip(ds.paths, ds.labels.tolist(), strict=True)}
+    return ImageSet(prep.images, torch.tensor([label_of[p] for p in prep.paths], dtype=torch.int64),
+                    list(ds.classes), list(prep.paths))
 
 
 # -- evaluation -----------------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ def train(
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
     time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
                                                     "the LR schedule fitted to it (0: no limit).")] = 0.0,
+    faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the faces of folder "
+                                               "photos first (default: on for --backbone dlib-face).")] = None,
     steps: Steps = 1000,
     batch_size: BatchSize = 64,
     lr: LR = 1e-3,

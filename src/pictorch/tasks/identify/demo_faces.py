@@ -95,7 +95,7 @@ def split_people(folder: Path, n_enrol: int = 4, n_cal: int = 2, seed: int = 0) 
 
 def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs/demo-faces",
                    n_enrol: int = 4, target_far: float = 0.05, detector: str = "hog", seed: int = 0,
-                   quiet: bool = False) -> dict[str, Any]:
+                   quiet: bool = False, model: str = "dlib-face") -> dict[str, Any]:
     """Run the real-face open-set demo and return its report (also ``out_dir/report.json``).
 
     Args:
@@ -106,6 +106,7 @@ def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs
         detector: Face detector.
         seed: Seed of the member/stranger split.
         quiet: Print nothing.
+        model: The embedder (``dlib-face``, or a face model trained on top of it).
     """
     import numpy as np
 
@@ -136,7 +137,7 @@ def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs
     n_photos = 0
     enrol_notes = []
     for m in members:
-        res = service.enroll(gallery, m, split["enrol"][m], model="dlib-face", detector=detector)
+        res = service.enroll(gallery, m, split["enrol"][m], model=model, detector=detector)
         n_photos += len(split["enrol"][m])
         enrol_notes += [f"{Path(p).name}: {r}" for p, r in res.skipped]
     timings["enrol_photos_per_s"] = n_photos / (time.perf_counter() - t0)
@@ -150,7 +151,8 @@ def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs
         cal = svc.calibrate(split["calibrate"], target_far=target_far)
         for w in cal.warnings:
             say(f"      warning: {w}")
-        say(f"      threshold: L2 distance {cal.threshold:.3f} (dlib's published default 0.6); TAR {cal.tar:.3f} "
+        what = ("L2 distance", " (dlib's published default 0.6)") if cal.unit == "distance" else ("cosine score", "")
+        say(f"      threshold: {what[0]} {cal.threshold:.3f}{what[1]}; TAR {cal.tar:.3f} "
             f"at FAR {cal.far:.3f} (95% interval {cal.far_ci[0]:.3f}-{cal.far_ci[1]:.3f})")
 
         say(f"\n[3/4] asking who is on {len(split['query'])} new photos (members and unseen strangers)")
@@ -174,7 +176,8 @@ def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs
         rejected = np.array([r[2] in (None, "unknown") for r in rows])
         report: dict[str, Any] = {
             "source": source, "folder": str(folder), "members": members, "strangers": split["strangers"],
-            "enrolled_per_member": n_enrol, "threshold_distance": cal.threshold, "calibration": cal.to_dict(),
+            "model": model, "enrolled_per_member": n_enrol, "threshold": cal.threshold, "unit": cal.unit,
+            "calibration": cal.to_dict(),
             "queries": {"members": n_m, "strangers": n_s, "no_face_found": len(no_face)},
             "member_identified": float(correct.sum() / max(n_m, 1)),
             "member_wrong_name": int((is_m & ~rejected & ~correct).sum()),
@@ -182,8 +185,9 @@ def run_faces_demo(folder: str | Path | None = None, out_dir: str | Path = "runs
             "stranger_rejected": float((~is_m & rejected).sum() / max(n_s, 1)),
             "stranger_accepted": int((~is_m & ~rejected).sum()),
         }
-        # DIR at other FARs: score = -distance (photos without a face: never accepted)
-        score = np.array([-r[3] if r[3] is not None else -np.inf for r in rows])
+        # DIR at other FARs: higher = more alike (distance negated; photos without a face: never accepted)
+        sign = -1.0 if cal.unit == "distance" else 1.0
+        score = np.array([sign * r[3] if r[3] is not None else -np.inf for r in rows])
         top_ok = np.array([r[0] and r[4] == r[1] for r in rows])
         report["dir_at_far"] = {f"{far:g}": dir_at_far(score, top_ok, is_m, far)["dir"] for far in (0.01, 0.05, 0.1)}
         report["timings"] = timings
