@@ -139,3 +139,21 @@ def test_orl_detection_enrol_calibrate_warns_about_few_strangers(tmp_path, capsy
     code, out, err = _cli(capsys, "identify", "who", str(ORL / "s2" / "9.pgm"), "-g", g, "--json")
     doc = json.loads(out)
     assert code == 0 and doc["calibrated"] and doc["photos"][0]["faces"][0]["name"] == "s2"
+
+
+@pytest.mark.skipif(not ORL.is_dir(), reason="AT&T/ORL faces not present")
+def test_train_a_head_on_the_frozen_descriptor_makes_a_face_model(tmp_path):
+    from pictorch.tasks.identify.api import load_embedder, train
+
+    group = tmp_path / "group"
+    for s in ("s1", "s2", "s3"):
+        (group / s).mkdir(parents=True)
+        for i in (1, 2):
+            (group / s / f"{i}.pgm").write_bytes((ORL / s / f"{i}.pgm").read_bytes())
+    res = train(out_dir=str(tmp_path / "run"), data=str(group), backbone="dlib-face", freeze=True, steps=1,
+                batch_size=6, p=3, k=2, precision="32-true", accelerator="cpu", progress=False, val_images=0,
+                embed_dim=16, augment=False)
+    emb = load_embedder(res["run_dir"])
+    assert emb.face_model and emb.meta["faces"] and emb.mode == "RGB" and tuple(emb.input_size) == (150, 150)
+    vecs, ok, bad = emb.embed_files([ORL / "s4" / "1.pgm"])  # detects the face without being told
+    assert vecs.shape == (1, 16) and not bad
