@@ -356,7 +356,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        report["pictures"] = _pictures(out, scores, same, ver, pair_images)
+        report["pictures"] = _pictures(out, scores, same, ver, pair_images, metric)
         from pictorch.utils import atomic_write
 
         with atomic_write(out / "report.json", "w") as f:
@@ -379,7 +379,7 @@ def _split_gallery(labels: torch.Tensor, per_class: int, seed: int) -> tuple[tor
 
 
 def _pictures(out: Path, scores: Any, same: Any, ver: dict[str, float],
-              pair_images: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, str]:
+              pair_images: tuple[torch.Tensor, torch.Tensor] | None, metric: str = "cosine") -> dict[str, str]:
     import numpy as np
 
     from pictorch.metrics.verification import roc
@@ -395,7 +395,8 @@ def _pictures(out: Path, scores: Any, same: Any, ver: dict[str, float],
     if not np.isfinite(thr):
         thr = ver["eer_threshold"]
     pics["histogram"] = str(plot_histograms({"genuine": s[y == 1], "impostor": s[y == 0]}, out / "scores.png",
-                                            xlabel="cosine similarity", vlines={"thr@FAR1%": thr},
+                                            xlabel="cosine similarity" if metric == "cosine"
+                                            else "score = -(L2 distance)²", vlines={"thr@FAR1%": thr},
                                             title="Genuine vs impostor scores"))
     if pair_images is not None:
         a, b = pair_images
