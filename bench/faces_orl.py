@@ -152,6 +152,91 @@ def train_head(orl: Path, steps: int, target_far: float, n_enrol: int = 4) -> No
                   f"{rep['member_rejected']:>10d}{rep['stranger_rejected']:>16.3f}{rep['dir_at_far']['0.01']:>11.3f}")
 
 
+def group_photos(orl: Path, fr, n_photos: int = 6, n_enrol: int = 4, target_far: float = 0.05) -> None:
+    """Group photos made from ORL faces (1280x800, 6 faces each at 0.9-2.2x): faces found and named, and
+    the time per photo, pictorch `who` (every face) against face_recognition (face_locations + encodings +
+    nearest enrolled photo within 0.6), same members enrolled."""
+    from PIL import Image
+
+    from pictorch.tasks.identify import service
+    from pictorch.tasks.identify.demo_faces import split_people
+
+    split = split_people(orl, n_enrol=n_enrol)
+    members = set(split["members"])
+    rng = np.random.default_rng(0)
+    queries = [(p, n) for p, n in split["query"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        truth: dict[str, list[tuple[tuple[int, int, int, int], str]]] = {}
+        for k in range(n_photos):
+            canvas = Image.fromarray(rng.integers(70, 140, (800, 1280, 3), dtype=np.uint8))
+            pick = [queries[i] for i in rng.choice(len(queries), 6, replace=False)]
+            boxes = []
+            for j, (p, name) in enumerate(pick):
+                sc = rng.uniform(0.9, 2.2)
+                face = Image.open(p).convert("RGB")
+                face = face.resize((int(92 * sc), int(112 * sc)), Image.Resampling.BICUBIC)
+                x = (j % 3) * 420 + int(rng.integers(0, 420 - face.size[0]))
+                y = (j // 3) * 400 + int(rng.integers(0, 400 - face.size[1]))
+                canvas.paste(face, (x, y))
+                boxes.append(((x, y, x + face.size[0], y + face.size[1]), name))
+            path = str(Path(tmp) / f"group{k}.jpg")
+            canvas.save(path, quality=92)
+            truth[path] = boxes
+        g = str(Path(tmp) / "g.db")
+        for m in split["members"]:
+            service.enroll(g, m, split["enrol"][m], model="dlib-face")
+        service.calibrate(g, split["calibrate"], target_far=target_far)
+        paths = sorted(truth)
+        t = time.perf_counter()
+        res = service.who(g, paths)
+        pt_s = (time.perf_counter() - t) / len(paths)
+        fr_known, fr_names = [], []
+        for m in split["members"]:
+            for p in split["enrol"][m]:
+                img = fr.load_image_file(p)
+                loc = fr.face_locations(img)
+                if loc:
+                    fr_known.append(fr.face_encodings(img, loc[:1])[0])
+                    fr_names.append(m)
+        known = np.stack(fr_known)
+        t = time.perf_counter()
+        fr_res = {}
+        for p in paths:
+            img = fr.load_image_file(p)
+            locs = fr.face_locations(img)
+            encs = fr.face_encodings(img, locs)
+            out = []
+            for (top, right, bottom, left), e in zip(locs, encs, strict=True):
+                d = np.linalg.norm(known - e, axis=1)
+                out.append(((left, top, right, bottom), fr_names[int(d.argmin())] if d.min() <= 0.6 else "unknown"))
+            fr_res[p] = out
+        fr_s = (time.perf_counter() - t) / len(paths)
+
+    def score(found: dict[str, list]) -> tuple[int, int, int]:
+        hit = named = false = 0
+        for p, boxes in truth.items():
+            for (l0, t0, r0, b0), name in boxes:
+                m = [n for (a, b, c, d), n in found.get(p, []) if l0 <= (a + c) / 2 <= r0 and t0 <= (b + d) / 2 <= b0]
+                if m:
+                    hit += 1
+                    named += (m[0] == name) if name in members else (m[0] == "unknown")
+            false += sum(1 for (a, b, c, d), _ in found.get(p, [])
+                         if not any(l0 <= (a + c) / 2 <= r0 and t0 <= (b + d) / 2 <= b0 for (l0, t0, r0, b0), _ in boxes))
+        return hit, named, false
+
+    pt_found = {pa.photo: [(f.box, f.name) for f in pa.faces] for pa in res.photos}
+    ph, pn, pf = score(pt_found)
+    fh, fn, ff = score(fr_res)
+    total = sum(len(b) for b in truth.values())
+    print(f"\ngroup photos: {len(truth)} made of ORL faces (1280x800, {total} faces at 0.9-2.2x; members and unseen "
+          f"strangers); load {load()}")
+    print(f"  {'':32s}{'pictorch who':>14s}{'face_recognition':>18s}")
+    print(f"  {'faces found':32s}{ph:>14d}{fh:>18d}")
+    print(f"  {'answered right (name / unknown)':32s}{pn:>14d}{fn:>18d}")
+    print(f"  {'detections that are no face':32s}{pf:>14d}{ff:>18d}")
+    print(f"  {'seconds per photo':32s}{pt_s:>14.2f}{fr_s:>18.2f}   ({fr_s / pt_s:.2f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orl", default=str(DEFAULT_ORL if DEFAULT_ORL.is_dir() else "/work/shared/data/att_faces"))
@@ -161,6 +246,7 @@ def main() -> None:
                     help="Also train a triplet head on the frozen descriptor from the members' enrol photos "
                          "(identify train --backbone dlib-face --freeze) for STEPS steps and compare open set.")
     ap.add_argument("--only-train-head", action="store_true", help="Skip everything but --train-head.")
+    ap.add_argument("--only-group", action="store_true", help="Only the group-photo comparison.")
     args = ap.parse_args()
     orl = Path(args.orl)
     if not orl.is_dir():
@@ -172,6 +258,9 @@ def main() -> None:
         if args.only_train_head:
             return
     print(f"CPU {cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load {load()}")
+    if args.only_group:
+        group_photos(orl, face_recognition_module(), target_far=args.target_far)
+        return
     print("Data: ORL / AT&T faces (AT&T Laboratories Cambridge), 40 people x 10 photos, 92x112 grey")
     paths = sorted(str(p) for p in orl.glob("s*/*.pgm"))
     person = {p: Path(p).parent.name for p in paths}
@@ -207,6 +296,7 @@ def main() -> None:
     cos = [float(pt[p] @ fr_emb[p] / np.linalg.norm(pt[p]) / np.linalg.norm(fr_emb[p])) for p in both]
     print(f"{'same descriptor (cosine)':28s}{'median ' + format(np.median(cos), '.4f'):>22s}"
           f"{'min ' + format(min(cos), '.4f'):>20s}")
+    group_photos(orl, fr, target_far=args.target_far)
     vp, vf = verification(pt, person), verification(fr_emb, person)
     for key, label in (("auc", "verification ROC AUC"), ("eer", "EER"), ("accuracy_10fold", "10-fold accuracy"),
                        ("accuracy@0.6", "accuracy at distance 0.6")):

@@ -106,3 +106,18 @@ def test_missing_dlib_says_how_to_install(monkeypatch, photos):
     monkeypatch.setitem(sys.modules, "dlib", None)
     with pytest.raises(PictorchError, match=r"pip install 'pictorch\[faces\]'"):
         faces.extract_faces([photos / "astronaut.png"])
+
+
+def test_small_faces_in_big_photos_are_found_without_upsampling_all_of_it():
+    """A ~40 px face in a 1 MP photo: missed when scanned at its own scale, found like face_recognition's
+    upsampled scan by the Haar-proposal + upsampled-crop pass."""
+    pytest.importorskip("cv2")
+    import skimage.data as sd
+
+    canvas = Image.new("RGB", (1280, 800), (120, 120, 120))
+    canvas.paste(Image.fromarray(sd.astronaut()).resize((220, 220)), (500, 300))
+    img = np.asarray(canvas)
+    assert len(faces._hog_detector().run(img, 0, 0.0)[0]) == 0
+    assert len(faces._hog_detector().run(img, 1, 0.0)[0]) == 1  # face_recognition's default finds it
+    (box, score), = faces.detect_faces_scored(img)
+    assert 540 < (box[0] + box[2]) / 2 < 640 and 320 < (box[1] + box[3]) / 2 < 400 and score > 0

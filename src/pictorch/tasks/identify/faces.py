@@ -1,9 +1,11 @@
 """Faces: detection, 5-point alignment and dlib's pretrained 128-d face descriptor.
 
 Detectors:
-    * ``"hog"``: dlib's frontal face detector (HOG + linear SVM), fast on a CPU; finds faces of about
-      40 px and up (images under 500 px are upsampled once). Detections scoring under 40% of the
-      strongest one in a photo are dropped as likely false positives.
+    * ``"hog"``: dlib's frontal face detector (HOG + linear SVM), fast on a CPU. Photos up to 0.5 MP are
+      upsampled once (faces of ~40 px and up, as face_recognition); bigger ones are scanned at their own
+      scale (~80 px and up) and OpenCV's Haar cascade proposes smaller faces, checked by HOG on upsampled
+      crops only. When choosing "the largest face", detections scoring under 40% of the strongest one are
+      dropped as likely false positives.
     * ``"cnn"``: dlib's MMOD CNN detector (``mmod_human_face_detector.dat``), more robust to pose, slow
       on a CPU.
     * ``"haar"``: OpenCV's Haar cascade (``haarcascade_frontalface_default.xml``).
@@ -213,11 +215,56 @@ def detect_faces_scored(img: np.ndarray, detector: str = "hog",
                      for r, sc in zip(rects, scores, strict=True)]
             if found:
                 break
+        if detector == "hog" and upsample is None and small.shape[0] * small.shape[1] > _UPSAMPLE_MAX_PIXELS:
+            found += _small_faces(small, found)
     if scale != 1.0:
         found = [(tuple(int(round(v / scale)) for v in b), sc) for b, sc in found]  # type: ignore[misc]
     found = [((max(0, a), max(0, b), min(w - 1, c), min(h - 1, d)), sc) for (a, b, c, d), sc in found]
     found = [(b, sc) for b, sc in found if b[2] > b[0] and b[3] > b[1]]
     return sorted(found, key=lambda bs: (bs[0][2] - bs[0][0]) * (bs[0][3] - bs[0][1]), reverse=True)
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether the centre of ``a`` lies inside ``b`` or the centre of ``b`` inside ``a``."""
+    def inside(p: tuple[int, int, int, int], q: tuple[int, int, int, int]) -> bool:
+        cx, cy = (p[0] + p[2]) / 2, (p[1] + p[3]) / 2
+        return q[0] <= cx <= q[2] and q[1] <= cy <= q[3]
+
+    return inside(a, b) or inside(b, a)
+
+
+def _small_faces(img: np.ndarray, found: list[tuple[tuple[int, int, int, int], float]]
+                 ) -> list[tuple[tuple[int, int, int, int], float]]:
+    """Faces of 40-80 px in a photo scanned at its own scale (HOG finds ~80 px and up there).
+
+    face_recognition upsamples every photo once, about 4x the HOG work of scanning it as it is. Instead,
+    OpenCV's Haar cascade (fast, loose) proposes small faces over the whole photo, and only a region of 2.5x
+    each proposal not already found is upsampled and checked by HOG (its default threshold, so every face kept
+    is one HOG accepts, as in face_recognition). Without OpenCV: no second pass.
+    """
+    try:
+        cv2 = _cv2()
+        casc = _haar_cascade()
+    except PictorchError:
+        return []
+    h, w = img.shape[:2]
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    props = casc.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=3, minSize=(28, 28), maxSize=(96, 96))
+    out: list[tuple[tuple[int, int, int, int], float]] = []
+    for x, y, bw, bh in (props if len(props) else []):
+        prop = (int(x), int(y), int(x + bw), int(y + bh))
+        if any(_overlaps(prop, b) for b, _ in found + out):
+            continue
+        cx, cy, half = x + bw / 2, y + bh / 2, 1.25 * max(bw, bh)
+        x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+        x1, y1 = min(w, int(cx + half)), min(h, int(cy + half))
+        crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+        rects, scores, _ = _hog_detector().run(crop, 1 if max(bw, bh) >= 40 else 2, 0.0)
+        for r, sc in zip(rects, scores, strict=True):
+            box = (x0 + r.left(), y0 + r.top(), x0 + r.right(), y0 + r.bottom())
+            if not any(_overlaps(box, b) for b, _ in found + out):
+                out.append((box, float(sc)))
+    return out
 
 
 def strong_faces(found: list[tuple[tuple[int, int, int, int], float]]) -> list[tuple[int, int, int, int]]:
