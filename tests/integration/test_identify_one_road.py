@@ -96,8 +96,10 @@ def test_evaluate_road_matches_embed(trained):
     for f in odd.iterdir():
         (odd.parent / "odd_set" / "x" / f.name).write_bytes(f.read_bytes())
     ds = load_image_folder(odd.parent / "odd_set", size=(32, 32), mode="RGB")
-    prep = prepare(ds.paths, (32, 32), "RGB")
+    calls = []
+    prep = prepare(ds.paths, (32, 32), "RGB", progress=lambda done, total: calls.append((done, total)))
     torch.testing.assert_close(prep.images, ds.images, rtol=0, atol=0)
+    assert calls[-1] == (2, 2)  # long jobs can show a progress bar
 
 
 def test_face_models_detect_by_default_and_no_faces_opts_out():

@@ -294,18 +294,20 @@ class Gallery(Scoring):
             gen_before = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             known = self._known_hashes(conn, [h for h in hashes if h])
             keep: list[int] = []
-            seen: set[str] = set()
+            seen: dict[str, str] = {}
             for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
                 if h and h in known:
                     owner = known[h]
                     self.skipped.append((src, f"already enrolled as {owner!r}" if owner != name
                                          else f"already enrolled for {name!r}"))
                 elif h and h in seen:
-                    self.skipped.append((src, "the same file appears twice in this enrolment"))
+                    first = seen[h]
+                    self.skipped.append((src, "listed twice in this enrolment" if first == src else
+                                         f"same bytes as {first} in this enrolment (a copy of one photo)"))
                 else:
                     keep.append(i)
                     if h:
-                        seen.add(h)
+                        seen[h] = src
             if not keep:
                 return 0
             now = time.time()

@@ -179,7 +179,11 @@ def embed(
 
     emb = service.load_embedder(checkpoint)
     paths = service.expand_photos(photos)
-    prep = prepare(paths, emb.input_size, emb.mode, faces=faces_default(emb, faces), detector=detector)
+    from pictorch.tasks.identify.gallery_cli import _bar
+
+    with _bar("embedding photos") as progress:
+        prep = prepare(paths, emb.input_size, emb.mode, faces=faces_default(emb, faces), detector=detector,
+                       progress=progress)
     for p, why in prep.bad:
         typer.echo(f"warning: {p}: {why}; skipped", err=True)
     for p, note in prep.notes:

@@ -8,9 +8,11 @@ typer/stdlib at module level.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,26 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
 
 
+@contextlib.contextmanager
+def _bar(label: str) -> Iterator[Any]:
+    """A progress bar on stderr for long photo jobs (a terminal only; pipes and --json output stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            if total >= 20:
+                bar.update(task, completed=done, total=total)
+
+        yield update
+
+
 def _echo_json(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=1, default=float))
 
@@ -63,8 +85,9 @@ def enroll(
     """Enrol a person from several photos, one face each (creates the gallery on first use)."""
     from pictorch.tasks.identify import service
 
-    res = service.enroll(gallery, name, [str(p) for p in photos], model=model, faces=faces, detector=detector,
-                         largest_face=largest_face, index=index, scoring=scoring)
+    with _bar(f"enrolling {name}") as progress:
+        res = service.enroll(gallery, name, [str(p) for p in photos], model=model, faces=faces, detector=detector,
+                             largest_face=largest_face, index=index, scoring=scoring, progress=progress)
     if as_json:
         _echo_json(res.to_dict())
         return
@@ -91,8 +114,9 @@ def who(
     """Who is on these photos? Every face: its box, the best match and score, or 'unknown'."""
     from pictorch.tasks.identify import service
 
-    res = service.who(gallery, [str(p) for p in photos], top_k=top_k, threshold=threshold, faces=faces,
-                      detector=detector, largest_face=largest_face, annotate=annotate)
+    with _bar("reading photos") as progress:
+        res = service.who(gallery, [str(p) for p in photos], top_k=top_k, threshold=threshold, faces=faces,
+                          detector=detector, largest_face=largest_face, annotate=annotate, progress=progress)
     if as_json:
         _echo_json(res.to_dict())
         return
@@ -147,8 +171,9 @@ def verify(
     if pairs is not None:
         if photo_a is not None:
             raise PictorchError("give either two photos or --pairs FILE, not both")
-        res = service.verify_pairs(pairs, pairs_root, model=model, gallery=gallery, threshold=threshold,
-                                   faces=faces, detector=detector, out_dir=out)
+        with _bar("verifying pairs") as progress:
+            res = service.verify_pairs(pairs, pairs_root, model=model, gallery=gallery, threshold=threshold,
+                                       faces=faces, detector=detector, out_dir=out, progress=progress)
         if as_json:
             _echo_json(res.to_dict())
             return
@@ -253,7 +278,8 @@ def calibrate(
     confidence interval (warns when strangers are too few for the target)."""
     from pictorch.tasks.identify import service
 
-    res = service.calibrate(gallery, folder, target_far=target_far, scoring=scoring)
+    with _bar("calibrating") as progress:
+        res = service.calibrate(gallery, folder, target_far=target_far, scoring=scoring, progress=progress)
     if as_json:
         _echo_json(res.to_dict())
         return

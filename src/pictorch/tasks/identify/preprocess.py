@@ -16,7 +16,7 @@ was applied to vectors made the other.)
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ WHICH = ("largest", "all", "one")
 
 RESIZE = "fit"
 """The resize policy of the road (the same as training on a folder)."""
+
+_CHUNK = 256  # whole photos decoded per progress update
 
 
 @dataclass
@@ -93,10 +95,23 @@ def _pil_convert(arr: np.ndarray, mode: str, size: tuple[int, int]) -> torch.Ten
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
 
 
-def _whole_photos(paths: list[str], mode: str, size: tuple[int, int]) -> Prepared:
+Progress = Callable[[int, int], None]
+
+
+def _whole_photos(paths: list[str], mode: str, size: tuple[int, int], progress: Progress | None = None) -> Prepared:
     from pictorch.data.decode import load_image, load_images
 
     c = 1 if mode == "L" else 3
+    if progress is not None and len(paths) > _CHUNK:  # in chunks, so a long job shows it is moving
+        parts = []
+        for i in range(0, len(paths), _CHUNK):
+            progress(i, len(paths))
+            parts.append(_whole_photos(paths[i:i + _CHUNK], mode, size))
+        progress(len(paths), len(paths))
+        return Prepared(torch.cat([q.images for q in parts]), [it for q in parts for it in q.items],
+                        [b for q in parts for b in q.bad])
+    if progress is not None:
+        progress(len(paths), len(paths))
     try:
         imgs, ok, bad = load_images(paths, mode=mode, size=size, resize=RESIZE)
     except DataError:  # nothing decoded: collect each file's own reason
@@ -111,7 +126,7 @@ def _whole_photos(paths: list[str], mode: str, size: tuple[int, int]) -> Prepare
 
 
 def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, which: str,
-           upsample: int | None) -> Prepared:
+           upsample: int | None, progress: Progress | None = None) -> Prepared:
     from pictorch.data.decode import load_image
     from pictorch.tasks.identify import faces as F
 
@@ -122,7 +137,9 @@ def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, wh
     bad: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
     sizes: dict[str, tuple[int, int]] = {}
-    for p in paths:
+    for i, p in enumerate(paths):
+        if progress is not None:
+            progress(i, len(paths))
         try:
             img = np.ascontiguousarray(load_image(p, "RGB").permute(1, 2, 0).numpy())
         except BadImageError as e:
@@ -147,13 +164,16 @@ def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, wh
             chip = F.align_face(img, box, size=side)
             rows.append(_pil_convert(chip, mode, size))
             items.append(Item(p, tuple(int(v) for v in box), j, len(found) if which == "all" else len(boxes)))
+    if progress is not None:
+        progress(len(paths), len(paths))
     c = 1 if mode == "L" else 3
     images = torch.stack(rows) if rows else torch.zeros((0, c, *size), dtype=torch.uint8)
     return Prepared(images, items, bad, notes, sizes)
 
 
 def prepare(paths: Sequence[str | os.PathLike], input_size: Sequence[int], mode: str = "RGB", faces: bool = False,
-            detector: str = "hog", which: str = "largest", upsample: int | None = None) -> Prepared:
+            detector: str = "hog", which: str = "largest", upsample: int | None = None,
+            progress: Progress | None = None) -> Prepared:
     """Photo files -> the model's uint8 input (the one preprocessing road).
 
     Args:
@@ -165,6 +185,7 @@ def prepare(paths: Sequence[str | os.PathLike], input_size: Sequence[int], mode:
         which: With ``faces``: ``"largest"`` face per photo (noted when there are several), ``"all"`` faces,
             or ``"one"`` (a photo with several faces is an error).
         upsample: Fixed detector upsampling (None: automatic).
+        progress: Called as ``progress(done, total)`` while photos are read (a CLI shows a bar).
 
     Returns:
         A :class:`Prepared` (rows in input order; a photo gives several rows with ``which="all"``).
@@ -178,8 +199,8 @@ def prepare(paths: Sequence[str | os.PathLike], input_size: Sequence[int], mode:
     if not plist:
         return Prepared(torch.zeros((0, 1 if mode == "L" else 3, *hw), dtype=torch.uint8), [])
     if faces:
-        return _faces(plist, mode, hw, detector, which, upsample)
-    return _whole_photos(plist, mode, hw)
+        return _faces(plist, mode, hw, detector, which, upsample, progress)
+    return _whole_photos(plist, mode, hw, progress)
 
 
 def meta_says_faces(meta: dict[str, Any] | None) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from pictorch.errors import ConfigError, DataError, PictorchError
 from pictorch.tasks.identify import scores as S
 
+Progress = Callable[[int, int], None]
 _EMBEDDERS: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
@@ -385,13 +386,14 @@ class GalleryService:
         stored = self.gallery.settings.get("faces")
         return faces_default(self.embedder, faces, None if stored is None else bool(stored))
 
-    def _prepare(self, paths: list[str], faces: bool | None, detector: str | None, which: str) -> Any:
+    def _prepare(self, paths: list[str], faces: bool | None, detector: str | None, which: str,
+                 progress: Progress | None = None) -> Any:
         from pictorch.tasks.identify.preprocess import prepare
 
         _check_detector(detector)
         det = detector or self.gallery.settings.get("detector") or "hog"
         return prepare(paths, self.embedder.input_size, self.embedder.mode, faces=self.faces(faces),
-                       detector=det, which=which)
+                       detector=det, which=which, progress=progress)
 
     def threshold_note(self) -> str | None:
         """``"threshold not calibrated for this gallery"`` (with what to do) until ``calibrate`` ran."""
@@ -412,10 +414,11 @@ class GalleryService:
         return _info(g)
 
     def enroll(self, name: str, photos: Sequence[str | os.PathLike], faces: bool | None = None,
-               detector: str | None = None, largest_face: bool = True, created: bool = False) -> EnrollResult:
+               detector: str | None = None, largest_face: bool = True, created: bool = False,
+               progress: Progress | None = None) -> EnrollResult:
         """Enrol ``name`` from photos (one face per photo: the largest, noted when there are several)."""
         paths = expand_photos(photos)
-        prep = self._prepare(paths, faces, detector, "largest" if largest_face else "one")
+        prep = self._prepare(paths, faces, detector, "largest" if largest_face else "one", progress)
         if not len(prep):
             raise none_usable(f"of {name}", prep.bad)
         return self._store(name, prep, created)
@@ -437,7 +440,7 @@ class GalleryService:
 
     def who(self, photos: Sequence[str | os.PathLike], top_k: int = 3, threshold: float | None = None,
             faces: bool | None = None, detector: str | None = None, largest_face: bool = False,
-            annotate: str | os.PathLike | None = None) -> WhoResult:
+            annotate: str | os.PathLike | None = None, progress: Progress | None = None) -> WhoResult:
         """Who is on these photos: every face (or the largest), its best match and the top-k.
 
         Args:
@@ -448,13 +451,14 @@ class GalleryService:
             detector: Face detector (default: the gallery's).
             largest_face: Only the largest face of each photo.
             annotate: A folder to write each photo with boxes and names (and a contact sheet).
+            progress: Called as ``progress(done, total)`` while photos are read.
         """
         if int(top_k) < 1:
             raise ConfigError(f"--top-k must be at least 1, got {top_k}")
         _finite(threshold, "--threshold")
         paths = expand_photos(photos)
         use_faces = self.faces(faces)
-        prep = self._prepare(paths, faces, detector, "largest" if largest_face else "all")
+        prep = self._prepare(paths, faces, detector, "largest" if largest_face else "all", progress)
         if not len(prep):
             raise none_usable("to identify", prep.bad)
         emb = self.embedder.embed_images(prep.images)
@@ -489,7 +493,7 @@ class GalleryService:
         return result
 
     def calibrate(self, labelled: Sequence[tuple[str, str]] | str | os.PathLike, target_far: float = 0.01,
-                  scoring: str | None = None) -> CalibrationResult:
+                  scoring: str | None = None, progress: Progress | None = None) -> CalibrationResult:
         """Choose the threshold giving ``target_far`` false accepts on labelled photos (``(photo, person)``
         pairs or a folder of one subfolder per person; people not enrolled are strangers), and store it."""
         from pictorch.gallery.store import sha256_file
@@ -506,7 +510,7 @@ class GalleryService:
         reused = len(pairs) - len(kept)
         if not kept:
             raise PictorchError("every calibration photo is enrolled; calibrate with photos not used to enrol")
-        prep = self._prepare([p for p, _ in kept], None, None, "largest")
+        prep = self._prepare([p for p, _ in kept], None, None, "largest", progress)
         if not len(prep):
             raise none_usable("to calibrate with", prep.bad)
         label = dict(kept)
@@ -550,7 +554,7 @@ def _info(g: Any) -> GalleryInfo:
 # ---------------------------------------------------------------------------------------------- one-shot use cases
 def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.PathLike], model: str | None = None,
            faces: bool | None = None, detector: str = "hog", largest_face: bool = True, index: str = "flat",
-           scoring: str = "centroid") -> EnrollResult:
+           scoring: str = "centroid", progress: Progress | None = None) -> EnrollResult:
     """Enrol a person; creates the gallery (with ``model``) on first use.
 
     A new gallery is written only after the photos gave embeddings (a failed first enrolment leaves no
@@ -564,7 +568,8 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
     path = Path(gallery)
     if path.exists():
         with GalleryService.open(path, model) as svc:
-            res = svc.enroll(name, photos, faces, None if detector == "hog" else detector, largest_face)
+            res = svc.enroll(name, photos, faces, None if detector == "hog" else detector, largest_face,
+                             progress=progress)
             built = svc.gallery.settings.get("faces")
             if faces is not None and built is not None and bool(built) != bool(faces):
                 res.notes.append((str(path), f"the gallery was built with faces={built}; mixing preprocessing "
@@ -577,7 +582,7 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
     use_faces = faces_default(embedder, faces)
     paths = expand_photos(photos)
     prep = prepare(paths, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
-                   which="largest" if largest_face else "one")
+                   which="largest" if largest_face else "one", progress=progress)
     if not len(prep):
         raise none_usable(f"of {name}", prep.bad)
     created = True
@@ -605,10 +610,10 @@ def who(gallery: str | os.PathLike, photos: Sequence[str | os.PathLike], **kw: A
 
 
 def calibrate(gallery: str | os.PathLike, labelled: Any, target_far: float = 0.01,
-              scoring: str | None = None) -> CalibrationResult:
+              scoring: str | None = None, progress: Progress | None = None) -> CalibrationResult:
     """Open the gallery and run :meth:`GalleryService.calibrate`."""
     with GalleryService.open(gallery) as svc:
-        return svc.calibrate(labelled, target_far, scoring)
+        return svc.calibrate(labelled, target_far, scoring, progress)
 
 
 def info(gallery: str | os.PathLike) -> GalleryInfo:
@@ -765,8 +770,8 @@ def read_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = N
 
 def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = None, model: str | None = None,
                  gallery: str | os.PathLike | None = None, threshold: float | None = None,
-                 faces: bool | None = None, detector: str = "hog", out_dir: str | os.PathLike | None = None
-                 ) -> PairsResult:
+                 faces: bool | None = None, detector: str = "hog", out_dir: str | os.PathLike | None = None,
+                 progress: Progress | None = None) -> PairsResult:
     """Verify every pair of a pairs file in one process: each photo embedded once; ROC AUC, EER, 10-fold
     accuracy and the accuracy at the threshold when the pairs are labelled. ``out_dir`` gets ``scores.csv``,
     ``report.json`` and ``roc.png``."""
@@ -786,7 +791,8 @@ def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None =
         if svc is not None:
             svc.close()
     uniq = list(dict.fromkeys(f for a, b, _ in pairs for f in (a, b)))
-    prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector)
+    prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
+                   progress=progress)
     if not len(prep):
         raise none_usable("in the pairs file", prep.bad)
     row_of = {p: i for i, p in enumerate(prep.paths)}
