@@ -249,7 +249,8 @@ def _small_faces(img: np.ndarray, found: list[tuple[tuple[int, int, int, int], f
         return []
     h, w = img.shape[:2]
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    props = casc.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=3, minSize=(28, 28), maxSize=(96, 96))
+    # coarse scale steps and few neighbours: a loose, cheap proposal stage (HOG decides); 1.15/3 cost 2-3x more
+    props = casc.detectMultiScale(gray, scaleFactor=1.3, minNeighbors=2, minSize=(28, 28), maxSize=(96, 96))
     out: list[tuple[tuple[int, int, int, int], float]] = []
     for x, y, bw, bh in (props if len(props) else []):
         prop = (int(x), int(y), int(x + bw), int(y + bh))
