@@ -104,7 +104,7 @@ def info() -> None:
 
 @app.command()
 def demo(
-    faces_dir: str = typer.Argument(None, metavar="[DIR]", help="With --faces: one subfolder of face photos "
+    faces_dir: str = typer.Argument(None, metavar="DIR", help="With --faces: one subfolder of face photos "
                                                                 "per person (default: the Olivetti faces)."),
     out_dir: str = typer.Option("runs/demo", help="Where the demo writes its run, gallery and pictures."),
     quick: bool = typer.Option(False, help="A much shorter run (used by the tests)."),

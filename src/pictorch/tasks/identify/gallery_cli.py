@@ -163,8 +163,10 @@ def verify(
                                                        "roc.png."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Are two photos of the same person? Same/different when a threshold is known (typed, the gallery's,
-    or the model's default), and the score; or every pair of --pairs with ROC AUC, EER and accuracy."""
+    """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy)
+
+    Says same/different when a threshold is known (typed, the gallery's, or the model's default), and the score.
+    """
     from pictorch.errors import PictorchError
     from pictorch.tasks.identify import service
 
@@ -274,8 +276,10 @@ def calibrate(
                                            "calibrating (default: keep it)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Choose the threshold giving the target false-accept rate; report the true-accept rate and the FAR's
-    confidence interval (warns when strangers are too few for the target)."""
+    """Choose the threshold giving the target false-accept rate; report TAR and the FAR's interval.
+
+    Warns when there are too few stranger trials for the target FAR (fewer than ~10/FAR).
+    """
     from pictorch.tasks.identify import service
 
     with _bar("calibrating") as progress:
