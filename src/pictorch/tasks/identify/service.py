@@ -15,7 +15,6 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,215 +53,19 @@ def _loader() -> Any:
     return load_embedder
 
 
-# ---------------------------------------------------------------------------------------------- results
-@dataclass
-class FaceAnswer:
-    """One face (or one whole photo) and who it is.
-
-    Attributes:
-        box: ``(left, top, right, bottom)`` in the photo, or ``None`` for a whole photo.
-        name: The best match, or ``"unknown"`` when it does not pass the threshold.
-        score: The best match's score in user units (cosine similarity, or L2 distance).
-        topk: Candidates, best first, as ``(name, score)`` in user units.
-    """
-
-    box: tuple[int, int, int, int] | None
-    name: str
-    score: float | None
-    topk: list[tuple[str, float | None]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"box": list(self.box) if self.box else None, "name": self.name, "score": self.score,
-                "topk": [[n, s] for n, s in self.topk]}
-
-
-@dataclass
-class PhotoAnswer:
-    """Every face of one photo. ``notes`` holds remarks (several faces, the largest used, ...)."""
-
-    photo: str
-    faces: list[FaceAnswer]
-    notes: list[str] = field(default_factory=list)
-    annotated: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"photo": self.photo, "faces": [f.to_dict() for f in self.faces], "notes": self.notes,
-                "annotated": self.annotated}
-
-
-@dataclass
-class WhoResult:
-    """The answer to ``who``.
-
-    Attributes:
-        threshold: In user units (``None``: no threshold, the best match is always named).
-        calibrated: Whether ``calibrate`` ran for this gallery (else the threshold is a default).
-        unit: ``score`` (cosine, higher = same) or ``distance`` (L2, lower = same).
-        errors: ``(photo, reason)`` for photos that gave no answer (unreadable, no face found).
-        notes: Remarks for the whole call (threshold not calibrated, index rebuilt, ...).
-        contact_sheet: The contact sheet written with ``annotate`` (several photos).
-    """
-
-    gallery: str
-    threshold: float | None
-    calibrated: bool
-    unit: str
-    photos: list[PhotoAnswer]
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    contact_sheet: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"gallery": self.gallery, "threshold": self.threshold, "calibrated": self.calibrated,
-                "unit": self.unit, "photos": [p.to_dict() for p in self.photos],
-                "errors": [{"photo": p, "reason": r} for p, r in self.errors], "notes": self.notes,
-                "contact_sheet": self.contact_sheet}
-
-
-@dataclass
-class EnrollResult:
-    """The answer to ``enroll``; ``skipped``: ``(photo, reason)`` not stored; ``notes``: remarks on kept ones."""
-
-    gallery: str
-    name: str
-    enrolled: int
-    photos_of_person: int
-    people: int
-    created: bool
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[tuple[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass
-class VerifyResult:
-    """Same person or not (``same`` is ``None`` without a threshold); scores in user units."""
-
-    a: str
-    b: str
-    score: float | None
-    threshold: float | None
-    same: bool | None
-    unit: str
-    notes: list[tuple[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass
-class PairsResult:
-    """``verify --pairs``: one score per pair and, with labels, ROC AUC, EER and accuracies.
-
-    Attributes:
-        rows: ``(a, b, same or None, score in user units or None, reason when the pair was skipped)``.
-        verification: AUC, EER, 10-fold accuracy, TAR@FAR (``{}`` without labels of both kinds).
-        accuracy: Accuracy at ``threshold`` (``None`` without labels or threshold).
-    """
-
-    pairs: int
-    skipped: int
-    unit: str
-    threshold: float | None
-    accuracy: float | None
-    verification: dict[str, float]
-    rows: list[tuple[str, str, bool | None, float | None, str | None]]
-    notes: list[tuple[str, str]] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (rows as objects)."""
-        d = asdict(self)
-        d["rows"] = [{"a": a, "b": b, "same": s, "score": sc, "skipped": r} for a, b, s, sc, r in self.rows]
-        return d
-
-
-@dataclass
-class CalibrationResult:
-    """The threshold chosen for the target false-accept rate, and what it achieves.
-
-    Attributes:
-        threshold: In user units.
-        far_ci: 95% Clopper-Pearson interval of the achieved FAR over ``impostor_trials`` trials.
-        warnings: E.g. too few stranger trials for the target FAR to mean anything.
-    """
-
-    gallery: str
-    threshold: float
-    unit: str
-    tar: float
-    far: float
-    far_ci: tuple[float, float]
-    target_far: float
-    members: int
-    strangers: int
-    impostor_trials: int
-    rank1_accuracy: float
-    scoring: str
-    warnings: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    enrolled_photos_left_out: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass
-class GalleryInfo:
-    """What ``list`` shows."""
-
-    gallery: str
-    model: str | None
-    fingerprint: str
-    index: str
-    scoring: str
-    metric: str
-    unit: str
-    threshold: float | None
-    calibrated: bool
-    calibration: dict[str, Any] | None
-    people: dict[str, int]
-    embeddings: int
-    settings: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass
-class RemoveResult:
-    """``remove``: how many embeddings went, who is left."""
-
-    name: str
-    removed: int
-    people_left: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
-@dataclass
-class RenameResult:
-    """``rename``: ``merged`` when the new name already existed (the two people became one)."""
-
-    old: str
-    new: str
-    embeddings: int
-    merged: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
+from pictorch.tasks.identify.results import (  # noqa: E402  (re-exported: results are part of this API)
+    CalibrationResult,
+    CheckResult,
+    EnrollResult,
+    FaceAnswer,
+    GalleryInfo,
+    PairsResult,
+    PhotoAnswer,
+    RemoveResult,
+    RenameResult,
+    VerifyResult,
+    WhoResult,
+)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -642,22 +445,6 @@ def rename(gallery: str | os.PathLike, old: str, new: str, merge: bool = False) 
         return RenameResult(old, new, n, merged)
 
 
-@dataclass
-class CheckResult:
-    """``check``: ``ok`` and the problems found (empty when fine)."""
-
-    gallery: str
-    ok: bool
-    problems: list[str]
-    people: int
-    embeddings: int
-    index: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return asdict(self)
-
-
 def check(gallery: str | os.PathLike) -> CheckResult:
     """A full integrity check of a gallery (see :meth:`pictorch.gallery.Gallery.check`)."""
     from pictorch.gallery import Gallery
@@ -675,202 +462,12 @@ def backup(gallery: str | os.PathLike, dest: str | os.PathLike) -> str:
         return str(g.backup(dest))
 
 
-def _model_for(model: str | None, gallery: str | os.PathLike | None) -> tuple[Any, Any]:
-    """(embedder, open gallery or None) for verify."""
-    if gallery is not None:
-        svc = GalleryService.open(gallery, model)
-        return svc.embedder, svc
-    if model:
-        return _loader()(model), None
-    raise PictorchError("verify needs --model (a checkpoint or dlib-face) or --gallery")
-
-
-def _verify_threshold(embedder: Any, svc: GalleryService | None, threshold: float | None) -> float | None:
-    """The score threshold: typed, else the gallery's, else the model's default."""
-    metric = svc.metric if svc is not None else S.metric_of(embedder)
-    if threshold is not None:
-        return S.from_user(threshold, metric)
-    if svc is not None and svc.gallery.threshold is not None:
-        return svc.gallery.threshold
-    return getattr(embedder, "default_threshold", None)
-
-
-def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
-           gallery: str | os.PathLike | None = None, threshold: float | None = None, faces: bool | None = None,
-           detector: str = "hog") -> VerifyResult:
-    """Are two photos of the same person? (the largest face of each, for face models)."""
-    from pictorch.tasks.identify.preprocess import faces_default, prepare
-
-    _check_detector(detector)
-    _finite(threshold, "--threshold")
-    embedder, svc = _model_for(model, gallery)
-    try:
-        metric = svc.metric if svc is not None else S.metric_of(embedder)
-        use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
-        t = _verify_threshold(embedder, svc, threshold)
-    finally:
-        if svc is not None:
-            svc.close()
-    prep = prepare([str(a), str(b)], embedder.input_size, embedder.mode, faces=use_faces, detector=detector)
-    if prep.bad:
-        p, r = prep.bad[0]
-        raise DataError(f"{p}: {r}")
-    e = embedder.embed_images(prep.images)
-    score = float(S.pair_scores(e[:1], e[1:2], metric)[0])
-    same = None if t is None else score >= t
-    return VerifyResult(str(a), str(b), S.to_user(score, metric), S.to_user(t, metric), same, S.unit(metric),
-                        list(prep.notes))
-
-
-def read_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = None
-               ) -> list[tuple[str, str, bool | None]]:
-    """Pairs from an LFW ``pairs.txt`` (``name n1 n2`` / ``name1 n1 name2 n2``, images under
-    ``root/<name>/<name>_<n:04d>.jpg``) or a CSV of ``path_a,path_b[,same]`` (relative paths are under
-    ``root``, default: the file's folder; ``same`` is 1/0, true/false, same/different)."""
-    import csv
-
-    p = Path(pairs_file)
-    if not p.is_file():
-        raise DataError(f"pairs file {p} not found")
-    base = Path(root) if root is not None else p.parent
-    text = p.read_text(errors="replace")
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if "," in first or p.suffix.lower() == ".csv":
-        out: list[tuple[str, str, bool | None]] = []
-        truth = {"1": True, "0": False, "true": True, "false": False, "same": True, "different": False,
-                 "yes": True, "no": False}
-        for i, row in enumerate(csv.reader(text.splitlines())):
-            row = [c.strip() for c in row]
-            if not row or not any(row) or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise DataError(f"{p}:{i + 1}: expected path_a,path_b[,same], got {','.join(row)!r}")
-            if i == 0 and len(row) >= 2 and not (base / row[0]).exists() and not Path(row[0]).exists() \
-                    and row[0].lower() in ("a", "path_a", "photo_a", "image_a", "left", "first"):
-                continue  # a header
-            same: bool | None = None
-            if len(row) >= 3 and row[2]:
-                if row[2].lower() not in truth:
-                    raise DataError(f"{p}:{i + 1}: the third column must be 1/0 (same person or not), "
-                                    f"got {row[2]!r}")
-                same = truth[row[2].lower()]
-            out.append((str(base / row[0]), str(base / row[1]), same))
-        if not out:
-            raise DataError(f"{p}: no pairs found")
-        return out
-    from pictorch.metrics.verification import read_lfw_pairs
-
-    pairs = read_lfw_pairs(p)
-    res = []
-    for pr in pairs:
-        fa, fb = pr.paths(base)
-        res.append((str(fa), str(fb), bool(pr.same)))
-    return res
-
-
-def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = None, model: str | None = None,
-                 gallery: str | os.PathLike | None = None, threshold: float | None = None,
-                 faces: bool | None = None, detector: str = "hog", out_dir: str | os.PathLike | None = None,
-                 progress: Progress | None = None) -> PairsResult:
-    """Verify every pair of a pairs file in one process: each photo embedded once; ROC AUC, EER, 10-fold
-    accuracy and the accuracy at the threshold when the pairs are labelled. ``out_dir`` gets ``scores.csv``,
-    ``report.json`` and ``roc.png``."""
-    import numpy as np
-
-    from pictorch.tasks.identify.preprocess import faces_default, prepare
-
-    _check_detector(detector)
-    _finite(threshold, "--threshold")
-    pairs = read_pairs(pairs_file, root)
-    embedder, svc = _model_for(model, gallery)
-    try:
-        metric = svc.metric if svc is not None else S.metric_of(embedder)
-        use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
-        t = _verify_threshold(embedder, svc, threshold)
-    finally:
-        if svc is not None:
-            svc.close()
-    uniq = list(dict.fromkeys(f for a, b, _ in pairs for f in (a, b)))
-    prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
-                   progress=progress)
-    if not len(prep):
-        raise none_usable("in the pairs file", prep.bad)
-    row_of = {p: i for i, p in enumerate(prep.paths)}
-    why = dict(prep.bad)
-    e = embedder.embed_images(prep.images)
-    keep = [i for i, (a, b, _) in enumerate(pairs) if a in row_of and b in row_of]
-    sc = np.full(len(pairs), np.nan)
-    if keep:
-        ia = [row_of[pairs[i][0]] for i in keep]
-        ib = [row_of[pairs[i][1]] for i in keep]
-        sc[keep] = S.pair_scores(e[ia], e[ib], metric)
-    rows = []
-    for i, (a, b, same) in enumerate(pairs):
-        reason = None if i in set(keep) else "; ".join(f"{Path(f).name}: {why.get(f, '?')}" for f in (a, b)
-                                                        if f not in row_of)
-        rows.append((a, b, same, None if np.isnan(sc[i]) else S.to_user(float(sc[i]), metric), reason))
-    labelled = [i for i in keep if pairs[i][2] is not None]
-    ver: dict[str, float] = {}
-    acc = None
-    if labelled:
-        y = np.array([int(bool(pairs[i][2])) for i in labelled])
-        s = sc[labelled]
-        if 0 < y.sum() < len(y):
-            from pictorch.metrics.verification import verification_report
-
-            ver = verification_report(s, y)
-            for key in list(ver):
-                if key.startswith("threshold") or key == "eer_threshold":
-                    ver[key] = S.to_user(ver[key], metric)  # type: ignore[assignment]
-        if t is not None:
-            acc = float(((s >= t) == (y == 1)).mean())
-    res = PairsResult(len(pairs), len(pairs) - len(keep), S.unit(metric), S.to_user(t, metric), acc, ver, rows,
-                      list(prep.notes))
-    if out_dir is not None:
-        res.files = _write_pairs(Path(out_dir), res, sc, pairs, labelled)
-    return res
-
-
-def _write_pairs(out: Path, res: PairsResult, sc: Any, pairs: list, labelled: list[int]) -> dict[str, str]:
-    import csv
-    import io
-    import json
-
-    import numpy as np
-
-    from pictorch.utils import atomic_write
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["a", "b", "same", res.unit, "skipped"])
-    for a, b, same, score, reason in res.rows:
-        w.writerow([a, b, "" if same is None else int(same), "" if score is None else f"{score:.6f}", reason or ""])
-    with atomic_write(out / "scores.csv", "w") as f:
-        f.write(buf.getvalue())
-    files["scores"] = str(out / "scores.csv")
-    if res.verification:
-        from pictorch.metrics.verification import roc
-        from pictorch.viz.plots import plot_xy
-
-        y = np.array([int(bool(pairs[i][2])) for i in labelled])
-        fpr, tpr, _ = roc(sc[labelled], y)
-        files["roc"] = str(plot_xy({f"AUC {res.verification['auc']:.4f}": (fpr, tpr)}, out / "roc.png",
-                                   "false accept rate", "true accept rate", title="Verification ROC",
-                                   diagonal=True))
-    files["report"] = str(out / "report.json")
-    doc = {k: v for k, v in res.to_dict().items() if k != "rows"}
-    doc["files"] = files
-    with atomic_write(out / "report.json", "w") as f:
-        json.dump(doc, f, indent=1, default=float)
-    return files
-
+# verification lives beside (it needs GalleryService); re-exported so callers use one module
+from pictorch.tasks.identify.verification import read_pairs, verify, verify_pairs  # noqa: E402
 
 __all__ = [
     "CalibrationResult", "CheckResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "PairsResult",
     "PhotoAnswer", "RemoveResult", "RenameResult", "VerifyResult", "WhoResult", "backup", "calibrate", "check",
-    "clopper_pearson",
-    "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "model_spec", "read_pairs", "remove",
-    "rename", "verify", "verify_pairs", "who",
+    "clopper_pearson", "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "model_spec",
+    "read_pairs", "remove", "rename", "verify", "verify_pairs", "who",
 ]
