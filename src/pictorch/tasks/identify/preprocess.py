@@ -128,7 +128,7 @@ def _whole_photos(paths: list[str], mode: str, size: tuple[int, int], progress: 
 def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, which: str,
            upsample: int | None, progress: Progress | None = None) -> Prepared:
     from pictorch.data.decode import load_image
-    from pictorch.tasks.identify import faces as F
+    from pictorch.tasks.identify import detect as F
 
     F.require(detector)
     side = max(size)
