@@ -117,3 +117,12 @@ def test_face_models_detect_by_default_and_no_faces_opts_out():
     assert is_face_model(Dlib()) and is_face_model(Trained()) and not is_face_model(Plain())
     assert faces_default(Dlib(), None) and not faces_default(Dlib(), False) and faces_default(Plain(), True)
     assert not faces_default(Dlib(), None, stored=False)  # what the gallery was built with beats the kind
+
+
+def test_evaluate_never_writes_over_an_earlier_report(trained, capsys):
+    run, _ = trained
+    for _ in range(2):
+        code, out, err = _cli(capsys, "identify", "evaluate", str(run), "--data", str(run.parent / "people"),
+                              "--n-pairs", "20", "--gallery-per-class", "2")
+        assert code == 0, err
+    assert (run / "eval" / "report.json").is_file() and (run / "eval-1" / "report.json").is_file()

@@ -104,8 +104,8 @@ def evaluate(
     n_pairs: Annotated[int, typer.Option(help="Pairs drawn from labels when no --pairs.")] = 6000,
     gallery_per_class: Annotated[int, typer.Option(help="Images enrolled per identity.")] = 5,
     max_images: Annotated[int, typer.Option(help="Cap on evaluated images.")] = 10000,
-    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Report folder "
-                                                "(default: <run>/eval).")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Report folder (default: <run>/eval, "
+                                                "or eval-1, eval-2, ... when it exists).")] = None,
     seed: Seed = 0,
     faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align faces in folder "
                                                "photos first (default: on for face models).")] = None,
@@ -117,9 +117,12 @@ def evaluate(
     from pictorch.tasks.identify import service
     from pictorch.tasks.identify.api import evaluate as api_evaluate
 
-    if out_dir is None:
+    if out_dir is None:  # a new folder per evaluation: never over an earlier report and its pictures
+        from pictorch.tasks.identify.annotate import unique_path
+
         base = Path(checkpoint)
-        out_dir = str((base if base.is_dir() else base.parent) / "eval") if checkpoint != "dlib-face" else "runs/eval"
+        out_dir = str(unique_path((base if base.is_dir() else base.parent) / "eval" if checkpoint != "dlib-face"
+                                  else Path("runs/eval")))
     rep = api_evaluate(checkpoint, data=data, data_dir=data_dir, classes=classes, split=split, pairs=pairs,
                        pairs_root=pairs_root, n_pairs=n_pairs, gallery_per_class=gallery_per_class,
                        max_images=max_images, out_dir=out_dir, seed=seed, faces=faces, face_detector=detector,
