@@ -137,7 +137,8 @@ def train_head(orl: Path, steps: int, target_far: float, n_enrol: int = 4) -> No
         t = time.perf_counter()
         res = train(out_dir=str(Path(tmp) / "run"), data=str(group), backbone="dlib-face", freeze=True,
                     steps=steps, batch_size=2 * len(split["members"]), p=len(split["members"]), k=2, lr=3e-3,
-                    precision="32-true", accelerator="cpu", progress=False, val_images=0, embed_dim=64)
+                    precision="32-true", accelerator="cpu", progress=False, val_images=0, embed_dim=64,
+                    augment=False)  # fixed chips: the frozen descriptor is computed once per photo (memo)
         took = time.perf_counter() - t
         print(f"\ntriplet head on the frozen dlib descriptor: {res['step']} steps on {len(split['members'])} members x "
               f"{n_enrol} photos in {took:.0f}s (load {load()})")
