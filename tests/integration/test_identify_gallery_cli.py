@@ -178,3 +178,24 @@ def test_dlib_face_end_to_end(tmp_path, capsys):
                               "--json"], capsys)
     assert code == 0, err
     assert [r["name"] for r in _answers(out)] == ["eileen", "unknown"]
+
+
+def test_verify_pairs_lfw_format_in_one_process(tmp_path, capsys, fake):
+    root = tmp_path / "lfw"
+    for name, seed in (("Ann", 1), ("Bob", 2)):
+        for j, p in enumerate(_person(tmp_path / "src", name, seed, 3), 1):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            Image.open(p).convert("RGB").save(root / name / f"{name}_{j:04d}.jpg", quality=95)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t4\nAnn\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t2\nAnn\t3\tBob\t9\n")
+    code, out, err = _invoke(["verify", "--pairs", str(pairs), "--pairs-root", str(root), "--model", "fake",
+                              "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["pairs"] == 4 and doc["skipped"] == 1 and doc["rows"][3]["skipped"].startswith("Bob_0009.jpg")
+    assert doc["verification"]["auc"] == 1.0 and doc["threshold"] is None and doc["accuracy"] is None
+    code, out, err = _invoke(["verify", "--pairs", str(pairs), "--pairs-root", str(root), "--model", "fake",
+                              "--threshold", "0.5"], capsys)
+    assert code == 0 and "3 of 4 pairs verified: ROC AUC 1.0000" in out and "accuracy 1.0000" in out
+    code, _, err = _invoke(["verify", "--pairs", str(tmp_path / "nope.txt"), "--model", "fake"], capsys)
+    assert code == 2 and "not found" in err
