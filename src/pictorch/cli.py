@@ -121,11 +121,33 @@ def models(
 
 @app.command()
 def demo(
+    faces_dir: str = typer.Argument(None, metavar="DIR", help="With --faces: one subfolder of face photos "
+                                                                "per person (default: the Olivetti faces)."),
     out_dir: str = typer.Option("runs/demo", help="Where the demo writes its run, gallery and pictures."),
     quick: bool = typer.Option(False, help="A much shorter run (used by the tests)."),
     data_dir: str = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    faces: bool = typer.Option(False, "--faces", help="The main job on real faces (dlib-face): from DIR, else "
+                                                      "the Olivetti faces scikit-learn downloads; without face "
+                                                      "photos, the Fashion-MNIST demo."),
 ) -> None:
-    """The main job: open-set identification on Fashion-MNIST (train, enrol, query strangers, calibrate)."""
+    """The main job: open-set identification (enrol a group, calibrate, query members and strangers) on real
+    faces with --faces [DIR], else on Fashion-MNIST (train, enrol, query strangers, calibrate)."""
+    if faces_dir is not None and not faces:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError(f"a demo folder ({faces_dir}) goes with --faces: pictorch demo --faces {faces_dir}")
+    if faces:
+        from pictorch.errors import DataError
+
+        mod = importlib.import_module("pictorch.tasks.identify.demo_faces")
+        out = out_dir if out_dir != "runs/demo" else "runs/demo-faces"
+        try:
+            mod.run_faces_demo(faces_dir, out_dir=out)
+            return
+        except DataError as e:
+            if faces_dir is not None:
+                raise
+            typer.echo(f"note: no face photos ({e}); running the Fashion-MNIST demo instead", err=True)
     mod = importlib.import_module("pictorch.tasks.identify.demo")
     mod.run_demo(out_dir=out_dir, quick=quick, data_dir=data_dir)
 

@@ -62,6 +62,11 @@ def _invoke(args, capsys):
     return code, out.out, out.err
 
 
+def _answers(out):
+    """The first answer of each photo of `who --json` (whole photos: one each)."""
+    return [p["faces"][0] for p in json.loads(out)["photos"]]
+
+
 @pytest.fixture
 def fake(monkeypatch):
     made = {}
@@ -70,7 +75,9 @@ def fake(monkeypatch):
         made[spec] = FakeEmbedder("fake-v2" if spec == "other" else "fake-v1")
         return made[spec]
 
-    monkeypatch.setattr(gallery_cli, "load_embedder", load)
+    from pictorch.tasks.identify import service
+
+    monkeypatch.setattr(service, "load_embedder", load)
     return made
 
 
@@ -89,7 +96,7 @@ def test_enroll_who_calibrate_list_remove_export(tmp_path, capsys, fake):
     code, out, err = _invoke(["who", photos["ann"][4], photos["cy"][0], "--gallery", g, "--json", "-k", "2"],
                              capsys)
     assert code == 0, err
-    res = json.loads(out)["results"]
+    res = _answers(out)
     assert res[0]["name"] == "ann" and res[0]["topk"][0][0] == "ann" and len(res[0]["topk"]) == 2
     assert res[0]["score"] > res[1]["score"]
 
@@ -105,7 +112,7 @@ def test_enroll_who_calibrate_list_remove_export(tmp_path, capsys, fake):
     assert rep["far"] == 0.0 and rep["tar"] == 1.0 and rep["strangers"] == 6 and rep["members"] == 6
 
     code, out, err = _invoke(["who", photos["cy"][1], photos["bob"][5], "--gallery", g, "--json"], capsys)
-    names = [r["name"] for r in json.loads(out)["results"]]
+    names = [r["name"] for r in _answers(out)]
     assert names == ["unknown", "bob"]
     code, out, _ = _invoke(["who", photos["bob"][5], "--gallery", g], capsys)
     assert code == 0 and "bob" in out
@@ -170,4 +177,25 @@ def test_dlib_face_end_to_end(tmp_path, capsys):
     code, out, err = _invoke(["who", str(tmp_path / "astro_flip.jpg"), str(tmp_path / "grace.jpg"), "--gallery", g,
                               "--json"], capsys)
     assert code == 0, err
-    assert [r["name"] for r in json.loads(out)["results"]] == ["eileen", "unknown"]
+    assert [r["name"] for r in _answers(out)] == ["eileen", "unknown"]
+
+
+def test_verify_pairs_lfw_format_in_one_process(tmp_path, capsys, fake):
+    root = tmp_path / "lfw"
+    for name, seed in (("Ann", 1), ("Bob", 2)):
+        for j, p in enumerate(_person(tmp_path / "src", name, seed, 3), 1):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            Image.open(p).convert("RGB").save(root / name / f"{name}_{j:04d}.jpg", quality=95)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t4\nAnn\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t2\nAnn\t3\tBob\t9\n")
+    code, out, err = _invoke(["verify", "--pairs", str(pairs), "--pairs-root", str(root), "--model", "fake",
+                              "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["pairs"] == 4 and doc["skipped"] == 1 and doc["rows"][3]["skipped"].startswith("Bob_0009.jpg")
+    assert doc["verification"]["auc"] == 1.0 and doc["threshold"] is None and doc["accuracy"] is None
+    code, out, err = _invoke(["verify", "--pairs", str(pairs), "--pairs-root", str(root), "--model", "fake",
+                              "--threshold", "0.5"], capsys)
+    assert code == 0 and "3 of 4 pairs verified: ROC AUC 1.0000" in out and "accuracy 1.0000" in out
+    code, _, err = _invoke(["verify", "--pairs", str(tmp_path / "nope.txt"), "--model", "fake"], capsys)
+    assert code == 2 and "not found" in err

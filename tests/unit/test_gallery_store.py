@@ -117,7 +117,9 @@ def test_duplicate_sources_are_skipped_and_reported(gallery, tmp_path):
     assert g.enroll("p3", centers[3:4] + 1, [str(photo)]) == 0
     assert g.skipped == [(str(photo), "already enrolled as 'p2'")]
     n = g.enroll("p5", np.stack([centers[0] + 2, centers[0] + 3]), ["a", "b"], hashes=["h1", "h1"])
-    assert n == 1 and "appears twice" in g.skipped[0][1]
+    assert n == 1 and g.skipped == [("b", "same bytes as a in this enrolment (a copy of one photo)")]
+    n = g.enroll("p6", np.stack([centers[1] + 2, centers[1] + 3]), ["c", "c"], hashes=["h2", "h2"])
+    assert n == 1 and g.skipped == [("c", "listed twice in this enrolment")]
 
 
 def test_model_mixing_is_refused(gallery, tmp_path):

@@ -15,6 +15,7 @@ _EXPORTS = {
     "VectorIndex": "pictorch.gallery.index",
     "Gallery": "pictorch.gallery.store",
     "Match": "pictorch.gallery.store",
+    "GalleryExistsError": "pictorch.gallery.store",
     "UNKNOWN": "pictorch.gallery.store",
     "sha256_file": "pictorch.gallery.store",
     "index_path_for": "pictorch.gallery.store",

@@ -101,26 +101,40 @@ class Embedder:
             out.append(F.normalize(self.model(x).float(), dim=1).cpu())
         return torch.cat(out)
 
-    def embed_files(self, paths: Sequence[str | os.PathLike], faces: bool = False, face_detector: str = "hog",
+    @property
+    def metric(self) -> str:
+        """How vectors are compared: ``cosine`` (trained embedders' output is L2-normalized)."""
+        return "cosine"
+
+    @property
+    def face_model(self) -> bool:
+        """Whether this model expects aligned face chips (trained on top of dlib-face, or on face crops)."""
+        from pictorch.tasks.identify.preprocess import meta_says_faces
+
+        return meta_says_faces(self.meta)
+
+    def embed_files(self, paths: Sequence[str | os.PathLike], faces: bool | None = None, face_detector: str = "hog",
                     largest_face: bool = True) -> tuple[torch.Tensor, list[str], list[tuple[str, str]]]:
-        """Decode and embed image files; unreadable files (or, with ``faces``, photos without a face) are
-        skipped and reported.
+        """Decode and embed image files through the shared road
+        (:func:`pictorch.tasks.identify.preprocess.prepare`); unreadable files (or, with ``faces``, photos
+        without a face) are skipped and reported.
+
+        Args:
+            paths: Photo files.
+            faces: Detect and align faces first (None: when this is a face model).
+            face_detector: ``hog``, ``cnn`` or ``haar``.
+            largest_face: With several faces, use the largest (else skip the photo).
 
         Returns:
             ``(embeddings N×dim, ok_paths, bad)`` with ``bad`` a list of ``(path, reason)``.
         """
-        paths = [str(p) for p in paths]
-        if faces:
-            from pictorch.tasks.identify.faces import extract_faces
+        from pictorch.tasks.identify.preprocess import faces_default, prepare
 
-            crops, ok, bad = extract_faces(paths, self.input_size, self.mode, face_detector, largest_face)
-        else:
-            from pictorch.data.decode import load_images
-
-            crops, ok, bad = load_images(paths, mode=self.mode, size=self.input_size)
-        if not ok:
-            return torch.zeros(0, self.dim), [], list(bad)
-        return self.embed_images(crops), list(ok), list(bad)
+        prep = prepare(paths, self.input_size, self.mode, faces=faces_default(self, faces),
+                       detector=face_detector, which="largest" if largest_face else "one")
+        if not len(prep):
+            return torch.zeros(0, self.dim), [], list(prep.bad)
+        return self.embed_images(prep.images), prep.paths, list(prep.bad)
 
 
 def load_embedder(spec: str | os.PathLike, device: str = "cpu") -> Any:
@@ -166,6 +180,10 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
     from pictorch.tasks.identify.steps import IdentifyConfig, IdentifyTask, load_identity_data, pk_loader
 
     cfg = IdentifyConfig(data=data, **identify_kw)
+    if cfg.faces is None:
+        cfg.faces = cfg.backbone == "dlib-face"
+    if cfg.faces:
+        cfg.mode = "RGB"  # aligned colour chips (grey photos are repeated to 3 channels)
     tcfg = train_cfg or TrainConfig(out_dir=out_dir, steps=steps, batch_size=batch_size, lr=lr,
                                     weight_decay=weight_decay, precision=precision, accelerator=accelerator,
                                     devices=devices, seed=seed, resume=resume, progress=progress,
@@ -180,6 +198,8 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
         size = tuple(probe.default_cfg["input_size"][1:])
     ds = load_identity_data(cfg.data, cfg.data_dir, cfg.classes, "train", size=size, mode=cfg.mode,
                             seed=tcfg.seed)
+    if cfg.faces and ds.paths:
+        ds = _face_set(ds, size)
     val = None
     if cfg.val_images > 0:
         if cfg.data.lower().startswith(("fashion", "fmnist", "toy")):
@@ -197,12 +217,32 @@ def train(out_dir: str = "runs/identify", data: str = "fashion-mnist", steps: in
     return Trainer(tcfg, hooks=hooks).fit(task, loader)
 
 
+def _face_set(ds: Any, size: Any) -> Any:
+    """The aligned faces of a labelled folder set (photos without a face are left out, counted in a warning)."""
+    import logging
+
+    from pictorch.data.imageset import ImageSet
+    from pictorch.tasks.identify.preprocess import prepare
+
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    prep = prepare(ds.paths, hw, "RGB", faces=True)
+    if not len(prep):
+        raise DataError(f"no face found in any training photo (first: {prep.bad[0][0]}: {prep.bad[0][1]})"
+                        if prep.bad else "no training photos")
+    if prep.bad:
+        logging.getLogger("pictorch").warning("left out %d training photos without a usable face (first: %s: %s)",
+                                              len(prep.bad), prep.bad[0][0], prep.bad[0][1])
+    label_of = {p: int(y) for p, y in zip(ds.paths, ds.labels.tolist(), strict=True)}
+    return ImageSet(prep.images, torch.tensor([label_of[p] for p in prep.paths], dtype=torch.int64),
+                    list(ds.classes), list(prep.paths))
+
+
 # -- evaluation -----------------------------------------------------------------------------------------
 def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", data_dir: str | None = None,
              classes: str | None = None, split: str = "test", pairs: str | None = None,
              pairs_root: str | None = None, n_pairs: int = 6000, gallery_per_class: int = 5,
              max_images: int = 10000, out_dir: str | os.PathLike | None = None, seed: int = 0,
-             embedder: Any = None) -> dict[str, Any]:
+             embedder: Any = None, faces: bool | None = None, face_detector: str = "hog") -> dict[str, Any]:
     """Evaluate an embedder: verification, closed-set and open-set identification, retrieval.
 
     Args:
@@ -220,6 +260,9 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         out_dir: Where ``report.json`` and pictures go (None: no files).
         seed: Seed for subsets, pairs and the member/stranger split.
         embedder: An already loaded Embedder (instead of ``checkpoint``).
+        faces: Detect and align faces in folder photos first (None: when the model is a face model); the
+            same road as every other verb (:func:`pictorch.tasks.identify.preprocess.prepare`).
+        face_detector: ``hog``, ``cnn`` or ``haar``.
 
     Returns:
         The report dict (also written to ``out_dir/report.json``).
@@ -228,16 +271,31 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
 
     from pictorch.metrics import retrieval as R
     from pictorch.metrics import verification as V
+    from pictorch.tasks.identify.preprocess import faces_default, prepare
+    from pictorch.tasks.identify.scores import metric_of, pair_scores
     from pictorch.tasks.identify.steps import load_identity_data
 
     emb_model = embedder or load_embedder(checkpoint)
+    metric = metric_of(emb_model)
+    use_faces = faces_default(emb_model, faces)
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "fingerprint": emb_model.fingerprint,
-                              "data": str(data), "classes": classes}
+                              "data": str(data), "classes": classes, "faces": use_faces, "metric": metric}
     images = labels = None
     class_names: list[str] = []
     if data is not None:
         ds = load_identity_data(data, data_dir, classes, split, size=emb_model.input_size, mode=emb_model.mode,
                                 seed=seed)
+        if use_faces and ds.paths:  # folder photos: the faces in them, as every other verb sees them
+            prep = prepare(ds.paths, emb_model.input_size, emb_model.mode, faces=True, detector=face_detector)
+            if not len(prep):
+                raise DataError(f"{data}: no face found in any photo (first: {prep.bad[0][0]}: {prep.bad[0][1]})"
+                                if prep.bad else f"{data}: no photos")
+            from pictorch.data.imageset import ImageSet
+
+            label_of = {p: int(y) for p, y in zip(ds.paths, ds.labels.tolist(), strict=True)}
+            ds = ImageSet(prep.images, torch.tensor([label_of[p] for p in prep.paths], dtype=torch.int64),
+                          list(ds.classes), list(prep.paths))
+            report["photos_without_face"] = len(prep.bad)
         if len(ds) > max_images:
             g = torch.Generator().manual_seed(seed)
             ds = ds.subset(torch.randperm(len(ds), generator=g)[:max_images].sort().values)
@@ -251,9 +309,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         root = Path(pairs_root or data)
         files = [p.paths(root) for p in plist]
         uniq = sorted({str(f) for ab in files for f in ab})
-        from pictorch.data.decode import load_images
-
-        imgs, ok, bad = load_images(uniq, mode=emb_model.mode, size=emb_model.input_size)
+        prep = prepare(uniq, emb_model.input_size, emb_model.mode, faces=use_faces, detector=face_detector)
+        imgs, ok, bad = prep.images, prep.paths, prep.bad
         pos = {p: i for i, p in enumerate(ok)}
         e_all = emb_model.embed_images(imgs)
         keep = [i for i, (a, b) in enumerate(files) if str(a) in pos and str(b) in pos]
@@ -263,7 +320,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         ia = torch.tensor([pos[str(files[i][0])] for i in keep])
         ib = torch.tensor([pos[str(files[i][1])] for i in keep])
         same = np.array([int(plist[i].same) for i in keep])
-        scores = (e_all[ia] * e_all[ib]).sum(1).numpy()
+        scores = pair_scores(e_all[ia], e_all[ib], metric)
         pair_images = (imgs[ia], imgs[ib])
         report["pairs_skipped"] = len(plist) - len(keep)
         emb = emb_model.embed_images(images) if images is not None else None
@@ -272,7 +329,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
             raise ConfigError("evaluate needs --data (or --pairs)")
         emb = emb_model.embed_images(images)
         i, j, same = V.pairs_from_labels(labels.numpy(), n_pairs, seed=seed)
-        scores = (emb[torch.from_numpy(i)] * emb[torch.from_numpy(j)]).sum(1).numpy()
+        scores = pair_scores(emb[torch.from_numpy(i)], emb[torch.from_numpy(j)], metric)
         pair_images = (images[torch.from_numpy(i)], images[torch.from_numpy(j)])
     ver = V.verification_report(scores, same)
     report["verification"] = ver
@@ -302,7 +359,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        report["pictures"] = _pictures(out, scores, same, ver, pair_images)
+        report["pictures"] = _pictures(out, scores, same, ver, pair_images, metric)
         from pictorch.utils import atomic_write
 
         with atomic_write(out / "report.json", "w") as f:
@@ -325,7 +382,7 @@ def _split_gallery(labels: torch.Tensor, per_class: int, seed: int) -> tuple[tor
 
 
 def _pictures(out: Path, scores: Any, same: Any, ver: dict[str, float],
-              pair_images: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, str]:
+              pair_images: tuple[torch.Tensor, torch.Tensor] | None, metric: str = "cosine") -> dict[str, str]:
     import numpy as np
 
     from pictorch.metrics.verification import roc
@@ -341,7 +398,8 @@ def _pictures(out: Path, scores: Any, same: Any, ver: dict[str, float],
     if not np.isfinite(thr):
         thr = ver["eer_threshold"]
     pics["histogram"] = str(plot_histograms({"genuine": s[y == 1], "impostor": s[y == 0]}, out / "scores.png",
-                                            xlabel="cosine similarity", vlines={"thr@FAR1%": thr},
+                                            xlabel="cosine similarity" if metric == "cosine"
+                                            else "score = -(L2 distance)²", vlines={"thr@FAR1%": thr},
                                             title="Genuine vs impostor scores"))
     if pair_images is not None:
         a, b = pair_images

@@ -64,6 +64,8 @@ def train(
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
     time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
                                                     "the LR schedule fitted to it (0: no limit).")] = 0.0,
+    faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the faces of folder "
+                                               "photos first (default: on for --backbone dlib-face).")] = None,
     steps: Steps = 1000,
     batch_size: BatchSize = 64,
     lr: LR = 1e-3,
@@ -102,21 +104,29 @@ def evaluate(
     n_pairs: Annotated[int, typer.Option(help="Pairs drawn from labels when no --pairs.")] = 6000,
     gallery_per_class: Annotated[int, typer.Option(help="Images enrolled per identity.")] = 5,
     max_images: Annotated[int, typer.Option(help="Cap on evaluated images.")] = 10000,
-    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Report folder "
-                                                "(default: <run>/eval).")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Report folder (default: <run>/eval, "
+                                                "or eval-1, eval-2, ... when it exists).")] = None,
     seed: Seed = 0,
+    faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align faces in folder "
+                                               "photos first (default: on for face models).")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: hog, cnn or haar.")] = "hog",
 ) -> None:
     """Verification (10-fold accuracy, AUC, EER, TAR@FAR), rank-1/CMC, open-set DIR@FAR, Recall@1, MAP@R."""
     from pathlib import Path
 
+    from pictorch.tasks.identify import service
     from pictorch.tasks.identify.api import evaluate as api_evaluate
 
-    if out_dir is None:
+    if out_dir is None:  # a new folder per evaluation: never over an earlier report and its pictures
+        from pictorch.tasks.identify.annotate import unique_path
+
         base = Path(checkpoint)
-        out_dir = str((base if base.is_dir() else base.parent) / "eval") if checkpoint != "dlib-face" else "runs/eval"
+        out_dir = str(unique_path((base if base.is_dir() else base.parent) / "eval" if checkpoint != "dlib-face"
+                                  else Path("runs/eval")))
     rep = api_evaluate(checkpoint, data=data, data_dir=data_dir, classes=classes, split=split, pairs=pairs,
                        pairs_root=pairs_root, n_pairs=n_pairs, gallery_per_class=gallery_per_class,
-                       max_images=max_images, out_dir=out_dir, seed=seed)
+                       max_images=max_images, out_dir=out_dir, seed=seed, faces=faces, face_detector=detector,
+                       embedder=service.load_embedder(checkpoint))
     print_report(rep)
 
 
@@ -155,25 +165,41 @@ def print_report(rep: dict) -> None:
 @app.command()
 def embed(
     checkpoint: Annotated[str, typer.Argument(help="Identify checkpoint or run folder (or dlib-face).")],
-    photos: Annotated[list[str], typer.Argument(help="Image files.")],
+    photos: Annotated[list[str], typer.Argument(help="Image files or folders.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output .npz (embeddings + paths).")] = "embeddings.npz",
-    faces: Annotated[bool, typer.Option(help="Detect and align the largest face first.")] = False,
+    faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the largest face "
+                                               "first (default: on for face models such as dlib-face).")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: hog, cnn or haar.")] = "hog",
 ) -> None:
-    """Embed photos into an .npz file (``embeddings`` N×dim, ``paths``)."""
+    """Embed photos into an .npz file (``embeddings`` N×dim, ``paths``, ``boxes``, ``metric``)."""
     import numpy as np
 
-    from pictorch.tasks.identify.api import load_embedder
+    from pictorch.errors import DataError
+    from pictorch.tasks.identify import service
+    from pictorch.tasks.identify.preprocess import faces_default, prepare
+    from pictorch.tasks.identify.scores import metric_of
+    from pictorch.utils import atomic_write
 
-    emb = load_embedder(checkpoint)
-    vecs, ok, bad = emb.embed_files(photos, faces=faces)
-    for p, why in bad:
-        typer.echo(f"skipped {p}: {why}", err=True)
-    if not ok:
-        from pictorch.errors import DataError
+    emb = service.load_embedder(checkpoint)
+    paths = service.expand_photos(photos)
+    from pictorch.tasks.identify.gallery_cli import _bar
 
-        raise DataError(f"none of the {len(photos)} photos could be embedded (first: {bad[0][0]}: {bad[0][1]})")
-    np.savez(out, embeddings=vecs.numpy(), paths=np.array(ok), fingerprint=emb.fingerprint)
-    typer.echo(f"{len(ok)} embeddings ({emb.dim}-d) -> {out}")
+    with _bar("embedding photos") as progress:
+        prep = prepare(paths, emb.input_size, emb.mode, faces=faces_default(emb, faces), detector=detector,
+                       progress=progress)
+    for p, why in prep.bad:
+        typer.echo(f"warning: {p}: {why}; skipped", err=True)
+    for p, note in prep.notes:
+        typer.echo(f"note: {p}: {note}", err=True)
+    if not len(prep):
+        raise DataError(f"none of the {len(paths)} photos could be embedded (first: {prep.bad[0][0]}: "
+                        f"{prep.bad[0][1]})")
+    vecs = emb.embed_images(prep.images)
+    boxes = np.array([it.box if it.box else (-1, -1, -1, -1) for it in prep.items], np.int64)
+    with atomic_write(out) as f:
+        np.savez(f, embeddings=vecs.numpy(), paths=np.array(prep.paths), boxes=boxes,
+                 fingerprint=emb.fingerprint, metric=metric_of(emb))
+    typer.echo(f"{len(prep)} embeddings ({emb.dim}-d) -> {out}")
 
 
 def _mount_gallery() -> None:

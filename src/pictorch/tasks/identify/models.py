@@ -19,6 +19,9 @@ from torch import nn
 from pictorch.errors import ConfigError
 from pictorch.registry import MODELS, create_model
 
+# dlib's face descriptor is a backbone too (`--backbone dlib-face`): declared, imported on first lookup
+MODELS.add_modules("pictorch.tasks.identify.faces")
+
 
 class EmbeddingNet(nn.Module):
     """Backbone -> (dropout) -> Linear(feature_dim, embed_dim) -> (BatchNorm1d) -> L2 normalization.

@@ -57,6 +57,9 @@ class IdentifyConfig:
         time_budget: Seconds of training (0: no limit). The step count is re-estimated from the measured
             speed as training goes, and the learning-rate schedule follows it, so the run ends on time with
             a fully decayed learning rate.
+        faces: Detect and align the faces of folder photos first, through the same road as every identify verb
+            (None: on for the ``dlib-face`` backbone, whose descriptor expects aligned chips); recorded in the
+            checkpoint so the trained model is a face model everywhere.
     """
 
     data: str = "fashion-mnist"
@@ -84,6 +87,7 @@ class IdentifyConfig:
     val_images: int = 2000
     collapse_spread: float = 0.05
     time_budget: float = 0.0
+    faces: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -358,7 +362,7 @@ class IdentifyTask(TrainTask):
         h, w = self.train_set.image_size
         return {"task": "identify", "normalization": self.norm, "classes": list(self.train_set.classes),
                 "input_size": [h, w], "mode": "L" if self.in_chans == 1 else "RGB",
-                "embed_dim": int(self._out_dim), "loss": self.cfg.loss,
+                "embed_dim": int(self._out_dim), "loss": self.cfg.loss, "faces": bool(self.cfg.faces),
                 "miner": self.cfg.miner if self.cfg.loss == "triplet" else None, "data": self.cfg.data}
 
     def config_dict(self):

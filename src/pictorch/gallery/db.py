@@ -1,0 +1,336 @@
+"""The gallery's SQLite file: schema, constants, opening checks, meta values, people, integrity and backups.
+
+Layout on disk::
+
+    people.gallery          # SQLite (WAL): meta, people, sources (sha256 of each enrolled file), embeddings
+    people.gallery.faiss    # derived: the vector index + the store generation it mirrors
+
+:class:`GalleryDb` is the base of :class:`pictorch.gallery.store.Gallery`: everything that only reads or writes
+the SQLite file. The index mirror lives in :mod:`pictorch.gallery.mirror`, scoring in
+:mod:`pictorch.gallery.scoring`, export in :mod:`pictorch.gallery.export`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pictorch.errors import PictorchError
+
+FORMAT_VERSION = 1
+SCORINGS = ("nearest", "centroid")
+UNKNOWN = "unknown"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHUNK = 8192
+_BUSY_TIMEOUT_S = 30.0
+_QUICK_CHECK_MAX_BYTES = 256 << 20  # quick_check reads every page: ~0.1 s per 64 MB here; bigger: `check`
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE people (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256 TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    added_at REAL NOT NULL
+);
+CREATE TABLE embeddings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    source_id INTEGER REFERENCES sources(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+CREATE INDEX embeddings_person ON embeddings(person_id);
+CREATE INDEX sources_person ON sources(person_id);
+"""
+
+class GalleryExistsError(PictorchError):
+    """:meth:`Gallery.create` found a gallery already at that path (maybe made by another process just now)."""
+
+
+def damaged(path: str | Path, e: Exception | str) -> PictorchError:
+    """The one message for a damaged gallery file: what happened and what to do."""
+    return PictorchError(
+        f"gallery {path} is damaged ({e}); it was left untouched: restore a backup (pictorch identify backup "
+        "makes one), or enrol the photos again into a new gallery file; pictorch identify check tells more"
+    )
+
+
+def _check_scoring(scoring: str) -> None:
+    if scoring not in SCORINGS:
+        raise PictorchError(f"unknown scoring {scoring!r}; use one of: {', '.join(SCORINGS)}")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def index_path_for(path: str | Path) -> Path:
+    """Where a gallery keeps its derived FAISS index (``<gallery>.faiss``)."""
+    return Path(str(path) + ".faiss")
+
+
+
+class GalleryDb:
+    """SQLite access shared by the gallery's parts (needs ``path``, ``_conn``, ``fingerprint``, ``dim``)."""
+
+    path: Path
+    _conn: sqlite3.Connection
+    fingerprint: str
+    dim: int
+
+    def _corrupt(self, e: Exception) -> PictorchError:
+        return damaged(self.path, e)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """Translate SQLite failures into one clear message each."""
+        try:
+            yield self._conn
+        except sqlite3.OperationalError as e:
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
+                raise PictorchError(
+                    f"gallery {self.path} is busy: another process kept it locked for over "
+                    f"{_BUSY_TIMEOUT_S:.0f} s; try again when it has finished"
+                ) from None
+            if "no such table" in msg or "no such column" in msg:
+                raise PictorchError(f"{self.path} is not a pictorch gallery ({msg})") from None
+            if "readonly" in msg or "read-only" in msg:
+                raise PictorchError(f"gallery {self.path} is read-only; check the file's permissions") from None
+            raise self._corrupt(e) from None
+        except sqlite3.DatabaseError as e:
+            raise self._corrupt(e) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: concurrent writers queue on the busy timeout)."""
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read_meta(self) -> dict[str, str]:
+        with self._db() as conn:
+            try:
+                rows = conn.execute("SELECT key, value FROM meta").fetchall()
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    raise PictorchError(f"{self.path} is a SQLite file but not a pictorch gallery") from None
+                raise
+        meta = dict(rows)
+        if meta.get("format") != "pictorch-gallery":
+            raise PictorchError(f"{self.path} is a SQLite file but not a pictorch gallery")
+        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+            raise PictorchError(
+                f"gallery {self.path} uses format version {meta['format_version']}, newer than this pictorch "
+                f"understands ({FORMAT_VERSION}); upgrade pictorch"
+            )
+        missing = {"fingerprint", "dim", "metric", "index", "store_id", "generation"} - set(meta)
+        if missing:
+            raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
+        return meta
+
+    def _meta_value(self, key: str) -> str:
+        with self._db() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def _generation(self) -> int:
+        return int(self._meta_value("generation") or 0)
+
+    # ------------------------------------------------------------------ model identity
+    @property
+    def model(self) -> str | None:
+        """How to load the embedder this gallery was built with (checkpoint path or ``"dlib-face"``)."""
+        return self._meta_value("model") or None
+
+    @property
+    def threshold(self) -> float | None:
+        """The accept threshold (calibrated, or the initial one); ``None`` if never set."""
+        v = self._meta_value("threshold")
+        return float(v) if v else None
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE meta SET value=? WHERE key='threshold'", ("" if value is None else repr(float(value)),)
+            )
+
+    @property
+    def scoring(self) -> str:
+        """``"nearest"`` or ``"centroid"`` (see :meth:`create`); galleries from before the option: nearest."""
+        return self._meta_value("scoring") or "nearest"
+
+    @scoring.setter
+    def scoring(self, value: str) -> None:
+        """Change the scoring; the threshold and calibration belong to the old one and are cleared."""
+        _check_scoring(value)
+        if value == self.scoring:
+            return
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scoring', ?)", (value,))
+            conn.execute("UPDATE meta SET value='' WHERE key IN ('threshold', 'calibration')")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Application settings stored with the gallery (e.g. how photos were preprocessed)."""
+        v = self._meta_value("settings")
+        return json.loads(v) if v else {}
+
+    def update_settings(self, **values: Any) -> None:
+        """Merge JSON-serializable ``values`` into :attr:`settings` (one transaction)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+            cur = json.loads(row[0]) if row and row[0] else {}
+            cur.update(values)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('settings', ?)", (json.dumps(cur),))
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The report of the last :meth:`calibrate`, if any."""
+        v = self._meta_value("calibration")
+        return json.loads(v) if v else None
+
+    def check_model(self, fingerprint: str | None, dim: int | None = None) -> None:
+        """Refuse an embedder other than the one this gallery was built with."""
+        if dim is not None and int(dim) != self.dim:
+            raise PictorchError(
+                f"gallery {self.path} holds {self.dim}-d embeddings but this model makes {dim}-d ones; use the "
+                f"model the gallery was built with ({self.model or self.fingerprint}) or a new gallery file"
+            )
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            raise PictorchError(
+                f"gallery {self.path} was built by another model (fingerprint {self.fingerprint[:40]}, this "
+                f"one is {fingerprint[:40]}); embeddings of different models cannot be mixed: use the model "
+                f"the gallery was built with ({self.model or 'see pictorch identify list'}) or a new gallery"
+            )
+
+    # ------------------------------------------------------------------ people
+    def people(self) -> dict[str, int]:
+        """Enrolled people and how many embeddings each has, by name."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT p.name, COUNT(e.id) FROM people p LEFT JOIN embeddings e ON e.person_id = p.id "
+                "GROUP BY p.id ORDER BY p.name"
+            ).fetchall()
+        return dict(rows)
+
+    def __len__(self) -> int:
+        with self._db() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def __contains__(self, name: str) -> bool:
+        with self._db() as conn:
+            return conn.execute("SELECT 1 FROM people WHERE name=?", (name,)).fetchone() is not None
+
+    def enrolled_hashes(self) -> dict[str, str]:
+        """sha256 -> person name for every enrolled source file."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT s.sha256, p.name FROM sources s JOIN people p ON p.id = s.person_id"
+            ).fetchall()
+        return dict(rows)
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        name = str(name).strip()
+        if not name:
+            raise PictorchError("a person's name cannot be empty")
+        if name.lower() == UNKNOWN:
+            raise PictorchError(f"{name!r} is reserved for people not in the gallery; choose another name")
+        return name
+
+    def _require_open(self) -> None:
+        if self._conn is None:
+            raise PictorchError(f"gallery {self.path} is closed")
+
+    # ------------------------------------------------------------------ integrity and backups
+    def check(self) -> dict[str, Any]:
+        """A full check: SQLite's ``integrity_check``, every embedding's size and finiteness, rows pointing
+        at missing people, and whether the index file matches the store (rebuilt when it does not).
+
+        Returns:
+            ``{"ok", "problems": [str], "people", "embeddings", "index"}``.
+        """
+        self._require_open()
+        problems: list[str] = []
+        with self._db() as conn:
+            rows = conn.execute("PRAGMA integrity_check(20)").fetchall()
+            if [r[0] for r in rows] != ["ok"]:
+                problems += [f"sqlite: {r[0]}" for r in rows]
+            orphans = conn.execute("SELECT COUNT(*) FROM embeddings e LEFT JOIN people p ON p.id=e.person_id "
+                                   "WHERE p.id IS NULL").fetchone()[0]
+            if orphans:
+                problems.append(f"{orphans} embeddings belong to no enrolled person")
+            bad_size = bad_value = 0
+            cur = conn.execute("SELECT vector FROM embeddings")
+            while chunk := cur.fetchmany(65536):
+                for (blob,) in chunk:
+                    if not isinstance(blob, bytes) or len(blob) != 4 * self.dim:
+                        bad_size += 1
+                    elif not np.isfinite(np.frombuffer(blob, "<f4")).all():
+                        bad_value += 1
+        if bad_size:
+            problems.append(f"{bad_size} embeddings have the wrong size")
+        if bad_value:
+            problems.append(f"{bad_value} embeddings hold NaN or infinite values")
+        index_state = "not checked"
+        if not problems:
+            self._index = None
+            _ = self.index
+            index_state = "ok" if self.index_note is None else f"rebuilt ({self.index_note})"
+        return {"ok": not problems, "problems": problems, "people": len(self.people()), "embeddings": len(self),
+                "index": index_state}
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy the gallery to ``dest`` with SQLite's online backup API (consistent even while other processes
+        enrol); never overwrites an existing file.
+
+        Returns:
+            ``dest``.
+        """
+        self._require_open()
+        dest = Path(dest)
+        if dest.exists():
+            raise PictorchError(f"{dest} already exists; choose a new backup file name")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.backup")
+        try:
+            target = sqlite3.connect(tmp)
+            try:
+                with self._db() as conn:
+                    conn.backup(target)
+            finally:
+                target.close()
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise PictorchError(f"{dest} already exists; choose a new backup file name") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return dest
