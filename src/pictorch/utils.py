@@ -62,6 +62,37 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks (the one file hash of the project)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tensors_sha256(tensors: Any, prefix: bytes = b"") -> str:
+    """Hex SHA-256 over named tensors (sorted by name: name, dtype, shape and raw bytes of each).
+
+    Any dtype (bf16 included) hashes by its bytes; the same weights give the same digest on any machine.
+    """
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(prefix)
+    for k in sorted(tensors):
+        t = tensors[k].detach().to("cpu").contiguous()
+        h.update(k.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def _cpu_flags() -> str:
     """The CPU feature flags the kernel reports ("" where /proc/cpuinfo is missing)."""
     try:

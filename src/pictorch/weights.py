@@ -18,7 +18,6 @@ first convolution to other channel counts and leaves a classifier of another siz
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pictorch.errors import WeightsError
+from pictorch.utils import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,6 @@ def torch_hub_dir() -> Path:
 def cache_dirs() -> list[Path]:
     """Folders searched for a pretrained file, in order."""
     return [weights_dir(), torch_hub_dir()]
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fetch(url: str, fh: IO[bytes]) -> None:

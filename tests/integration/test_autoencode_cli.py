@@ -77,7 +77,15 @@ def test_train_resume_and_use(tmp_path, images_dir, capsys):
     with np.load(codes) as z:
         assert z["codes"].shape == (12, 8) and len(z["paths"]) == 12
         assert json.loads(str(z["meta"]))["code_size"] == 8
-    _run("ae", "decode", str(run), str(codes), "--out", str(tmp_path / "dec"))
+    # a max-unpooling decoder has no indices without its encoder's pass: decoding codes alone is refused (it
+    # used to write dark noise), saying which --upsample decodes
+    _fails(capsys, "ae", "decode", str(run), str(codes), "--out", str(tmp_path / "dec"), match="--upsample nearest")
+    _fails(capsys, "ae", "interpolate", str(run), str(images_dir / "img00.png"), str(images_dir / "img05.png"),
+           match="max-unpooling")
+    run_n = tmp_path / "run-nearest"
+    _run("ae", *common[1:], "--steps", "10", "--upsample", "nearest", "--out", str(run_n))
+    _run("ae", "encode", str(run_n), str(images_dir), "--out", str(codes))
+    _run("ae", "decode", str(run_n), str(codes), "--out", str(tmp_path / "dec"))
     assert len(list((tmp_path / "dec").glob("0*.png"))) == 12 and (tmp_path / "dec" / "grid.png").exists()
 
     _run("ae", "reconstruct", str(run), str(images_dir), "--out", str(tmp_path / "rec.png"))
@@ -87,7 +95,7 @@ def test_train_resume_and_use(tmp_path, images_dir, capsys):
          "--out", str(tmp_path / "den"), "--add-noise", "gaussian:0.3")
     assert {p.name for p in (tmp_path / "den").glob("*.png")} == {"img00.png", "img01.png", "comparison.png"}
 
-    _run("ae", "interpolate", str(run), str(images_dir / "img00.png"), str(images_dir / "img05.png"),
+    _run("ae", "interpolate", str(run_n), str(images_dir / "img00.png"), str(images_dir / "img05.png"),
          "--steps", "6", "--out", str(tmp_path / "morph"))
     assert (tmp_path / "morph" / "strip.png").exists() and (tmp_path / "morph" / "morph.gif").exists()
 

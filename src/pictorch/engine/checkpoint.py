@@ -104,7 +104,10 @@ def save_checkpoint(
             spec = module_spec(mod)
             if spec is not None:
                 specs[name] = spec
+    from pictorch.utils import tensors_sha256
+
     full_meta = {
+        "content_sha256": tensors_sha256(tensors),  # verified on load: damaged weights never answer
         "format": FORMAT,
         "pictorch_version": __version__,
         "torch_version": torch.__version__,
@@ -166,7 +169,12 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return p
 
 
-def load_checkpoint(path: str | Path, task: str | None = None, map_location: str = "cpu") -> Checkpoint:
+# the command of each task name (the generate task is `pictorch gan`)
+TASK_COMMANDS = {"generate": "gan", "autoencode": "autoencode"}
+
+
+def load_checkpoint(path: str | Path, task: str | None = None, map_location: str = "cpu",
+                    verify: bool = True) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Raises:
@@ -189,8 +197,15 @@ def load_checkpoint(path: str | Path, task: str | None = None, map_location: str
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{p}: checkpoint metadata is corrupt") from e
     if task is not None and meta.get("task") != task:
+        cmd = TASK_COMMANDS.get(meta.get("task"), meta.get("task"))
         raise CheckpointError(f"{p}: this is a {meta.get('task')!r} checkpoint, not a {task!r} one; "
-                              f"use `pictorch {meta.get('task')} ...` with it or pass a {task} checkpoint")
+                              f"use `pictorch {cmd} ...` with it or pass a {task} checkpoint")
+    if verify and meta.get("content_sha256"):
+        from pictorch.utils import tensors_sha256
+
+        if tensors_sha256(tensors) != meta["content_sha256"]:
+            raise CheckpointError(f"{p}: the weights do not match the checksum recorded when they were saved "
+                                  "(the file is damaged); restore it from a backup or retrain")
     names = meta.get("module_names") or sorted({k.split(".", 1)[0] for k in tensors})
     state_dicts: dict[str, dict[str, torch.Tensor]] = {n: {} for n in names}
     for k, v in tensors.items():

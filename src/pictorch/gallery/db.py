@@ -13,7 +13,6 @@ the SQLite file. The index mirror lives in :mod:`pictorch.gallery.mirror`, scori
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pictorch.errors import PictorchError
+from pictorch.utils import sha256_file  # noqa: F401 - re-exported for the gallery
 
 FORMAT_VERSION = 1
 SCORINGS = ("nearest", "centroid")
@@ -73,15 +73,6 @@ def damaged(path: str | Path, e: Exception | str) -> PictorchError:
 def _check_scoring(scoring: str) -> None:
     if scoring not in SCORINGS:
         raise PictorchError(f"unknown scoring {scoring!r}; use one of: {', '.join(SCORINGS)}")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def index_path_for(path: str | Path) -> Path:

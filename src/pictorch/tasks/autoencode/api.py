@@ -160,6 +160,11 @@ class TrainedAutoencoder:
     @torch.no_grad()
     def decode(self, codes: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Images in [0, 1] (float N×C×H×W on the CPU) from codes."""
+        if getattr(self.model, "upsample", None) == "max":
+            raise ConfigError(f"{self.path}: this autoencoder decodes with max-unpooling (--upsample max), which "
+                              "needs the pooling indices of an encoded image, so codes alone cannot be decoded "
+                              "(they came out as noise); train with --upsample nearest or transposed to decode "
+                              "or interpolate codes (reconstruct and denoise work with either)")
         z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, torch.Tensor) else codes).float()
         if z.ndim != 2 or z.shape[1] != self.code_size:
             raise ConfigError(f"codes of shape {tuple(z.shape)} do not fit this model: it expects N×{self.code_size}")
@@ -634,11 +639,7 @@ def interpolate(ckpt: str | os.PathLike | TrainedAutoencoder, image_a: str, imag
     ends = ae.prepare(torch.cat([a_img, b_img]))
     strip = save_strip(torch.cat([ends[:1], frames, ends[1:]]), out / "strip.png", value_range=(0, 1))
     gif = save_gif(frames, out / "morph.gif", value_range=(0, 1))
-    note = None
-    if getattr(ae.model, "upsample", None) == "max":
-        note = ("this model decodes with max-unpooling; without an image's own pooling indices the decoder "
-                "places values at block corners, so decoded frames are rougher than reconstructions")
-    return {"strip": strip, "gif": gif, "frames": frames, "note": note}
+    return {"strip": strip, "gif": gif, "frames": frames, "note": None}
 
 
 def psnr_db(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -269,8 +269,11 @@ class TrainedClassifier:
                 out = (out + self.model(x.flip(-1)).float()) / 2
             return out.cpu()
 
+        from pictorch.engine.inference import ensure_finite
+
         out = [scores(self.prepare(images[i:i + self.batch_size])) for i in range(0, len(images), self.batch_size)]
-        return torch.cat(out) if out else torch.zeros(0, len(self.classes))
+        return ensure_finite(torch.cat(out) if out else torch.zeros(0, len(self.classes)), "the classifier",
+                             self.path)
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities N×K."""

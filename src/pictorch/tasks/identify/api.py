@@ -7,7 +7,6 @@ and evaluate (verification, closed/open-set identification, retrieval).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -22,15 +21,9 @@ from pictorch.errors import CheckpointError, ConfigError, DataError
 
 def fingerprint_of(spec: Any, state_dict: dict[str, torch.Tensor]) -> str:
     """sha256 over the architecture spec (JSON, sorted keys) and every weight tensor (sorted by name)."""
-    h = hashlib.sha256()
-    h.update(json.dumps(spec, sort_keys=True, default=str).encode())
-    for k in sorted(state_dict):
-        t = state_dict[k].detach().to("cpu").contiguous()
-        h.update(k.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    from pictorch.utils import tensors_sha256
+
+    return tensors_sha256(state_dict, prefix=json.dumps(spec, sort_keys=True, default=str).encode())
 
 
 def convert_images(images: torch.Tensor, mode: str, size: tuple[int, int]) -> torch.Tensor:

@@ -21,7 +21,6 @@ it needs ``pkg_resources``). Everything here needs the ``faces`` extra: ``pip in
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -106,11 +105,9 @@ def _face_rec():
 
 @functools.cache
 def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from pictorch.utils import sha256_file
+
+    return sha256_file(path)
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
