@@ -14,6 +14,7 @@ Modules that register entries are imported lazily the first time a registry is q
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,12 +53,12 @@ class Registry:
         if self._discover:
             # "package.module:NAME" lists more modules; read at the first lookup, by name, so importing the
             # registry imports no capability (shared floors stay free of tasks/)
-            where, attr = self._discover.split(":")
-            import importlib.util
+            from importlib.util import find_spec
 
+            where, attr = self._discover.split(":")
             listed = getattr(importlib.import_module(where), attr)
             self._modules += [m for m in listed if m not in self._modules
-                              and importlib.util.find_spec(m.rsplit(".", 1)[0]) is not None]
+                              and find_spec(m.rsplit(".", 1)[0]) is not None]
         for m in list(self._modules):
             importlib.import_module(m)
 

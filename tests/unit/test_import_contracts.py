@@ -29,9 +29,9 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             if node.level:
                 parts = pkg.split(".")
                 base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
-            # "from pictorch.tasks import classify" imports the module pictorch.tasks.classify
-            out += [(node.lineno, f"{base}.{a.name}" if base in ("pictorch", "pictorch.tasks") else base)
-                    for a in node.names]
+            # "from pictorch.tasks.classify import api" reaches pictorch.tasks.classify.api (a module or a name
+            # defined there: either way the rules judge the full path)
+            out += [(node.lineno, f"{base}.{a.name}" if base.startswith("pictorch") else base) for a in node.names]
     return out
 
 
@@ -59,7 +59,7 @@ def tasks_meet_through_api(rel: Path, mod: str) -> str | None:
     if rel.parts[0] != "tasks" or len(rel.parts) < 3 or not mod.startswith("pictorch.tasks."):
         return None
     other = mod.split(".")
-    if other[2] == rel.parts[1] or len(other) == 3 and other[2] == "__init__":
+    if other[2] == rel.parts[1] or other[2] in ("__init__", "MODEL_MODULES"):
         return None
     if len(other) >= 4 and other[3] == "api":
         return None

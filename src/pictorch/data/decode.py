@@ -22,26 +22,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from pictorch.data.files import IMAGE_EXTENSIONS, is_image_file  # noqa: F401 - re-exported
 from pictorch.errors import BadImageError, DataError
 
 logger = logging.getLogger("pictorch")
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
-)
-"""File extensions (lower case, with the dot) treated as images when scanning folders."""
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """Largest accepted width × height (Pillow's own default limit); bigger files are refused as bombs."""
 
 Mode = Literal["RGB", "L"]
 ResizeMode = Literal["fit", "stretch", "center_crop"]
-
-
-def is_image_file(path: str | os.PathLike) -> bool:
-    """True when ``path`` has an image extension and is not a hidden file (dot or ``._`` AppleDouble)."""
-    name = Path(path).name
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _looks_like_text(head: bytes) -> bool:

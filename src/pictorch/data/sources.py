@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from pictorch.data.decode import DEFAULT_MAX_PIXELS, Mode, ResizeMode, is_image_file, load_images
+from pictorch.data.decode import DEFAULT_MAX_PIXELS, Mode, ResizeMode, load_images
 from pictorch.data.fashion_mnist import load_fashion_mnist
 from pictorch.data.imageset import ImageSet
 from pictorch.data.synthetic import noise_patterns, synthetic_shapes, toy_identities
@@ -37,19 +37,9 @@ def _root(root: str | os.PathLike, what: str = "folder") -> Path:
 
 
 def _walk_images(folder: Path, recursive: bool) -> Iterator[Path]:
-    """Image files under ``folder`` in sorted order, skipping hidden files and hidden subfolders."""
-    try:
-        entries = sorted(folder.iterdir(), key=lambda e: e.name)
-    except OSError as e:
-        raise DataError(f"cannot list {folder}: {e.strerror or e}") from None
-    for e in entries:
-        if e.name.startswith("."):
-            continue
-        if e.is_dir():
-            if recursive:
-                yield from _walk_images(e, True)
-        elif is_image_file(e):
-            yield e
+    from pictorch.data.files import walk_images
+
+    return walk_images(folder, recursive)
 
 
 def _stack_or_explain(tensors: list[torch.Tensor], paths: list[str], root: Path) -> torch.Tensor:

@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
+from pictorch.data.files import IMAGE_EXTENSIONS, walk_images
 from pictorch.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+IMAGE_SUFFIXES = tuple(sorted(IMAGE_EXTENSIONS))
 FASHION = ("fashion-mnist", "fashion_mnist", "fmnist")
 
 
@@ -105,7 +106,7 @@ def _image_files(inputs: Sequence[str | Path]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            out += list(walk_images(p))
         else:
             out.append(p)
     return out

@@ -184,7 +184,9 @@ class AutoencodeTask(TrainTask):
         return {"model": create_autoencoder(self.cfg.registry_name, **self.model_kwargs)}
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        return {"opt": torch.optim.AdamW(modules["model"].parameters(), lr=self.lr, weight_decay=self.weight_decay)}
+        from pictorch.engine.optim import adamw
+
+        return {"opt": adamw(modules["model"].parameters(), lr=self.lr, weight_decay=self.weight_decay)}
 
     def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
         # short warm-up then cosine decay: the late low-LR phase buys the last dB of PSNR

@@ -390,7 +390,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
 
 def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Image files from files and folders (folders searched recursively, hidden entries skipped)."""
-    from pictorch.data.decode import is_image_file
+    from pictorch.data.files import walk_images
 
     files: list[Path] = []
     for item in inputs:
@@ -398,8 +398,7 @@ def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         if not p.exists():
             raise DataError(f"{p} does not exist")
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = list(walk_images(p))
             if not found:
                 raise DataError(f"no image files in {p}")
             files += found

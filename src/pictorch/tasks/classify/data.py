@@ -64,18 +64,17 @@ def _scan_folder(root: Path) -> tuple[Counter, Counter]:
     """Sizes (H, W) and channel kinds of the images under root, from file headers (no decoding)."""
     from PIL import Image
 
-    from pictorch.data.decode import is_image_file
+    from pictorch.data.files import walk_images
 
     sizes: Counter = Counter()
     modes: Counter = Counter()
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts) and is_image_file(p):
-            try:
-                with Image.open(p) as im:
-                    sizes[(im.size[1], im.size[0])] += 1
-                    modes["L" if im.mode in ("L", "LA", "1", "I", "I;16", "F") else "RGB"] += 1
-            except Exception:  # noqa: BLE001 - unreadable files are skipped (and counted) by the decoder
-                continue
+    for p in walk_images(root):
+        try:
+            with Image.open(p) as im:
+                sizes[(im.size[1], im.size[0])] += 1
+                modes["L" if im.mode in ("L", "LA", "1", "I", "I;16", "F") else "RGB"] += 1
+        except Exception:  # noqa: BLE001 - unreadable files are skipped (and counted) by the decoder
+            continue
     return sizes, modes
 
 

@@ -109,7 +109,7 @@ class ClassifyConfig:
 
         check_numbers(self, {"per_class": (0, None), "image_size": (4, MAX_IMAGE_SIDE), "k": (0, 1000),
                              "backbone_lr_mult": (0, 100), "drop_rate": (0, 0.99), "label_smoothing": (0, 0.99),
-                             "val_split": (0, 0.9), "patience": (0, None), "limit": (0, None), "ema": (0, 0.99999)})
+                             "val_split": (0, 0.9), "patience": (0, None), "limit": (0, None)})
         if self.regime is None:
             self.regime = "full" if (self.pretrained or self.weights or self.init) else "scratch"
         if self.regime not in REGIMES:
@@ -407,11 +407,10 @@ class ClassifyTask(TrainTask):
         elif body_params:
             for p in body_params:  # lr multiplier 0: effectively frozen
                 p.requires_grad_(False)
-        if self.cfg.optimizer == "sgd":
-            opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=0.9, nesterov=True,
-                                                         weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)
+        from pictorch.engine.optim import adamw, sgd
+
+        make = sgd if self.cfg.optimizer == "sgd" else adamw
+        opt = make(groups, lr=self.lr, weight_decay=self.weight_decay)
         return {"opt": opt}
 
     def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:

@@ -263,15 +263,10 @@ def _class_loss(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torc
 
 
 def _adam(module: torch.nn.Module, lr: float, beta1: float) -> torch.optim.Optimizer:
-    """Adam over a module's parameters; the fused kernel (one pass per step over all tensors) where it exists."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    fusable = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    if fusable:
-        try:
-            return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
-        except (RuntimeError, TypeError):
-            pass
-    return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+    """Adam (AdamW without decay) over a module's parameters; the fused kernel where it exists."""
+    from pictorch.engine.optim import adamw
+
+    return adamw(module.parameters(), lr=lr, weight_decay=0.0, betas=(beta1, 0.999))
 
 
 def _scatter(points: torch.Tensor, path: Path) -> None:

@@ -96,7 +96,7 @@ class GANConfig:
     def __post_init__(self) -> None:
         from pictorch.engine.config import check_numbers
 
-        check_numbers(self, {"image_size": (1, MAX_IMAGE_SIDE), "channels": (0, 4), "z_dim": (1, 1 << 14),
+        check_numbers(self, {"image_size": (None, MAX_IMAGE_SIDE), "channels": (0, 4), "z_dim": (1, 1 << 14),
                              "noise_anneal": (0, 1), "gp_weight": (0, None), "lr_g": (0, 10), "lr_d": (0, 10),
                              "ngf": (1, 4096), "ndf": (1, 4096), "hidden": (1, 1 << 16),
                              "diversity_floor": (0, None), "d_win_patience": (1, None), "monitor_warmup": (0, None)})

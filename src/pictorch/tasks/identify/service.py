@@ -71,35 +71,19 @@ from pictorch.tasks.identify.results import (  # noqa: E402  (re-exported: resul
 # ---------------------------------------------------------------------------------------------- helpers
 def expand_photos(photos: Sequence[str | os.PathLike]) -> list[str]:
     """Files as given, folders expanded to the images inside them (sorted; hidden files skipped)."""
-    from pictorch.data.decode import IMAGE_EXTENSIONS, is_image_file
+    from pictorch.data.files import expand_inputs
 
-    out: list[str] = []
-    for p in map(Path, photos):
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and is_image_file(f)
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if not found:
-                raise DataError(f"folder {p} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            out.extend(found)
-        else:
-            out.append(str(p))
-    if not out:
-        raise DataError("no photos given")
-    return out
+    return [str(p) for p in expand_inputs(photos, what="photos", missing_ok=True)]
 
 
 def labelled_photos(folder: str | os.PathLike) -> list[tuple[str, str]]:
     """``(photo, person)`` for ``folder/<person>/<photo>`` (sorted; hidden files and folders skipped)."""
-    from pictorch.data.decode import is_image_file
+    from pictorch.data.files import labelled_images
 
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder (expected one subfolder of photos per person)")
-    out: list[tuple[str, str]] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(sub.rglob("*")):
-            if f.is_file() and is_image_file(f):
-                out.append((str(f), sub.name))
+    out = [(str(f), person) for f, person in labelled_images(root)]
     if not out:
         raise DataError(f"{root} has no subfolders with photos (expected FOLDER/<person>/<photo>)")
     return out

@@ -300,7 +300,9 @@ class IdentifyTask(TrainTask):
         elif back:
             for p in back:
                 p.requires_grad_(False)
-        return {"opt": torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)}
+        from pictorch.engine.optim import adamw
+
+        return {"opt": adamw(groups, lr=self.lr, weight_decay=self.weight_decay)}
 
     def configure_schedulers(self, optimizers, total_steps):
         self._total = total_steps
