@@ -23,7 +23,63 @@ from pictorch.registry import MODELS
 __all__ = ["ResnetGenerator", "UnetGenerator", "crop_to", "pad_to_multiple", "translate_any_size"]
 
 
-class UnetGenerator(nn.Module):
+class AnySizeTranslator(nn.Module):
+    """Generators take images of any size and kind: ``g(x)`` pads to the network's multiple and crops back.
+
+    - a float tensor (C×H×W or B×C×H×W, in [-1, 1]) gives a float tensor of the same size in [-1, 1];
+    - a uint8 tensor (0-255) gives uint8;
+    - a PIL image gives a PIL image (so ``pictorch.load(ckpt)(Image.open(p))`` is the translated picture).
+
+    Subclasses implement ``_translate`` for sides that are multiples of ``self.multiple``. Whether dropout and
+    batch statistics are on follows the module's mode: ``eval()`` (the default after loading) is deterministic;
+    ``train()`` under ``torch.no_grad()`` is the pix2pix paper's test-time behaviour.
+    """
+
+    multiple: int = 1
+    min_size: int = 0
+
+    def _translate(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x):  # noqa: ANN001, ANN201 - tensor or PIL image in, the same kind out
+        if not isinstance(x, torch.Tensor):
+            return self._forward_pil(x)
+        single = x.ndim == 3
+        xb = x.unsqueeze(0) if single else x
+        if xb.ndim != 4:
+            raise ConfigError(f"a translator takes C×H×W or B×C×H×W images, got shape {tuple(x.shape)}")
+        if xb.shape[1] != self.in_chans:
+            raise ConfigError(f"this translator takes {self.in_chans}-channel images, got {xb.shape[1]} channels")
+        is_u8 = xb.dtype == torch.uint8
+        p = next(self.parameters())
+        xf = xb.to(p.device, p.dtype) / 127.5 - 1.0 if is_u8 else xb
+        h, w = xf.shape[-2:]
+        if h % self.multiple or w % self.multiple or h < self.min_size or w < self.min_size:
+            xp, hw = pad_to_multiple(xf, self.multiple, self.min_size)
+            y = crop_to(self._translate(xp), hw)
+        else:
+            y = self._translate(xf)
+        if is_u8:
+            y = ((y.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return y[0] if single else y
+
+    @torch.no_grad()
+    def _forward_pil(self, im):  # noqa: ANN001, ANN202
+        import numpy as np
+        from PIL import Image
+
+        if not isinstance(im, Image.Image):
+            raise ConfigError(f"a translator takes a tensor or a PIL image, got {type(im).__name__}")
+        im = im.convert("L" if self.in_chans == 1 else "RGB")
+        arr = np.asarray(im)
+        t = torch.from_numpy(arr.copy())
+        t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
+        out = self(t).cpu()
+        out_arr = out[0].numpy() if out.shape[0] == 1 else out.permute(1, 2, 0).numpy()
+        return Image.fromarray(out_arr)
+
+
+class UnetGenerator(AnySizeTranslator):
     """The pix2pix U-Net: ``num_downs`` stride-2 4×4 convs down, transposed convs up, skips concatenated.
 
     Widths are ``ngf·min(2^i, 8)``; the innermost layer has no norm on its way down; dropout 0.5 (pix2pix's
@@ -73,7 +129,7 @@ class UnetGenerator(nn.Module):
         self.multiple = 2 ** num_downs
         self.in_chans, self.out_chans = in_chans, out_chans
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _translate(self, x: torch.Tensor) -> torch.Tensor:
         """Translate B×in×H×W (H, W multiples of ``self.multiple``) to B×out×H×W in [-1, 1]."""
         skips = []
         h = x
@@ -103,7 +159,7 @@ class ResnetBlock(nn.Module):
         return x + self.block(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(AnySizeTranslator):
     """CycleGAN's generator (Johnson et al. 2016): 7×7 stem, two stride-2 downsamplings, ``n_blocks`` residual
     blocks at 4·ngf, two transposed-conv upsamplings, 7×7 to ``out_chans`` and tanh.
 
@@ -139,7 +195,7 @@ class ResnetGenerator(nn.Module):
         self.min_size = 8
         self.in_chans, self.out_chans = in_chans, out_chans
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _translate(self, x: torch.Tensor) -> torch.Tensor:
         """Translate B×in×H×W (H, W multiples of 4) to B×out×H×W in [-1, 1]."""
         return self.model(x)
 
