@@ -164,7 +164,10 @@ class Pix2PixTask(_TranslateTask):
         return {"G": self._make(self.g_spec()), "D": self._make(self.cfg.discriminator_spec(d_in, self.crop))}
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        return {"G": adam(modules["G"], self.lr, self.cfg.beta1), "D": adam(modules["D"], self.lr, self.cfg.beta1)}
+        opts = {"G": adam(modules["G"], self.lr, self.cfg.beta1)}
+        if self.cfg.gan_weight > 0:  # L1-only (the ablation's arm) never steps D: no optimizer, no schedule
+            opts["D"] = adam(modules["D"], self.lr, self.cfg.beta1)
+        return opts
 
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
