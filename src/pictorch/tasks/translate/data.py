@@ -216,14 +216,17 @@ def photo_sources() -> list[tuple[str, Path]]:
     scikit-image ships 5 usable colour photos, scikit-learn 2, matplotlib 1; Debian's ``darknet`` adds 6 and
     ``opencv-doc`` 12 (``dpkg -L`` shows where).
     """
+    import importlib.util
+
     import matplotlib
-    import skimage.data
     import sklearn.datasets
 
     out: list[tuple[str, Path]] = []
-    sk = Path(skimage.data.__file__).parent
-    for n in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"):
-        out.append((f"skimage/{n}", sk / n))
+    spec = importlib.util.find_spec("skimage")  # optional (pip install pictorch[translate]); found without import
+    if spec is not None and spec.origin:
+        sk = Path(spec.origin).parent / "data"
+        for n in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"):
+            out.append((f"skimage/{n}", sk / n))
     skl = Path(sklearn.datasets.__file__).parent / "images"
     out += [("sklearn/china.jpg", skl / "china.jpg"), ("sklearn/flower.jpg", skl / "flower.jpg")]
     out.append(("matplotlib/grace_hopper.jpg", Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
@@ -254,7 +257,11 @@ def _read_photo(path: Path, short_side: int) -> np.ndarray:
 
 def _edges(rgb: np.ndarray) -> np.ndarray:
     """Canny edges (σ=1.5) as black lines on white, uint8 H×W."""
-    from skimage.feature import canny
+    try:
+        from skimage.feature import canny
+    except ImportError:
+        raise DataError("edges2photo needs scikit-image for its Canny edges: pip install scikit-image "
+                        "(or pictorch[translate])") from None
 
     gray = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
     return np.where(canny(gray, sigma=1.5), 0, 255).astype(np.uint8)
