@@ -11,6 +11,7 @@ is in both train and test):
     - ``gray2color``: luminance (1 channel) → the photo (RGB);
     - ``day2night``: NASA's Earth by day → the same place at night (Debian ``xplanet-images``), with
       longitude bands held out;
+    - ``labels2satellite``: the exact land/water mask of the ``global-land-mask`` wheel → the day image;
     - ``sneaker2boot``: unpaired Fashion-MNIST sneakers → ankle boots (CycleGAN).
 
 Batches are ``{"image": A uint8, "target": B uint8}``; :func:`joint_crop_flip` cuts the same random window
@@ -309,10 +310,48 @@ def _photo_task(kind: str, size: int, per_photo: int, test_per_photo: int, seed:
                            info={"train_photos": used["train"], "test_photos": used["test"], "size": size})
 
 
-def _earth_task(size: int, n_train: int, n_test: int, seed: int, width: int = 1024) -> TranslationData:
+def land_mask(width: int, height: int) -> np.ndarray:
+    """Land (True) / water of an equirectangular width×height grid aligned with xplanet's ``earth.jpg``
+    (longitude -180° at the left edge, latitude 90° at the top), from the ``global-land-mask`` wheel.
+
+    The wheel decompresses a 21600×43200 mask on import (7.8 s, 0.9 GB here), so the grid is cached in
+    ``$PICTORCH_HOME/translate/`` (default ``~/.cache/pictorch``) after the first call.
+    """
+    import os
+
+    home = Path(os.environ.get("PICTORCH_HOME") or "~/.cache/pictorch").expanduser() / "translate"
+    path = home / f"land_mask_{width}x{height}.npy"
+    if path.is_file():
+        return np.load(path)
+    try:
+        from global_land_mask import globe
+    except ImportError:
+        raise DataError("labels2satellite needs the global-land-mask wheel: pip install global-land-mask "
+                        "(or pictorch[translate])") from None
+    lat = 90.0 - (np.arange(height) + 0.5) * 180.0 / height
+    lon = -180.0 + (np.arange(width) + 0.5) * 360.0 / width
+    grid_lon, grid_lat = np.meshgrid(lon, lat)
+    mask = np.asarray(globe.is_land(grid_lat, grid_lon), dtype=bool)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        from pictorch.utils import atomic_save
+
+        atomic_save(path, lambda tmp: np.save(open(tmp, "wb"), mask))
+    except OSError:
+        pass  # a read-only home only costs the 8 s next time
+    return mask
+
+
+# two held-out longitude bands of 54° (over Africa/Europe and over the Americas): test tiles are cut only inside
+# them, training tiles only where they do not touch them
+EARTH_TEST_BANDS = ((0.5, 0.65), (0.2, 0.35))
+
+
+def _earth_task(kind: str, size: int, n_train: int, n_test: int, seed: int, width: int = 1024) -> TranslationData:
+    """day2night (day → night) or labels2satellite (land/water mask → day) tiles of NASA's Earth images."""
     day, night = XPLANET_DIR / "earth.jpg", XPLANET_DIR / "night.jpg"
     if not (day.is_file() and night.is_file()):
-        raise DataError(f"day2night needs NASA's Earth images in {XPLANET_DIR} (earth.jpg, night.jpg): "
+        raise DataError(f"{kind} needs NASA's Earth images in {XPLANET_DIR} (earth.jpg, night.jpg): "
                         "apt-get install xplanet-images")
     from PIL import Image
 
@@ -320,18 +359,21 @@ def _earth_task(size: int, n_train: int, n_test: int, seed: int, width: int = 10
         with Image.open(p) as im:
             return np.asarray(im.convert("RGB").resize((width, width // 2), Image.BICUBIC))
 
-    d, nt = read(day), read(night)
+    d = read(day)
+    if kind == "labels2satellite":
+        src = np.where(land_mask(width, width // 2), 255, 0).astype(np.uint8)
+        src_b = d
+    else:
+        src, src_b = d, read(night)
     h, w = d.shape[:2]
     load = size + size // 8
-    # two held-out longitude bands of 54° (one over Europe/Africa, one over the Americas): test tiles are cut only
-    # inside them, training tiles only where they do not touch them
-    bands = [(0.5, 0.65), (0.2, 0.35)]
+    bands = EARTH_TEST_BANDS
     rng = np.random.default_rng(seed)
 
     def tiles(n: int, side: int, inside: bool) -> tuple[np.ndarray, np.ndarray]:
-        out_d, out_n = [], []
+        out_a, out_b = [], []
         tries = 0
-        while len(out_d) < n and tries < 100 * n:
+        while len(out_a) < n and tries < 100 * n:
             tries += 1
             x = int(rng.integers(0, w - side + 1))
             y = int(rng.integers(h // 8, h - h // 8 - side + 1))  # skip the stretched polar rows
@@ -339,16 +381,18 @@ def _earth_task(size: int, n_train: int, n_test: int, seed: int, width: int = 10
             in_band = any(lo >= a and hi <= b for a, b in bands)
             touches = any(lo < b and hi > a for a, b in bands)
             if (inside and in_band) or (not inside and not touches):
-                out_d.append(d[y:y + side, x:x + side])
-                out_n.append(nt[y:y + side, x:x + side])
-        return np.stack(out_d), np.stack(out_n)
+                out_a.append(src[y:y + side, x:x + side])
+                out_b.append(src_b[y:y + side, x:x + side])
+        if not out_a:
+            raise DataError(f"{kind}: tiles of {side} px do not fit the held-out bands at width {width}")
+        return np.stack(out_a), np.stack(out_b)
 
-    tr_d, tr_n = tiles(n_train, load, False)
-    te_d, te_n = tiles(n_test, size, True)
-    return TranslationData(_to_tensor(tr_d), _to_tensor(tr_n), _to_tensor(te_d), _to_tensor(te_n), paired=True,
-                           name="day2night", crop=size,
-                           info={"source": str(XPLANET_DIR), "held_out_longitude_bands": bands, "width": width,
-                                 "size": size})
+    tr_a, tr_b = tiles(n_train, load, False)
+    te_a, te_b = tiles(n_test, size, True)
+    return TranslationData(_to_tensor(tr_a), _to_tensor(tr_b), _to_tensor(te_a), _to_tensor(te_b), paired=True,
+                           name=kind, crop=size,
+                           info={"source": str(XPLANET_DIR), "held_out_longitude_bands": [list(b) for b in bands],
+                                 "width": width, "size": size})
 
 
 def _sneaker_boot(data_dir: str | None, limit: int) -> TranslationData:
@@ -371,6 +415,7 @@ BUILTIN_TASKS: Mapping[str, str] = {
     "edges2photo": "Canny edges → photo, crops of real photos (paired)",
     "gray2color": "luminance → colour photo, crops of real photos (paired)",
     "day2night": "NASA Earth by day → at night, held-out longitude bands (paired; apt-get install xplanet-images)",
+    "labels2satellite": "land/water mask (global-land-mask wheel) → NASA Earth by day, held-out bands (paired)",
     "sneaker2boot": "Fashion-MNIST sneakers ↔ ankle boots (unpaired)",
 }
 
@@ -395,9 +440,9 @@ def load_translation_data(data: str, data_b: str | None = None, *, paired: bool 
         s = size or 32
         per = limit or max(16, math.ceil(4096 / 13 * (32 / s) ** 2 / 4))
         return _photo_task("edges" if key == "edges2photo" else "gray", s, per, max(8, per // 4), seed)
-    if key == "day2night":
+    if key in ("day2night", "labels2satellite"):
         s = size or 64
-        return _earth_task(s, limit or 2000, 200, seed)
+        return _earth_task(key, s, limit or 2000, 200, seed)
     if key == "sneaker2boot":
         return _sneaker_boot(data_dir, limit)
     return load_folders(data, data_b, paired, size, channels_a or 3, channels_b or channels_a or 3)
