@@ -44,7 +44,9 @@ class TranslateConfig:
         flip: Random horizontal flips (the same for A and B).
         label_smoothing: D's target for real images (1: off).
         instance_noise: Noise std on D's inputs, annealed to 0 over the first half (0: off).
-        channels_last: Channels-last memory layout (faster convs on CPUs).
+        channels_last: Channels-last memory layout. Off by default: on this AVX2 EPYC one pix2pix G+D
+            forward/backward (64 px, batch 4, ngf 32, 1 thread) took 119 ms channels-last against 93 ms NCHW
+            (layout copies around the skip concatenations and transposed convs).
     """
 
     model: str = "pix2pix"
@@ -74,7 +76,7 @@ class TranslateConfig:
     flip: bool = True
     label_smoothing: float = 1.0
     instance_noise: float = 0.0
-    channels_last: bool = True
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODELS_:
