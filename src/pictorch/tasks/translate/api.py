@@ -64,7 +64,7 @@ class Estimate:
 
 
 def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max_seconds: float = 0.0,
-          threads: int = 0, echo: Any = None) -> dict[str, Any]:
+          threads: int | str = 0, echo: Any = None) -> dict[str, Any]:
     """Train pix2pix or CycleGAN on ``cfg.data``; returns the trainer result (checkpoint, metrics, run folder).
 
     Args:
@@ -72,7 +72,9 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
         train_cfg: The shared :class:`~pictorch.engine.config.TrainConfig` (its ``lr`` is G's and D's).
         data_dir: Fashion-MNIST folder (sneaker2boot).
         max_seconds: Stop after this much training (0: run all steps).
-        threads: CPU threads for the run (0: leave torch's setting); restored afterwards.
+        threads: CPU threads for the run: a number, "auto" (time real steps with 1 and all cores and keep the
+            faster, re-checking as the shared machine's load changes: :class:`~pictorch.engine.threads.CpuThreadTuner`)
+            or 0 (leave torch's setting); restored afterwards.
         echo: Where the time estimate is printed (None: not printed).
     """
     from pictorch.engine.trainer import Trainer
@@ -92,8 +94,19 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     if echo is not None:
         hooks.append(Estimate(echo))
     before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
+    if str(threads).strip().lower() == "auto":
+        from pictorch.engine.threads import CpuThreadTuner
+
+        hooks.append(CpuThreadTuner())
+    else:
+        try:
+            n = int(threads)
+        except ValueError:
+            raise ConfigError(f"--threads takes auto or a number of threads, got {threads!r}") from None
+        if n < 0:
+            raise ConfigError(f"--threads must be >= 0 (or auto), got {n}")
+        if n:
+            torch.set_num_threads(n)
     try:
         result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
     finally:

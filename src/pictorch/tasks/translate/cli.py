@@ -88,7 +88,9 @@ def train(
     = 0.0,
     time_budget: Annotated[float, typer.Option("--time-budget", help="Stop after this many seconds (0: --steps).")]
     = 0.0,
-    threads: Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")] = 0,
+    threads: Annotated[str, typer.Option("--threads", help="CPU threads: auto (time real steps with 1 and all "
+                                         "cores, keep the faster, re-check as the load changes) or a number.")]
+    = "auto",
     data_dir: DataDir = None,
     steps: Steps = 2000,
     batch_size: BatchSize = 8,
