@@ -4,7 +4,9 @@ Task: labels2satellite (the exact land/water mask of the ``global-land-mask`` wh
 held-out longitude bands). Scores on the held-out tiles: L1 / PSNR / SSIM against the true day image and the
 paper's "FCN-score": a small segmenter trained on REAL day tiles (train bands) labels each generated tile
 land/water, scored against the mask the tile was generated from (pixel accuracy and mean IoU over the two
-classes). The segmenter on the real held-out tiles gives the ceiling.
+classes). The segmenter on the real held-out tiles gives the ceiling. ``fd`` is FID's Fréchet distance computed
+on the judge's hidden features (channel means and std devs) between generated held-out tiles and real training
+tiles: a realism score that blur does not pass (lower is better; real held-out tiles give its floor).
 
 Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``
 """
@@ -92,6 +94,29 @@ def fcn_score(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor) -> di
     return {"fcn_acc": acc, "fcn_miou": sum(ious) / len(ious)}
 
 
+@torch.no_grad()
+def judge_features(judge: Segmenter, images: torch.Tensor) -> torch.Tensor:
+    """Per-image texture statistics from the judge's last hidden layer: channel means and std devs (48-d)."""
+    trunk = judge.net[:-1]
+    out = []
+    for i in range(0, images.shape[0], 64):
+        f = trunk(_unit(images[i:i + 64]))
+        out.append(torch.cat([f.mean((2, 3)), f.std((2, 3))], 1))
+    return torch.cat(out).double()
+
+
+def frechet(fa: torch.Tensor, fb: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula, on the judge's features)."""
+    import numpy as np
+    from scipy import linalg
+
+    mu_a, mu_b = fa.mean(0).numpy(), fb.mean(0).numpy()
+    ca, cb = np.cov(fa.numpy(), rowvar=False), np.cov(fb.numpy(), rowvar=False)
+    covmean = linalg.sqrtm(ca @ cb)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca + cb - 2 * covmean))
+
+
 def crop_center(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     y0, x0 = (h - size) // 2, (w - size) // 2
@@ -120,10 +145,13 @@ def main() -> None:
     t0 = time.perf_counter()
     judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size))
     ceiling = fcn_score(judge, data.test_b, data.test_a)
+    real_train_feats = judge_features(judge, crop_center(data.train_b, args.size)[:1000])
+    ceiling["fd"] = frechet(judge_features(judge, data.test_b), real_train_feats)
     print(header())
     print(f"labels2satellite {args.size}px: {data.train_a.shape[0]} train tiles, {data.test_a.shape[0]} held-out "
           f"tiles (bands {data.info['held_out_longitude_bands']}); judge trained in {time.perf_counter() - t0:.0f}s")
-    print(f"ceiling (judge on real held-out tiles): acc {ceiling['fcn_acc']:.3f}, mIoU {ceiling['fcn_miou']:.3f}")
+    print(f"ceiling (judge on real held-out tiles): acc {ceiling['fcn_acc']:.3f}, mIoU {ceiling['fcn_miou']:.3f}; "
+          f"FD(real held-out, real train) {ceiling['fd']:.3f} (the floor of fd)")
     rows: dict[str, list[dict[str, float]]] = {}
     for arm in args.arms.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -135,14 +163,15 @@ def main() -> None:
             res = api.train(cfg, tcfg)
             g = api.load_translator(res["checkpoint"])
             pred = translate_batches(g, data.test_a)
-            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), "seconds": res["seconds"]}
+            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a),
+                 "fd": frechet(judge_features(judge, pred), real_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
     print(f"mean ± sd over seeds ({args.steps} steps, batch {args.batch}, ngf=ndf={args.ngf}; "
           f"load average now {os.getloadavg()[0]:.2f}):")
     for arm, rs in rows.items():
         parts = []
-        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou"):
+        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "fd"):
             v = [r[k] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             parts.append(f"{k} {statistics.mean(v):.3f}±{sd:.3f}")
