@@ -93,3 +93,22 @@ def test_lr_is_constant_then_decays_linearly_to_zero():
     assert f(0) == 1.0 and f(49) == 1.0
     assert 0.45 < f(75) < 0.55
     assert f(99) < 0.03 and f(99) >= 0.0
+
+
+def test_pix2pix_resume_equals_an_uninterrupted_run(tmp_path):
+    a = _blobs(16, 16, 7)
+    data = TranslationData(a, _mapping(a), paired=True, name="toy", crop=12)  # random windows and flips on
+    # constant LR: the schedule is a function of the run's total steps, which the first half is told is 3
+    cfg = TranslateConfig(model="pix2pix", ngf=4, ndf=4, num_downs=2, n_layers_d=1, decay_fraction=0.0)
+
+    def run(out, steps, resume=False):
+        task = TASKS["pix2pix"](cfg, data, lr=1e-3)
+        tc = TrainConfig(out_dir=str(out), steps=steps, batch_size=4, log_every=2, progress=False,
+                         precision="32-true", accelerator="cpu", seed=3, resume=resume)
+        return Trainer(tc).fit(task, make_loader(data, 4, seed=3))
+
+    straight = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)
+    resumed = run(tmp_path / "b", 6, resume=True)
+    for k, v in straight["modules"]["G"].state_dict().items():
+        assert torch.allclose(v.float(), resumed["modules"]["G"].state_dict()[k].float(), atol=1e-6), k

@@ -182,12 +182,14 @@ def load_folders(data: str, data_b: str | None, paired: bool, size: int = 0, cha
     root = Path(data).expanduser()
     if not root.exists():
         raise DataError(f"--data {data}: no such built-in task or folder (built-in: {', '.join(BUILTIN_TASKS)})")
-    sz = size or None
+    # with --size N, images load at N + N/8 and training cuts random N×N windows (the anchor: 286 → 256)
+    load = size + size // 8 if size else 0
+    sz = load or None
     if data_b is None and not _has_ab(root):
-        a, b = load_aligned(root, size, channels_a)
+        a, b = load_aligned(root, load, channels_a)
         if channels_b == 1 and b.shape[1] == 3:
             b = _luma(b)
-        return TranslationData(a, b, paired=True, name=str(root), info={"layout": "aligned"})
+        return TranslationData(a, b, paired=True, name=str(root), crop=size, info={"layout": "aligned", "size": size})
     if paired:
         sa, sb = load_paired(root, data_b, size=sz, mode=_mode(channels_a), resize="stretch")  # type: ignore[arg-type]
         if channels_b != channels_a:
@@ -195,13 +197,15 @@ def load_folders(data: str, data_b: str | None, paired: bool, size: int = 0, cha
         if sa.images.shape[-2:] != sb.images.shape[-2:]:
             raise DataError(f"{data}: A images are {tuple(sa.images.shape[-2:])} but B images are "
                             f"{tuple(sb.images.shape[-2:])}; pairs must have the same size (pass --load-size N)")
-        return TranslationData(sa.images, sb.images, paired=True, name=str(root), info={"layout": "paired"})
+        return TranslationData(sa.images, sb.images, paired=True, name=str(root), crop=size,
+                               info={"layout": "paired", "size": size})
     sa, sb = load_unpaired(root, data_b, size=sz, mode=_mode(channels_a), resize="stretch")  # type: ignore[arg-type]
     if channels_b != channels_a:
         sb = load_unpaired(root, data_b, size=sz, mode=_mode(channels_b), resize="stretch")[1]  # type: ignore[arg-type]
     if len(sa) == 0 or len(sb) == 0:
         raise DataError(f"{data}: domain {'A' if len(sa) == 0 else 'B'} is empty")
-    return TranslationData(sa.images, sb.images, paired=False, name=str(root), info={"layout": "unpaired"})
+    return TranslationData(sa.images, sb.images, paired=False, name=str(root), crop=size,
+                           info={"layout": "unpaired", "size": size})
 
 
 # -- built-in real tasks ----------------------------------------------------------------------------------

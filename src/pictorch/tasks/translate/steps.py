@@ -53,11 +53,13 @@ def adam(module: torch.nn.Module, lr: float, beta1: float) -> torch.optim.Optimi
 def constant_then_linear(total_steps: int, decay_fraction: float):  # noqa: ANN201 - a LambdaLR factor
     """LR factor: 1 for the first ``1 - decay_fraction`` of training, then linear to 0 at the last step
     (the anchor's ``n_epochs`` constant + ``n_epochs_decay`` linear, expressed in steps)."""
-    start = int(total_steps * (1.0 - decay_fraction))
-    span = max(1, total_steps - start)
+    span = int(round(total_steps * decay_fraction))
+    start = total_steps - span
 
     def factor(step: int) -> float:
-        return 1.0 if step < start else max(0.0, 1.0 - (step - start + 1) / (span + 1))
+        if span == 0 or step < start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start + 1) / (span + 1))
 
     return factor
 
@@ -76,7 +78,7 @@ class _TranslateTask(TrainTask):
         self.loss = GANLoss(cfg.resolved_gan_mode())
         self.extra_meta = dict(extra_meta or {})
         self.total_steps = 1
-        self._gen = torch.Generator().manual_seed(0)
+        self._seed = 0
         fixed_a = data.test_a if data.test_a is not None else data.train_a
         fixed_b = data.test_b if data.test_b is not None else data.train_b
         self.fixed_a = fixed_a[:8]
@@ -94,13 +96,15 @@ class _TranslateTask(TrainTask):
         x = to_signed(t)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    def _augment(self, batch: dict[str, torch.Tensor], paired: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _augment(self, batch: dict[str, torch.Tensor], paired: bool, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = batch["image"], batch["target"]
+        # crop offsets and flips from a generator seeded by (seed, step): a resumed run cuts the same windows
+        gen = torch.Generator().manual_seed((self._seed * 1_000_003 + step) % (2 ** 63))
         if paired:
-            a, b = joint_crop_flip(a, b, self.crop, self.cfg.flip, self._gen)
+            a, b = joint_crop_flip(a, b, self.crop, self.cfg.flip, gen)
         else:  # independent images: each side gets its own window and flip
-            a, _ = joint_crop_flip(a, a[:, :1], self.crop, self.cfg.flip, self._gen)
-            b, _ = joint_crop_flip(b, b[:, :1], self.crop, self.cfg.flip, self._gen)
+            a, _ = joint_crop_flip(a, a[:, :1], self.crop, self.cfg.flip, gen)
+            b, _ = joint_crop_flip(b, b[:, :1], self.crop, self.cfg.flip, gen)
         return self._x(a), self._x(b)
 
     def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
@@ -109,7 +113,7 @@ class _TranslateTask(TrainTask):
         return {k: torch.optim.lr_scheduler.LambdaLR(o, f) for k, o in optimizers.items()}
 
     def on_fit_start(self, ctx: StepContext) -> None:
-        self._gen = torch.Generator().manual_seed(ctx.cfg.seed * 7919 + ctx.step)
+        self._seed = int(ctx.cfg.seed)
 
     def _d_terms(self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int) -> torch.Tensor:
         """D's loss on a real and a (detached) fake batch, with the configured tricks."""
@@ -172,7 +176,7 @@ class Pix2PixTask(_TranslateTask):
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         g, d = ctx.modules["G"], ctx.modules["D"]
-        a, b = self._augment(batch, paired=True)
+        a, b = self._augment(batch, paired=True, step=ctx.step)
         fake = g(a)
         terms: dict[str, torch.Tensor] = {}
         if cfg.gan_weight > 0:
@@ -239,7 +243,7 @@ class CycleGANTask(_TranslateTask):
         cfg = self.cfg
         m = ctx.modules
         g_a, g_b, d_a, d_b = m["G_A"], m["G_B"], m["D_A"], m["D_B"]
-        real_a, real_b = self._augment(batch, paired=False)
+        real_a, real_b = self._augment(batch, paired=False, step=ctx.step)
         fake_b = g_a(real_a)
         fake_a = g_b(real_b)
         # discriminators first, on the pool's mix of new and past fakes
