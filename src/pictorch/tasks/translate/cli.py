@@ -177,4 +177,4 @@ def tasks() -> None:
     from pictorch.tasks.translate.data import BUILTIN_TASKS
 
     for k, v in BUILTIN_TASKS.items():
-        typer.echo(f"{k:<14} {v}")
+        typer.echo(f"{k:<17} {v}")
