@@ -35,9 +35,9 @@ Mode = Annotated[str, typer.Option(
 # CPU presets: what a preset sets unless the option is typed. Figures: ~0.01-0.03 s/step at 32 px on one core
 # of the dev machine (tiny), ~0.05-0.1 s (cpu); "paper" is the anchor's width and batch size.
 PRESETS: dict[str, dict[str, object]] = {
-    "tiny": {"ngf": 8, "ndf": 8, "batch_size": 4, "steps": 300, "picture_every": 100},
-    "cpu": {"ngf": 32, "ndf": 32, "batch_size": 8, "steps": 2000, "picture_every": 500},
-    "paper": {"ngf": 64, "ndf": 64, "batch_size": 1, "steps": 20000, "picture_every": 1000},
+    "tiny": {"ngf": 8, "ndf": 8, "batch_size": 4, "steps": 300, "picture_every": 100, "val_every": 100},
+    "cpu": {"ngf": 32, "ndf": 32, "batch_size": 8, "steps": 2000, "picture_every": 500, "val_every": 500},
+    "paper": {"ngf": 64, "ndf": 64, "batch_size": 1, "steps": 20000, "picture_every": 1000, "val_every": 1000},
 }
 
 
