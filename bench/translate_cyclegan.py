@@ -22,14 +22,15 @@ from torch import nn
 from translate_ablation import crop_center, fcn_score, header, train_segmenter
 
 
-def boot_classifier(sneakers: torch.Tensor, boots: torch.Tensor, steps: int = 300) -> nn.Module:
+def boot_classifier(sneakers: torch.Tensor, boots: torch.Tensor, steps: int = 1000) -> nn.Module:
     """A small CNN telling sneakers (0) from ankle boots (1), trained on real images."""
     torch.manual_seed(0)
+    # flatten, not global pooling: where the shaft of a boot is matters (pooled features reached only 0.88)
     m = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
-                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 1))
+                      nn.Flatten(), nn.Linear(32 * 7 * 7, 1))
     x = torch.cat([sneakers, boots]).float() / 127.5 - 1
     y = torch.cat([torch.zeros(len(sneakers)), torch.ones(len(boots))])
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
         idx = torch.randint(0, len(x), (64,), generator=g)
