@@ -124,3 +124,12 @@ def test_day2night_holds_out_longitude_bands():
     assert d.info["held_out_longitude_bands"]
     # night is darker than day on average (city lights on black)
     assert d.train_b.float().mean() < d.train_a.float().mean()
+
+
+def test_direction_b_to_a_swaps_the_domains():
+    a = torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+    b = torch.ones(2, 3, 4, 4, dtype=torch.uint8)
+    from pictorch.tasks.translate.data import TranslationData
+
+    d = TranslationData(a, b, a[:1], b[:1], paired=True, name="x").swapped()
+    assert d.in_chans == 3 and d.out_chans == 1 and torch.equal(d.test_a, b[:1]) and d.info["direction"] == "BtoA"
