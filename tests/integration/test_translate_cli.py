@@ -166,3 +166,16 @@ def test_bad_input_is_one_clear_line(run, trained, tmp_path):
     _one_line_error(*run("translate", "train", "--preset", "huge", "--out", str(tmp_path / "r3")), "preset")
     (tmp_path / "bad.png").write_text("not an image")
     _one_line_error(*run("translate", "apply", str(trained), str(tmp_path / "bad.png"), "--out", str(tmp_path / "o")))
+
+
+def test_yaml_beats_the_preset_and_typed_options_beat_the_yaml(run, aligned_dir, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 2\nngf: 4\nbatch_size: 2\n")
+    code, text = run("translate", "train", "--data", str(aligned_dir), "--config", str(cfg), "--ndf", "4",
+                     "--out", str(tmp_path / "r"), "--preset", "tiny", "--no-progress", "--accelerator", "cpu")
+    assert code == 0, text
+    import pictorch
+
+    meta = pictorch.load(tmp_path / "r").pictorch_meta
+    assert meta["step"] == 2 and meta["models"]["G"]["kwargs"]["ngf"] == 4
+    assert meta["models"]["D"]["kwargs"]["ndf"] == 4 and meta["train_config"]["batch_size"] == 2

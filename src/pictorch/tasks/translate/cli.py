@@ -116,10 +116,20 @@ def train(
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown --preset {preset!r}; use one of {', '.join(PRESETS)}")
+    from pictorch.engine.config import load_yaml
+
     params = dict(ctx.params)
+    # precedence: typed options, then the YAML file, then the preset, then the defaults
+    in_yaml = {str(k).replace("-", "_") for k in load_yaml(config)} if config else set()
+    def untyped(name: str) -> bool:
+        source = ctx.get_parameter_source(name)  # typer vendors click: compare by name, not by its private enum
+        return source is None or source.name in ("DEFAULT", "DEFAULT_MAP")
+
+    for k in list(params):
+        if k in in_yaml and untyped(k):
+            params[k] = None  # "not given": the shared resolver then takes the YAML's value, not this default
     for k, v in PRESETS[preset].items():
-        source = ctx.get_parameter_source(k)  # typer vendors click: compare by name, not by its private enum
-        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+        if untyped(k) and k not in in_yaml:
             params[k] = v
     tcfg, cfg = train_and_task_config(TranslateConfig, params, config, no_progress)
     typer.echo(f"translate train: {cfg.model} on {cfg.data} (preset {preset}: {tcfg.steps} steps, batch "
