@@ -133,3 +133,19 @@ def test_direction_b_to_a_swaps_the_domains():
 
     d = TranslationData(a, b, a[:1], b[:1], paired=True, name="x").swapped()
     assert d.in_chans == 3 and d.out_chans == 1 and torch.equal(d.test_a, b[:1]) and d.info["direction"] == "BtoA"
+
+
+def test_labels2satellite_tiles_pair_the_mask_with_the_day_image(tmp_path, monkeypatch):
+    from pictorch.tasks.translate.data import XPLANET_DIR
+
+    if not (XPLANET_DIR / "earth.jpg").is_file():
+        pytest.skip("xplanet-images not installed (make install-dev installs it)")
+    # a cached grid stands in for the global-land-mask wheel (whose import unpacks 0.9 GB): left half land
+    monkeypatch.setenv("PICTORCH_HOME", str(tmp_path))
+    (tmp_path / "translate").mkdir()
+    mask = np.zeros((512, 1024), bool)
+    mask[:, :512] = True
+    np.save(tmp_path / "translate" / "land_mask_1024x512.npy", mask)
+    d = load_translation_data("labels2satellite", size=32, limit=40)
+    assert d.train_a.shape == (40, 1, 36, 36) and d.train_b.shape == (40, 3, 36, 36)
+    assert set(d.train_a.unique().tolist()) <= {0, 255} and d.test_a.shape[1:] == (1, 32, 32)
