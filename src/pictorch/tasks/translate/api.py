@@ -45,19 +45,24 @@ class StopAfter:
 
 
 class Estimate:
-    """Trainer hook: times steps 2-4 and prints how long the whole run will take (step 1 is warm-up)."""
+    """Trainer hook: times ``n`` steps after ``start`` and prints how long the whole run will take.
 
-    def __init__(self, echo: Any = print):
+    The first step is warm-up; with the thread tuner on, its probes (which try slow thread counts on purpose) run
+    first, so the estimate starts after them.
+    """
+
+    def __init__(self, echo: Any = print, start: int = 1, n: int = 3):
         self.echo = echo
+        self.start, self.n = int(start), max(1, int(n))
         self._t: float | None = None
         self.seconds_per_step: float | None = None
 
     def on_step(self, ctx: Any, images: int) -> None:
         done = ctx.step - ctx.start_step
-        if done == 1:
+        if done == self.start:
             self._t = time.perf_counter()
-        elif done == 4 and self._t is not None:
-            self.seconds_per_step = (time.perf_counter() - self._t) / 3
+        elif done == self.start + self.n and self._t is not None:
+            self.seconds_per_step = (time.perf_counter() - self._t) / self.n
             left = (ctx.cfg.steps - ctx.step) * self.seconds_per_step
             self.echo(f"estimate: {self.seconds_per_step:.3f} s/step, about {left / 60:.1f} min for the "
                       f"{ctx.cfg.steps - ctx.step} steps left")
@@ -91,10 +96,12 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     loader = make_loader(data, train_cfg.batch_size, seed=train_cfg.seed, paired=cfg.paired)
     task = TASKS[cfg.model](cfg, data, lr=train_cfg.lr, extra_meta={"data_dir": data_dir})
     hooks: list[Any] = [StopAfter(max_seconds)] if max_seconds > 0 else []
-    if echo is not None:
-        hooks.append(Estimate(echo))
     before = torch.get_num_threads()
-    if str(threads).strip().lower() == "auto":
+    auto = str(threads).strip().lower() == "auto"
+    if echo is not None:
+        # the tuner's first probe covers 2 warm-up steps + 3 per thread count (1, n/2, n)
+        hooks.append(Estimate(echo, start=12 if auto and before > 1 else 1))
+    if auto:
         from pictorch.engine.threads import CpuThreadTuner
 
         hooks.append(CpuThreadTuner())
