@@ -24,8 +24,15 @@ def translate_batches(g: torch.nn.Module, a: torch.Tensor, batch_size: int = 32)
 def image_scores(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
     """Mean L1 (on [0, 1] pixels), PSNR (dB) and SSIM of predicted vs true images (uint8 or [-1, 1] floats)."""
     p, t = _unit(pred), _unit(true)
-    if p.shape[1] != t.shape[1]:  # gray vs colour (the identity baseline of gray2color): compare in gray
-        p, t = p.mean(1, keepdim=True), t.mean(1, keepdim=True)
+    if p.shape[1] != t.shape[1]:
+        # gray vs colour (the identity baseline of gray2color, edges2photo): the gray image as the colour answer,
+        # i.e. "no colour" (comparing in gray instead would score the luminance input as near perfect)
+        if p.shape[1] == 1:
+            p = p.expand(-1, t.shape[1], -1, -1)
+        elif t.shape[1] == 1:
+            t = t.expand(-1, p.shape[1], -1, -1)
+        else:
+            raise ValueError(f"cannot compare {p.shape[1]}-channel images with {t.shape[1]}-channel ones")
     win = 7 if min(p.shape[-2:]) >= 7 else None
     return {"l1": float((p - t).abs().mean()), "psnr": float(psnr(p, t, 1.0)),
             "ssim": float(ssim(p, t, 1.0, win_size=win)) if win else float("nan")}
