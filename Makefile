@@ -57,5 +57,19 @@ lint: install-dev
 bench: install-dev data
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
+# -- translate: NASA's Earth by day and at night (day2night task and its tests), Fashion-MNIST (sneaker2boot) and
+#    the translate extra (scikit-image, global-land-mask); tests skip without them, so CI installs them with the dev
+#    tools (apt needs root; else a note).
+install-dev: translate-data
+translate-data: $(VENV)/.installed
+	@if [ -f /usr/share/xplanet/images/night.jpg ]; then echo "xplanet-images: present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq xplanet-images >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq xplanet-images >/dev/null)) \
+	  && echo "xplanet-images: installed"; \
+	else echo "xplanet-images: no apt access; translate's day2night task and its tests are skipped"; fi
+	@$(MAKE) --no-print-directory data
+	$(PIP) install -q -e ".[translate]"
+.PHONY: translate-data
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info src/*.egg-info

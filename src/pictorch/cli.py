@@ -30,6 +30,8 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "Autoencoders: reconstruct, denoise, compress, search, interpolate.", ("ae",)),
     ("gan", "pictorch.tasks.generate.cli",
      "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
+    ("translate", "pictorch.tasks.translate.cli",
+     "Image-to-image translation: pix2pix (paired) and CycleGAN (unpaired); train, apply, evaluate.", ()),
 ]
 
 _DEBUG = False

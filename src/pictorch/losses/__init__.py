@@ -1,0 +1,1 @@
+"""Shared loss functions (adversarial, perceptual, segmentation, ...); submodules are imported explicitly."""

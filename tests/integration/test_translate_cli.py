@@ -1,0 +1,181 @@
+"""`pictorch translate` through the CLI: train → apply (any size) → evaluate → pictorch.load; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pictorch.cli import main
+
+TORCH_THREADS = 1
+
+
+@pytest.fixture
+def run(capsys):
+    """Run `pictorch ...` in-process through the console entry point; returns (exit code, stdout + stderr)."""
+
+    def _run(*args: str) -> tuple[int, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        cap = capsys.readouterr()
+        return code, cap.out + cap.err
+
+    return _run
+
+
+@pytest.fixture(scope="module")
+def aligned_dir(tmp_path_factory):
+    """Aligned A|B files: A gray-ish RGB blobs, B their inversion."""
+    root = tmp_path_factory.mktemp("aligned")
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        low = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
+        a = np.asarray(Image.fromarray(low).resize((16, 16), Image.BILINEAR))
+        Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / f"{i:02d}.png")
+    return root
+
+
+TINY = ["--preset", "tiny", "--batch-size", "4", "--log-every", "2", "--no-progress", "--accelerator", "cpu",
+        "--picture-every", "3"]
+
+
+@pytest.fixture(scope="module")
+def trained(aligned_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    try:
+        main(["translate", "train", "--data", str(aligned_dir), "--steps", "4", "--out", str(run_dir), *TINY])
+    except SystemExit as e:
+        assert not e.code
+    return run_dir
+
+
+def test_train_writes_checkpoint_pictures_and_curves(trained):
+    assert (trained / "last.safetensors").exists() and (trained / "curves.png").exists()
+    assert sorted(p.name for p in (trained / "pictures").iterdir())  # the fixed A→B grid
+    import pictorch
+
+    g = pictorch.load(trained)
+    meta = g.pictorch_meta
+    assert meta["task"] == "translate" and meta["model"] == "pix2pix" and meta["step"] == 4
+    assert meta["input"]["mode"] == "RGB" and meta["deployed_module"] == "G"
+
+
+def test_apply_keeps_non_square_size_and_never_overwrites(run, trained, tmp_path):
+    img = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (19, 37, 3), dtype=np.uint8)).save(img)
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.full((9, 5), 128, np.uint8)).save(gray)  # converted to the checkpoint's RGB
+    out = tmp_path / "out"
+    code, text = run("translate", "apply", str(trained), str(img), str(gray), "--out", str(out))
+    assert code == 0, text
+    assert Image.open(out / "wide.png").size == (37, 19) and Image.open(out / "gray.png").size == (5, 9)
+    code, text = run("translate", "apply", str(trained), str(img), "--out", str(out), "--mode", "paper")
+    assert code == 0, text
+    assert (out / "wide-1.png").exists()  # the earlier result is kept
+
+
+def test_cli_apply_equals_the_python_api(run, trained, tmp_path):
+    import pictorch
+
+    img = tmp_path / "x.png"
+    arr = np.random.default_rng(2).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(img)
+    code, text = run("translate", "apply", str(trained), str(img), "--out", str(tmp_path / "o"))
+    assert code == 0, text
+    cli = np.asarray(Image.open(tmp_path / "o" / "x.png"))
+    g = pictorch.load(trained)
+    api = g(torch.from_numpy(arr).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    assert np.array_equal(cli, api)
+    assert np.array_equal(np.asarray(g(Image.fromarray(arr))), api)  # PIL in, PIL out
+
+
+def test_evaluate_reports_scores_and_the_identity_baseline(run, trained, aligned_dir, tmp_path):
+    code, text = run("translate", "evaluate", str(trained), "--out", str(tmp_path / "ev"))
+    assert code == 0, text
+    rep = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert {"l1", "psnr", "ssim", "identity_l1"} <= set(rep) and rep["n"] == 12
+    assert all(np.isfinite(rep[k]) for k in ("l1", "psnr", "ssim"))
+    assert (tmp_path / "ev" / "samples.png").exists()
+
+
+def test_resume_continues_to_the_new_step_count(run, aligned_dir, tmp_path):
+    code, text = run("translate", "train", "--data", str(aligned_dir), "--steps", "2", "--out", str(tmp_path), *TINY)
+    assert code == 0, text
+    code, text = run("translate", "train", "--data", str(aligned_dir), "--steps", "3", "--out", str(tmp_path),
+                     "--resume", *TINY)
+    assert code == 0, text
+    import pictorch
+
+    assert pictorch.load(tmp_path).pictorch_meta["step"] == 3
+
+
+def test_cyclegan_round_trip_with_reverse(run, aligned_dir, tmp_path):
+    run_dir = tmp_path / "cyc"
+    code, text = run("translate", "train", "--model", "cyclegan", "--data", str(aligned_dir), "--steps", "2",
+                     "--out", str(run_dir), *TINY)
+    assert code == 0, text
+    img = tmp_path / "y.png"
+    Image.fromarray(np.zeros((11, 13, 3), np.uint8)).save(img)
+    code, text = run("translate", "apply", str(run_dir), str(img), "--reverse", "--out", str(tmp_path / "r"))
+    assert code == 0, text
+    assert Image.open(tmp_path / "r" / "y.png").size == (13, 11)
+    code, text = run("translate", "evaluate", str(run_dir))
+    assert code == 0 and "cycle_l1_a" in text, text
+
+
+def _one_line_error(code: int, text: str, *needles: str) -> None:
+    assert code == 2, text
+    lines = [ln for ln in text.strip().splitlines() if ln]
+    assert lines[-1].startswith("error: ") and "Traceback" not in text, text
+    for n in needles:
+        assert n in lines[-1], text
+
+
+def test_bad_input_is_one_clear_line(run, trained, tmp_path):
+    # unpaired folders given to pix2pix
+    (tmp_path / "u" / "A").mkdir(parents=True)
+    (tmp_path / "u" / "B").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "u" / "A" / "p.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "u" / "B" / "q.png")
+    _one_line_error(*run("translate", "train", "--data", str(tmp_path / "u"), "--out", str(tmp_path / "r1"), *TINY),
+                    "no image pairs")
+    # an empty domain (CycleGAN)
+    (tmp_path / "e" / "A").mkdir(parents=True)
+    (tmp_path / "e" / "B").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "e" / "B" / "q.png")
+    _one_line_error(*run("translate", "train", "--model", "cyclegan", "--data", str(tmp_path / "e"), "--out",
+                         str(tmp_path / "r2"), *TINY))
+    # a checkpoint of another task
+    from pictorch.engine.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "other.safetensors", torch.nn.Linear(2, 2), {"task": "classify"})
+    _one_line_error(*run("translate", "apply", str(tmp_path / "other.safetensors"), str(tmp_path / "u" / "A"),
+                         "--out", str(tmp_path / "o")), "'classify' checkpoint")
+    # --reverse on pix2pix, a missing image, an unknown preset, a file that is not an image
+    _one_line_error(*run("translate", "apply", str(trained), str(tmp_path / "u" / "A"), "--reverse", "--out",
+                         str(tmp_path / "o")), "CycleGAN")
+    _one_line_error(*run("translate", "apply", str(trained), str(tmp_path / "nope.png"), "--out", str(tmp_path / "o")),
+                    "no such image")
+    _one_line_error(*run("translate", "train", "--preset", "huge", "--out", str(tmp_path / "r3")), "preset")
+    (tmp_path / "bad.png").write_text("not an image")
+    _one_line_error(*run("translate", "apply", str(trained), str(tmp_path / "bad.png"), "--out", str(tmp_path / "o")))
+
+
+def test_yaml_beats_the_preset_and_typed_options_beat_the_yaml(run, aligned_dir, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: 2\nngf: 4\nbatch_size: 2\n")
+    code, text = run("translate", "train", "--data", str(aligned_dir), "--config", str(cfg), "--ndf", "4",
+                     "--out", str(tmp_path / "r"), "--preset", "tiny", "--no-progress", "--accelerator", "cpu")
+    assert code == 0, text
+    import pictorch
+
+    meta = pictorch.load(tmp_path / "r").pictorch_meta
+    assert meta["step"] == 2 and meta["models"]["G"]["kwargs"]["ngf"] == 4
+    assert meta["models"]["D"]["kwargs"]["ndf"] == 4 and meta["train_config"]["batch_size"] == 2
