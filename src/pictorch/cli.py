@@ -30,6 +30,10 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "Autoencoders: reconstruct, denoise, compress, search, interpolate.", ("ae",)),
     ("gan", "pictorch.tasks.generate.cli",
      "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
+    ("see", "pictorch.tasks.see.cli",
+     "What a network sees: filters, layers, activation maximisation, DeepDream.", ()),
+    ("stylize", "pictorch.tasks.stylize.cli",
+     "Neural style transfer: Gatys optimisation and fast style transfer (train, apply, ONNX).", ()),
 ]
 
 _DEBUG = False

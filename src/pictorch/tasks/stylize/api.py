@@ -1,0 +1,15 @@
+"""The ``stylize`` capability's Python API: Gatys optimisation and fast style transfer."""
+
+from __future__ import annotations
+
+from pictorch.tasks.stylize.gatys import (
+    GatysConfig,
+    GatysResult,
+    build_loss,
+    keep_content_colors,
+    match_color_statistics,
+    stylize_gatys,
+)
+
+__all__ = ["GatysConfig", "GatysResult", "build_loss", "keep_content_colors", "match_color_statistics",
+           "stylize_gatys"]

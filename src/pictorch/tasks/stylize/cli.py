@@ -1,0 +1,97 @@
+"""``pictorch stylize``: neural style transfer — Gatys optimisation, and fast style transfer (train a
+TransformerNet once per style, then apply it to any photo in a fraction of a second). Heavy imports happen
+inside the commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pictorch.cli_common import NoProgress, Seed
+
+app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
+
+Out = Annotated[str, typer.Option("--out", "-o", help="Output folder (earlier pictures are never replaced).")]
+Net = Annotated[str, typer.Option("--net", help="Frozen network: vgg19:caffe (Oxford weights), vgg19:imagenet "
+                                                "(torchvision's), a checkpoint, ...")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse work sizes above this many pixels.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")]
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    from pictorch.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _threads(n: int) -> None:
+    if n < 0:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError(f"--threads must be >= 0, got {n}")
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+@app.command()
+def gatys(
+    content: Annotated[str, typer.Argument(help="Content photo.")],
+    style: Annotated[list[str], typer.Argument(help="Style image(s); several are blended (--style-blend).")],
+    out: Out = "runs/stylize",
+    steps: Annotated[int, typer.Option("--steps", help="Optimisation steps (per scale).")] = 300,
+    size: Annotated[int, typer.Option("--size", help="Longer side of the result in pixels.")] = 512,
+    style_size: Annotated[int | None, typer.Option("--style-size", help="Longer side of the style images "
+                                                   "(default: as many pixels as the result).")] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")] = "lbfgs",
+    line_search: Annotated[bool, typer.Option("--line-search", help="L-BFGS with a strong-Wolfe line search "
+                                              "(steadier, a few evaluations per step).")] = False,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam step in 0-1 image units (default 1/255).")] = None,
+    init: Annotated[str, typer.Option("--init", help="content, style, noise, or an image file.")] = "content",
+    content_layers: Annotated[str, typer.Option("--content-layers", help="Comma-separated layers.")] = "relu4_2",
+    style_layers: Annotated[str, typer.Option("--style-layers", help="Comma-separated layers.")] =
+        "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    content_layer_weights: Annotated[str | None, typer.Option("--content-layer-weights")] = None,
+    style_layer_weights: Annotated[str | None, typer.Option("--style-layer-weights")] = None,
+    content_weight: Annotated[float, typer.Option("--content-weight", help="Content factor (× MSE).")] = 0.01,
+    style_weight: Annotated[float, typer.Option("--style-weight", help="Style factor (× MSE(Gram)/C²).")] = 10.0,
+    tv_weight: Annotated[float, typer.Option("--tv-weight", help="Total-variation factor (model units).")] = 0.0,
+    preserve_color: Annotated[str, typer.Option("--preserve-color", help="none, luminance or histogram.")] = "none",
+    style_blend: Annotated[str | None, typer.Option("--style-blend", help="Weights of the style images, e.g. "
+                                                    "0.7,0.3.")] = None,
+    scales: Annotated[int, typer.Option("--scales", help="Coarse-to-fine levels (2-3 for large images).")] = 1,
+    snapshot_every: Annotated[int, typer.Option("--snapshot-every", help="Save a snapshot every N steps.")] = 0,
+    net: Net = "vgg19:caffe",
+    max_pixels: MaxPixels = 1024 * 1024,
+    allow_gray: Annotated[bool, typer.Option("--allow-gray", help="Accept a grayscale style image.")] = False,
+    seed: Seed = 0,
+    threads: Threads = 0,
+    no_progress: NoProgress = False,
+) -> None:
+    """Gatys et al.: optimise the picture so its VGG features match the content and its Grams the style."""
+    from pictorch.tasks.stylize.api import GatysConfig, stylize_gatys
+
+    _threads(threads)
+    cfg = GatysConfig(
+        net=net, content_layers=_names(content_layers), style_layers=_names(style_layers),
+        content_layer_weights=_floats(content_layer_weights, "--content-layer-weights"),
+        style_layer_weights=_floats(style_layer_weights, "--style-layer-weights"),
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer,
+        line_search=line_search, lr=lr, steps=steps, size=size, style_size=style_size, init=init, preserve_color=preserve_color,
+        style_blend=_floats(style_blend, "--style-blend"), scales=scales, snapshot_every=snapshot_every,
+        max_pixels=max_pixels, allow_gray=allow_gray, seed=seed)
+    res = stylize_gatys(content, style, cfg, out=out, progress=not no_progress)
+    h = res.history[-1]
+    typer.echo(f"wrote {res.path}  ({res.steps} steps, {res.seconds:.1f} s, {res.seconds_per_step:.2f} s/step; "
+               f"loss {h['loss']:.4g} = content {h['content']:.4g} + style {h['style']:.4g} + tv {h['tv']:.4g})")
