@@ -84,7 +84,8 @@ def input_spec(model: nn.Module) -> InputSpec:
     if rec.get("mean") is not None:
         return InputSpec(tuple(rec["mean"]), tuple(rec.get("std") or (1.0,) * len(rec["mean"])),
                          float(rec.get("range", rec.get("input_range", 1.0))), rec.get("channel_order", "RGB"))
-    return InputSpec()
+    n = in_channels(model)
+    return InputSpec((0.0,) * n, (1.0,) * n)
 
 
 def in_channels(model: nn.Module) -> int:
