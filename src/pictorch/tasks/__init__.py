@@ -1,4 +1,4 @@
-"""Capabilities, one folder each: identify, classify, autoencode, generate.
+"""Capabilities, one folder each: identify, classify, autoencode, generate, see, stylize.
 
 ``MODEL_MODULES`` lists where each task registers its models; the top-level :func:`pictorch.create_model`
 declares them to the registry (lazily imported on first lookup), so task models are found by name without
@@ -11,4 +11,5 @@ MODEL_MODULES = (
     "pictorch.tasks.classify.models",
     "pictorch.tasks.autoencode.models",
     "pictorch.tasks.generate.models",
+    "pictorch.tasks.stylize.models",
 )

@@ -77,14 +77,21 @@ def fresh_path(path: str | os.PathLike) -> Path:
 
 def save_picture(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Save a ``[0, 1]`` (1×)C×H×W image as PNG/JPEG at its own size; returns the path written."""
-    from pictorch.viz.grid import save_image_grid
+    from PIL import Image
+
+    from pictorch.utils import atomic_save
+    from pictorch.viz.grid import to_uint8
 
     x = image.detach().float().cpu()
     if x.ndim == 3:
         x = x[None]
+    arr = to_uint8(x[:1].clamp(0, 1), (0.0, 1.0))[0].permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
     p = Path(path) if overwrite else fresh_path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return save_image_grid(x[:1].clamp(0, 1), p, nrow=1, value_range=(0.0, 1.0), scale=1)
+    fmt = "JPEG" if p.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    atomic_save(p, lambda tmp: img.save(tmp, format=fmt))
+    return p
 
 
 class StepBar:

@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from pictorch.cli_common import NoProgress, Seed
+from pictorch.cli_common import (
+    LR,
+    BatchSize,
+    CkptEvery,
+    ConfigFile,
+    LogEvery,
+    NoProgress,
+    PictureEvery,
+    Precision,
+    Resume,
+    Seed,
+    Steps,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
 
@@ -95,3 +107,77 @@ def gatys(
     h = res.history[-1]
     typer.echo(f"wrote {res.path}  ({res.steps} steps, {res.seconds:.1f} s, {res.seconds_per_step:.2f} s/step; "
                f"loss {h['loss']:.4g} = content {h['content']:.4g} + style {h['style']:.4g} + tv {h['tv']:.4g})")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
+                                              "starry_night.jpg).")],
+    content: Annotated[str, typer.Option("--content", help="Folder of content photos (recursive).")] = "",
+    crop: Annotated[int, typer.Option("--crop", help="Training crop side.")] = 256,
+    limit: Annotated[int, typer.Option("--limit", help="At most N photos (0: all).")] = 0,
+    style_size: Annotated[int, typer.Option("--style-size", help="Longer side of the style image.")] = 256,
+    net: Net = "vgg19:caffe",
+    content_layers: Annotated[str, typer.Option("--content-layers")] = "relu2_2",
+    style_layers: Annotated[str, typer.Option("--style-layers")] = "relu1_2,relu2_2,relu3_3,relu4_3",
+    content_weight: Annotated[float, typer.Option("--content-weight")] = 0.01,
+    style_weight: Annotated[float, typer.Option("--style-weight")] = 50.0,
+    tv_weight: Annotated[float, typer.Option("--tv-weight")] = 0.0,
+    width: Annotated[int, typer.Option("--width", help="TransformerNet width (32: the reference net).")] = 32,
+    blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
+    steps: Steps = 2000,
+    batch_size: BatchSize = 4,
+    lr: LR = 1e-3,
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/stylize",
+    # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
+    # mantissa turns small style differences into rounding noise
+    precision: Precision = "32-true",
+    seed: Seed = 0,
+    log_every: LogEvery = 20,
+    ckpt_every: CkptEvery = 0,
+    picture_every: PictureEvery = 200,
+    resume: Resume = False,
+    config: ConfigFile = None,
+    threads: Threads = 0,
+    no_progress: NoProgress = False,
+) -> None:
+    """Fast style transfer: train a TransformerNet for one style on crops of real photos."""
+    from pictorch.cli_common import echo_result, train_and_task_config
+    from pictorch.tasks.stylize.api import FastStyleConfig
+    from pictorch.tasks.stylize.api import train as run_train
+
+    _threads(threads)
+    cfg, task_cfg = train_and_task_config(FastStyleConfig, ctx.params, config, no_progress)
+    result = run_train(task_cfg, cfg)
+    echo_result(result, "stylize")
+
+
+@app.command()
+def apply(
+    ckpt: Annotated[str, typer.Argument(help="Stylize checkpoint (.safetensors) or its run folder.")],
+    images: Annotated[list[str], typer.Argument(help="Photos to stylise (kept at their size).")],
+    out: Out = "runs/stylize/applied",
+    size: Annotated[int | None, typer.Option("--size", help="Resize so the longer side is this.")] = None,
+    max_pixels: MaxPixels = 4096 * 4096,
+    threads: Threads = 0,
+) -> None:
+    """Stylise photos with a trained fast-style network."""
+    from pictorch.tasks.stylize.api import apply as run
+
+    _threads(threads)
+    for p in run(ckpt, images, out, max_side=size, max_pixels=max_pixels):
+        typer.echo(f"wrote {p}")
+
+
+@app.command()
+def export(
+    ckpt: Annotated[str, typer.Argument(help="Stylize checkpoint or run folder.")],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="ONNX file (default: beside the checkpoint).")]
+        = None,
+    opset: Annotated[int, typer.Option("--opset")] = 17,
+) -> None:
+    """Export the fast-style network to ONNX (any batch, height and width multiple of 4; input in [0, 1])."""
+    from pictorch.tasks.stylize.api import export_onnx
+
+    typer.echo(f"wrote {export_onnx(ckpt, out, opset)}")
