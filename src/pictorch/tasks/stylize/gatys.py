@@ -117,6 +117,9 @@ class GatysResult:
 
     @property
     def seconds_per_step(self) -> float:
+        """Optimisation time per step (setup and target computation excluded when there are 2+ steps)."""
+        if len(self.history) >= 2:
+            return (self.history[-1]["time"] - self.history[0]["time"]) / (len(self.history) - 1)
         return self.seconds / max(self.steps, 1)
 
 
@@ -312,7 +315,7 @@ def _optimise(loss, start: torch.Tensor, cfg: GatysConfig, desc: str, progress: 
             if cfg.optimizer == "adam":
                 with torch.no_grad():  # stay a valid picture (L-BFGS is left unclamped: it would break its history)
                     x.copy_(torch.maximum(torch.minimum(x, hi), lo))
-            history.append({"step": step, **row})
+            history.append({"step": step, **row, "time": time.perf_counter()})
             bar.update(step, {k: row[k] for k in ("loss", "content", "style", "tv") if k in row})
             if out_dir is not None and cfg.snapshot_every and step % cfg.snapshot_every == 0:
                 save_picture(spec.denormalize(x.detach()).clamp(0, 1),
