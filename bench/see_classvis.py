@@ -27,6 +27,8 @@ def cpu_model() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="efficientnet_lite0", help="name[:tag] or a classifier checkpoint "
+                    "(e.g. a Fashion-MNIST run: all its classes are rendered when --classes >= their count)")
     ap.add_argument("--classes", type=int, default=20)
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--size", type=int, default=128)
@@ -38,9 +40,14 @@ def main() -> None:
     from pictorch.nn.features import input_spec, load_frozen
     from pictorch.tasks.see.api import MaximizeConfig, maximize
 
-    model = load_frozen("efficientnet_lite0")
+    model = load_frozen(args.model)
+    from pictorch.nn.features import in_channels
+
+    chans = in_channels(model)
+    with torch.no_grad():
+        n_classes = model(torch.zeros(1, chans, args.size, args.size)).shape[1]
     g = torch.Generator().manual_seed(args.seed)
-    classes = torch.randperm(1000, generator=g)[: args.classes].tolist()
+    classes = torch.randperm(n_classes, generator=g)[: args.classes].tolist()
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     res = maximize(model, classes, None, MaximizeConfig(steps=args.steps, size=args.size, seed=args.seed),
@@ -49,7 +56,7 @@ def main() -> None:
     # baseline: the parametrisation's starting pictures
     from pictorch.tasks.see.maximize import FourierImage
 
-    start = FourierImage(len(classes), 3, (args.size, args.size), generator=torch.Generator().manual_seed(args.seed))()
+    start = FourierImage(len(classes), chans, (args.size, args.size), generator=torch.Generator().manual_seed(args.seed))()
     with torch.no_grad():
         p0 = model(input_spec(model).normalize(start)).softmax(1)
     base_hits = sum(int(p0[i].argmax() == c and p0[i, c] >= 0.9) for i, c in enumerate(classes))
@@ -58,7 +65,7 @@ def main() -> None:
     print(f"classes: {classes}")
     print(f"p(target): {[round(p, 3) for p in res.prob]}")
     print(f"top-1: {res.top1}")
-    print(f"Lite0 class visualisation: {hits}/{len(classes)} pictures are their class's top-1 with p >= 0.9 "
+    print(f"{args.model} class visualisation: {hits}/{len(classes)} pictures are their class's top-1 with p >= 0.9 "
           f"({args.steps} steps, {args.size} px, {secs:.0f} s); baseline (start noise): {base_hits}/{len(classes)}")
     if args.out:
         from pictorch.viz.grid import save_image_grid

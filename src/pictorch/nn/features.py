@@ -75,15 +75,18 @@ class InputSpec:
 
 
 def input_spec(model: nn.Module) -> InputSpec:
-    """The :class:`InputSpec` of a backbone (``default_cfg``) or loaded checkpoint (``pictorch_meta``)."""
-    cfg = getattr(model, "default_cfg", None)
-    if cfg:
-        return InputSpec.from_cfg(cfg)
+    """The :class:`InputSpec` of a loaded checkpoint (its ``input``/``normalization`` record: what it was
+    trained with) or of a backbone (``default_cfg``)."""
     meta = getattr(model, "pictorch_meta", {}) or {}
     rec = meta.get("input") or meta.get("normalization") or {}
+    cfg = getattr(model, "default_cfg", None)
+    if cfg and rec.get("mean") is None:
+        return InputSpec.from_cfg(cfg)
     if rec.get("mean") is not None:
+        rng = rec.get("range", rec.get("input_range", 1.0))
+        rng = rng[-1] if isinstance(rng, list | tuple) else rng  # [lo, hi] records give the top
         return InputSpec(tuple(rec["mean"]), tuple(rec.get("std") or (1.0,) * len(rec["mean"])),
-                         float(rec.get("range", rec.get("input_range", 1.0))), rec.get("channel_order", "RGB"))
+                         float(rng), rec.get("channel_order", "RGB"))
     n = in_channels(model)
     return InputSpec((0.0,) * n, (1.0,) * n)
 
