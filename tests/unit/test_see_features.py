@@ -106,3 +106,14 @@ def test_lite0_top1_on_real_photos():
         with torch.no_grad():
             top = m(spec.normalize(x)).argmax(1).item()
         assert top in want, (name, top)
+
+
+def test_input_spec_prefers_the_checkpoint_record():
+    m = create_model("small_cnn", in_chans=1, num_classes=2)
+    m.pictorch_meta = {"normalization": {"mean": [0.286], "std": [0.353], "scale": "x/255"}}
+    spec = input_spec(m)
+    assert spec.mean == (0.286,) and spec.std == (0.353,) and spec.input_range == 1.0
+    bare = nn.Sequential(nn.Conv2d(1, 2, 3))
+    assert input_spec(bare).channels == 1
+    bare.pictorch_meta = {"input": {"mean": [0.0] * 3, "std": [1.0] * 3, "range": [0.0, 1.0]}}
+    assert input_spec(bare).input_range == 1.0
