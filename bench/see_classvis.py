@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--objective", default="logprob", help="logprob or logit")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="Save the grid here (PNG).")
     args = ap.parse_args()
@@ -50,7 +51,8 @@ def main() -> None:
     classes = torch.randperm(n_classes, generator=g)[: args.classes].tolist()
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    res = maximize(model, classes, None, MaximizeConfig(steps=args.steps, size=args.size, seed=args.seed),
+    res = maximize(model, classes, None, MaximizeConfig(steps=args.steps, size=args.size, seed=args.seed,
+                                                               class_objective=args.objective),
                    progress=False)
     secs = time.perf_counter() - t0
     # baseline: the parametrisation's starting pictures
@@ -66,7 +68,7 @@ def main() -> None:
     print(f"p(target): {[round(p, 3) for p in res.prob]}")
     print(f"top-1: {res.top1}")
     print(f"{args.model} class visualisation: {hits}/{len(classes)} pictures are their class's top-1 with p >= 0.9 "
-          f"({args.steps} steps, {args.size} px, {secs:.0f} s); baseline (start noise): {base_hits}/{len(classes)}")
+          f"({args.objective}, {args.steps} steps, {args.size} px, {secs:.0f} s); baseline (start noise): {base_hits}/{len(classes)}")
     if args.out:
         from pictorch.viz.grid import save_image_grid
 

@@ -109,6 +109,9 @@ def maximize(
     class_: Annotated[str | None, typer.Option("--class", "-k", help="Class logit(s) of a classifier instead "
                                                "of a layer: 285 or 1,207,954.")] = None,
     param: Annotated[str, typer.Option("--param", help="fourier (decorrelated colour) or pixel.")] = "fourier",
+    class_objective: Annotated[str, typer.Option("--class-objective", help="logprob (the class must win: "
+                                                 "9/10 Fashion-MNIST classes reach p >= 0.9 vs 8/10 with "
+                                                 "logit) or logit.")] = "logprob",
     steps: Annotated[int, typer.Option("--steps")] = 256,
     lr: Annotated[float, typer.Option("--lr")] = 0.05,
     size: Annotated[int | None, typer.Option("--size", help="Picture side (default: the net's input size).")] = None,
@@ -141,7 +144,8 @@ def maximize(
     targets = parse_indices(class_ if class_ is not None else channel or "", "--class" if class_ else "--channel")
     net = _load(model, in_chans)
     cfg = MaximizeConfig(param=param, steps=steps, lr=lr, size=size, jitter=jitter, scale=scale, rotate=rotate,
-                         tv_weight=tv_weight, blur_every=blur_every, seed=seed)
+                         tv_weight=tv_weight, blur_every=blur_every,
+                         class_objective=class_objective, seed=seed)
     res = run(net, targets, layer, cfg, progress=not no_progress)
     arch = (getattr(net, "default_cfg", None) or {}).get("arch", Path(model).stem).replace(".", "_")
     what = f"class{class_}" if class_ is not None else f"{layer}_ch{channel}"
