@@ -119,16 +119,16 @@ def main() -> None:
         xt = torch.from_numpy(x)
         cands: dict[str, Callable[[], np.ndarray]] = {}
         with torch.inference_mode():
-            cands["eager fp32 (baseline)"] = lambda: model(xt).numpy()
+            cands["eager fp32 (baseline)"] = lambda xt=xt: model(xt).numpy()
             if "bf16" not in skip and cpu_supports_bf16():
-                def bf16() -> np.ndarray:
+                def bf16(xt: torch.Tensor = xt) -> np.ndarray:
                     with torch.autocast("cpu", dtype=torch.bfloat16):
                         return model(xt).float().numpy()
                 cands["eager bf16 autocast"] = bf16
             if compiled is not None:
-                cands["torch.compile fp32"] = lambda: compiled(xt).numpy()
+                cands["torch.compile fp32"] = lambda xt=xt: compiled(xt).numpy()
             for name, sess in sessions.items():
-                cands[name] = lambda sess=sess: sess.run(None, {"image": x})[0]
+                cands[name] = lambda sess=sess, x=x: sess.run(None, {"image": x})[0]
             base_t, base_out = None, None
             for name, fn in cands.items():
                 la = os.getloadavg()[0]
