@@ -213,7 +213,7 @@ def maximize(model: nn.Module, targets: Sequence[int], layer: str | None = None,
                                         generator=gen)
     opt = torch.optim.Adam(image.parameters(), lr=cfg.lr)
     with torch.no_grad():
-        start = score(objective(image())).tolist()
+        start = score(ascent(image())).tolist()
     dead = [False] * len(targets)
     with StepBar(cfg.steps, "maximize", enabled=progress) as bar:
         for step in range(1, cfg.steps + 1):
@@ -238,7 +238,7 @@ def maximize(model: nn.Module, targets: Sequence[int], layer: str | None = None,
     with torch.no_grad():
         final_img = image()
         out = objective(final_img)
-        final = score(out).tolist()
+        final = score(ascent(final_img)).tolist()
         prob = top1 = None
         if layer is None:
             p = out.softmax(1)
