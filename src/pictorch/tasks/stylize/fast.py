@@ -188,35 +188,69 @@ def load_stylizer(ckpt: str | Path) -> tuple[torch.nn.Module, Path]:
     return load_task_model(ckpt, TASK)
 
 
+class OnnxStylizer:
+    """A TransformerNet run by onnxruntime (measured 3.1× the eager float32 net at 512² on 2 threads of an
+    AMD EPYC, same output to 89 dB PSNR; ``bench/stylize_fast.py``). Pads to a multiple of 4 like the net."""
+
+    def __init__(self, model: torch.nn.Module, threads: int | None = None):
+        import tempfile
+
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as d:
+            path = _export(model, Path(d) / "net.onnx")
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads or torch.get_num_threads()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = max(8, h + (-h) % 4) - h, max(8, w + (-w) % 4) - w
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        y = self.session.run(None, {"image": x.contiguous().numpy()})[0]
+        return torch.from_numpy(y)[..., :h, :w]
+
+
+def _runtime(model: torch.nn.Module, runtime: str):
+    if runtime not in ("auto", "torch", "onnx"):
+        raise ConfigError(f"--runtime must be auto, torch or onnx, got {runtime!r}")
+    if runtime == "torch":
+        return model
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        if runtime == "onnx":
+            raise ConfigError("--runtime onnx needs onnx and onnxruntime: pip install onnx onnxruntime") from None
+        return model
+    return OnnxStylizer(model)
+
+
 @torch.no_grad()
 def apply(ckpt: str | Path, images: list[str | Path], out: str | Path, *, max_side: int | None = None,
-          max_pixels: int = 4096 * 4096) -> list[Path]:
-    """Stylise photos with a trained TransformerNet at their own size (or ``max_side``); returns the paths."""
+          max_pixels: int = 4096 * 4096, runtime: str = "auto") -> list[Path]:
+    """Stylise photos with a trained TransformerNet at their own size (or ``max_side``); returns the paths.
+
+    ``runtime``: ``auto`` (onnxruntime when installed: ~3× faster on CPU), ``torch`` or ``onnx``.
+    """
     from pictorch.tasks.see.api import load_photo, save_picture
 
     model, path = load_stylizer(ckpt)
     style = Path(str((getattr(model, "pictorch_meta", {}) or {}).get("style", "style"))).stem
+    run = _runtime(model, runtime) if images else model
     written = []
     for p in images:
         x = load_photo(p, channels=3, max_side=max_side, max_pixels=max_pixels, what="photo")
-        y = model(x).clamp(0, 1)
+        y = run(x).clamp(0, 1)
         written.append(save_picture(y, Path(out) / f"{Path(p).stem}_{style}.png"))
     return written
 
 
-def export_onnx(ckpt: str | Path, out: str | Path | None = None, opset: int = 17) -> Path:
-    """The TransformerNet as ONNX (input ``image`` float N×3×H×W in [0, 1], any H and W; output ``stylized``)."""
+def _export(model: torch.nn.Module, dst: Path, opset: int = 17) -> Path:
     import warnings
 
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise ConfigError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
-    from pictorch.tasks.see.api import fresh_path
-
-    model, path = load_stylizer(ckpt)
-    dst = fresh_path(Path(out) if out else path.with_suffix(".onnx"))
-    dst.parent.mkdir(parents=True, exist_ok=True)
     example = torch.rand(1, 3, 64, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -226,3 +260,18 @@ def export_onnx(ckpt: str | Path, out: str | Path | None = None, opset: int = 17
                                         "stylized": {0: "batch", 2: "height", 3: "width"}},
                           opset_version=opset, dynamo=False)
     return dst
+
+
+def export_onnx(ckpt: str | Path, out: str | Path | None = None, opset: int = 17) -> Path:
+    """The TransformerNet as ONNX (input ``image`` float N×3×H×W in [0, 1], H and W multiples of 4, at least 8;
+    output ``stylized``)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
+    from pictorch.tasks.see.api import fresh_path
+
+    model, path = load_stylizer(ckpt)
+    dst = fresh_path(Path(out) if out else path.with_suffix(".onnx"))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return _export(model, dst, opset)
