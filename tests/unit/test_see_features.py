@@ -7,7 +7,15 @@ import torch
 from torch import nn
 
 from pictorch.errors import ConfigError, WeightsError
-from pictorch.nn.features import FeatureNet, InputSpec, input_spec, list_layers, load_frozen, resolve_layer
+from pictorch.nn.features import (
+    FeatureNet,
+    InputSpec,
+    feature_info,
+    input_spec,
+    list_layers,
+    load_frozen,
+    resolve_layer,
+)
 from pictorch.registry import create_model
 from pictorch.weights import WEIGHT_SOURCES, bundled_source, package_file
 
@@ -117,3 +125,10 @@ def test_input_spec_prefers_the_checkpoint_record():
     assert input_spec(bare).channels == 1
     bare.pictorch_meta = {"input": {"mean": [0.0] * 3, "std": [1.0] * 3, "range": [0.0, 1.0]}}
     assert input_spec(bare).input_range == 1.0
+
+
+def test_feature_info_channels_and_strides():
+    m = create_model("vgg11", num_classes=0, hidden=8)
+    info = feature_info(m, (64, 64))
+    assert [r["channels"] for r in info] == [64, 128, 256, 512, 512]
+    assert [r["reduction"] for r in info] == [2, 4, 8, 16, 32]

@@ -7,6 +7,7 @@ One feature stack for perceptual losses, style transfer, DeepDream and filter vi
 * :class:`FeatureNet` runs the network and returns the outputs of the tapped modules as a dict; the forward
   stops as soon as every tap has fired (VGG-19 up to ``relu5_1`` skips its 400 MB classifier's work);
 * :func:`list_layers` lists every tap-able name with its output shape (nobody should guess ``features.22``);
+  :func:`feature_info` gives channels and stride per stage;
 * :func:`resolve_layer` accepts module names, the network's aliases (VGG: ``relu4_2``), and ``stage:N``;
 * :func:`load_frozen` is the one grammar for naming a frozen net: ``CKPT`` | ``name[:tag]``
   (``vgg19:caffe``, ``efficientnet_lite0``, ``resnet18:imagenet``, ``vgg16:random``).
@@ -277,6 +278,26 @@ def list_layers(model: nn.Module, input_size: tuple[int, int] | None = None,
     mods = dict(model.named_modules())
     return [{"name": n, "alias": ",".join(rev.get(n, [])), "type": type(mods[n]).__name__, "shape": s}
             for n, s in shapes.items()]
+
+
+def feature_info(model: nn.Module, input_size: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Channels and stride of each feature stage (after timm's ``FeatureInfo``), from a probe forward.
+
+    Returns:
+        One ``{"stage": "stage:i", "module": name, "channels": C, "reduction": input side / output side}``
+        per stage the network exposes through ``feature_stages()``.
+    """
+    cfg = getattr(model, "default_cfg", None) or {}
+    if input_size is None:
+        size = cfg.get("input_size") or (3, 224, 224)
+        input_size = (int(size[-2]), int(size[-1]))
+    rows = {r["name"]: r for r in list_layers(model, input_size)}
+    out = []
+    for alias, name in layer_aliases(model).items():
+        if alias.startswith("stage:") and name in rows and len(rows[name]["shape"]) == 3:
+            c, h, _w = rows[name]["shape"]
+            out.append({"stage": alias, "module": name, "channels": int(c), "reduction": input_size[0] / h})
+    return sorted(out, key=lambda r: int(r["stage"].split(":")[1]))
 
 
 def parse_frozen_spec(spec: str) -> tuple[str, str | None]:
