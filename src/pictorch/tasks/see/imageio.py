@@ -28,7 +28,7 @@ def fit_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
 
 def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | None = None,
                size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_WORK_PIXELS,
-               allow_gray: bool = True, what: str = "image") -> torch.Tensor:
+               allow_gray: bool = True, what: str = "image", shrink_to: int | None = None) -> torch.Tensor:
     """Decode a photo to a float 1×C×H×W batch in ``[0, 1]``.
 
     Args:
@@ -38,6 +38,7 @@ def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | No
         size: Resize to exactly (H, W) (overrides ``max_side``).
         max_pixels: Refuse work sizes above this many pixels (after resizing).
         allow_gray: Accept a grayscale file when ``channels == 3`` (replicated); else a ConfigError.
+        shrink_to: Only make it smaller: the longer side at most this (for inputs resized again later).
         what: Name of the role for messages ("style image", ...).
 
     Raises:
@@ -55,6 +56,8 @@ def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | No
         img = (img.float() @ torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1)).squeeze(-3)[None]
     x = img.float()[None] / 255.0
     h, w = x.shape[-2:]
+    if size is None and max_side is None and shrink_to and max(h, w) > shrink_to:
+        max_side = shrink_to
     th, tw = size if size is not None else fit_size(h, w, max_side)
     if th * tw > max_pixels:
         raise ConfigError(f"{path}: a {th}×{tw} {what} is {th * tw:,} pixels, over the budget of {max_pixels:,}; "

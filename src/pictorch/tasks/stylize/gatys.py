@@ -212,8 +212,11 @@ def stylize_gatys(content: str | Path, styles: Sequence[str | Path], cfg: GatysC
     content_img = load_photo(content, channels=chans, max_side=cfg.size, max_pixels=cfg.max_pixels,
                              what="content image")
     h, w = content_img.shape[-2:]
-    style_imgs = [load_photo(s, channels=chans, max_pixels=max(cfg.max_pixels, 4 * h * w), allow_gray=cfg.allow_gray,
-                             what="style image") for s in styles]
+    # styles are resized again per scale (to the content's pixel count or --style-size): big files are only
+    # shrunk here, so a 12-megapixel painting does not trip the work budget
+    style_imgs = [load_photo(s, channels=chans, max_pixels=cfg.max_pixels, allow_gray=cfg.allow_gray,
+                             what="style image", shrink_to=max(cfg.style_size or 0, 2 * max(h, w)))
+                  for s in styles]
     if cfg.style_blend is not None and len(cfg.style_blend) != len(style_imgs):
         raise ConfigError(f"{len(cfg.style_blend)} --style-blend weights for {len(style_imgs)} style images")
     if cfg.preserve_color == "histogram" and chans == 3:
