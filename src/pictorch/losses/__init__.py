@@ -1,1 +1,5 @@
-"""Shared loss functions (adversarial, perceptual, segmentation, ...); submodules are imported explicitly."""
+"""Shared losses (a floor: never imports ``pictorch.tasks``); submodules are imported explicitly.
+
+``adversarial``: GAN losses, gradient penalty, label tricks, image pool, ``frozen(D)``. ``perceptual``: content,
+Gram style, TV. ``segmentation``: Dice, Jaccard, Focal, Tversky.
+"""

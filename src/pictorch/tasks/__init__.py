@@ -1,4 +1,5 @@
 """Capabilities, one folder each: identify, classify, autoencode, generate, translate.
+"""Capabilities, one folder each: identify, classify, autoencode, generate, see, stylize.
 
 ``MODEL_MODULES`` lists where each task registers its models; the top-level :func:`pictorch.create_model`
 declares them to the registry (lazily imported on first lookup), so task models are found by name without
@@ -12,4 +13,5 @@ MODEL_MODULES = (
     "pictorch.tasks.autoencode.models",
     "pictorch.tasks.generate.models",
     "pictorch.tasks.translate.models",
+    "pictorch.tasks.stylize.models",
 )

@@ -173,8 +173,23 @@ def maybe_load_pretrained(
     """Load pretrained weights into a freshly built backbone when asked (shared by all factories)."""
     if weights is None and pretrained in (None, False, "", "none"):
         return model
-    from pictorch.weights import load_pretrained, resolve_weights
+    from pictorch.weights import bundled_source, load_pretrained, resolve_weights
 
+    source = bundled_source(model.default_cfg.get("arch", ""), pretrained) if weights is None else None
+    if source is not None:
+        # a file shipped in a pip package, converted to this layout; its input spec (Caffe's BGR 0-255 for
+        # VGG-19) comes with it so feature taps normalise correctly
+        report = load_pretrained(model, source.state_dict(), strict=False)
+        partial = tuple(source.cfg.get("partial_keys", ()))
+        missing = [k for k in report["missing"] if not k.startswith(partial)]
+        if missing or report["unexpected"]:
+            from pictorch.errors import WeightsError
+
+            raise WeightsError(f"{source.path()}: does not fit {model.default_cfg.get('arch')} "
+                               f"(missing {missing[:3]}, unexpected {report['unexpected'][:3]})")
+        model.default_cfg.update(source.cfg)
+        model.default_cfg["pretrained"] = source.tag
+        return model
     path = resolve_weights(model.default_cfg, pretrained=pretrained, weights=weights)
     load_pretrained(model, path)
     return model

@@ -1,0 +1,1 @@
+"""``pictorch see``: what a network sees (filters, layers, activation maximisation, DeepDream)."""

@@ -1,0 +1,1 @@
+"""``pictorch stylize``: neural style transfer (Gatys optimisation, fast TransformerNet)."""

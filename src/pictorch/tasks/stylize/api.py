@@ -1,0 +1,16 @@
+"""The ``stylize`` capability's Python API: Gatys optimisation and fast style transfer."""
+
+from __future__ import annotations
+
+from pictorch.tasks.stylize.fast import FastStyleConfig, apply, export_onnx, load_stylizer, train
+from pictorch.tasks.stylize.gatys import (
+    GatysConfig,
+    GatysResult,
+    build_loss,
+    keep_content_colors,
+    match_color_statistics,
+    stylize_gatys,
+)
+
+__all__ = ["FastStyleConfig", "apply", "export_onnx", "load_stylizer", "train", "GatysConfig", "GatysResult", "build_loss", "keep_content_colors", "match_color_statistics",
+           "stylize_gatys"]

@@ -1,0 +1,185 @@
+"""``pictorch stylize``: neural style transfer — Gatys optimisation, and fast style transfer (train a
+TransformerNet once per style, then apply it to any photo in a fraction of a second). Heavy imports happen
+inside the commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pictorch.cli_common import (
+    LR,
+    BatchSize,
+    CkptEvery,
+    ConfigFile,
+    LogEvery,
+    NoProgress,
+    PictureEvery,
+    Precision,
+    Resume,
+    Seed,
+    Steps,
+)
+
+app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
+
+Out = Annotated[str, typer.Option("--out", "-o", help="Output folder (earlier pictures are never replaced).")]
+Net = Annotated[str, typer.Option("--net", help="Frozen network: vgg19:caffe (Oxford weights), vgg19:imagenet "
+                                                "(torchvision's), a checkpoint, ...")]
+MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse work sizes above this many pixels.")]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")]
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    from pictorch.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _threads(n: int) -> None:
+    if n < 0:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError(f"--threads must be >= 0, got {n}")
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+@app.command()
+def gatys(
+    content: Annotated[str, typer.Argument(help="Content photo.")],
+    style: Annotated[list[str], typer.Argument(help="Style image(s); several are blended (--style-blend).")],
+    out: Out = "runs/stylize",
+    steps: Annotated[int, typer.Option("--steps", help="Optimisation steps (per scale).")] = 300,
+    size: Annotated[int, typer.Option("--size", help="Longer side of the result in pixels.")] = 512,
+    style_size: Annotated[int | None, typer.Option("--style-size", help="Longer side of the style images "
+                                                   "(default: as many pixels as the result).")] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="lbfgs or adam.")] = "lbfgs",
+    line_search: Annotated[bool, typer.Option("--line-search", help="L-BFGS with a strong-Wolfe line search "
+                                              "(steadier, a few evaluations per step).")] = False,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam step in 0-1 image units (default 1/255).")] = None,
+    init: Annotated[str, typer.Option("--init", help="content, style, noise, or an image file.")] = "content",
+    content_layers: Annotated[str, typer.Option("--content-layers", help="Comma-separated layers.")] = "relu4_2",
+    style_layers: Annotated[str, typer.Option("--style-layers", help="Comma-separated layers.")] =
+        "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    content_layer_weights: Annotated[str | None, typer.Option("--content-layer-weights")] = None,
+    style_layer_weights: Annotated[str | None, typer.Option("--style-layer-weights")] = None,
+    content_weight: Annotated[float, typer.Option("--content-weight", help="Content factor (× MSE).")] = 0.01,
+    style_weight: Annotated[float, typer.Option("--style-weight", help="Style factor (× MSE(Gram)/C²).")] = 10.0,
+    tv_weight: Annotated[float, typer.Option("--tv-weight", help="Total-variation factor (model units).")] = 0.0,
+    preserve_color: Annotated[str, typer.Option("--preserve-color", help="none, luminance or histogram.")] = "none",
+    style_blend: Annotated[str | None, typer.Option("--style-blend", help="Weights of the style images, e.g. "
+                                                    "0.7,0.3.")] = None,
+    scales: Annotated[int, typer.Option("--scales", help="Coarse-to-fine levels (2-3 for large images).")] = 1,
+    snapshot_every: Annotated[int, typer.Option("--snapshot-every", help="Save a snapshot every N steps.")] = 0,
+    net: Net = "vgg19:caffe",
+    max_pixels: MaxPixels = 1024 * 1024,
+    allow_gray: Annotated[bool, typer.Option("--allow-gray", help="Accept a grayscale style image.")] = False,
+    seed: Seed = 0,
+    threads: Threads = 0,
+    no_progress: NoProgress = False,
+) -> None:
+    """Gatys et al.: optimise the picture so its VGG features match the content and its Grams the style."""
+    from pictorch.tasks.stylize.api import GatysConfig, stylize_gatys
+
+    _threads(threads)
+    cfg = GatysConfig(
+        net=net, content_layers=_names(content_layers), style_layers=_names(style_layers),
+        content_layer_weights=_floats(content_layer_weights, "--content-layer-weights"),
+        style_layer_weights=_floats(style_layer_weights, "--style-layer-weights"),
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer,
+        line_search=line_search, lr=lr, steps=steps, size=size, style_size=style_size, init=init, preserve_color=preserve_color,
+        style_blend=_floats(style_blend, "--style-blend"), scales=scales, snapshot_every=snapshot_every,
+        max_pixels=max_pixels, allow_gray=allow_gray, seed=seed)
+    res = stylize_gatys(content, style, cfg, out=out, progress=not no_progress)
+    h = res.history[-1]
+    typer.echo(f"wrote {res.path}  ({res.steps} steps, {res.seconds:.1f} s, {res.seconds_per_step:.2f} s/step; "
+               f"loss {h['loss']:.4g} = content {h['content']:.4g} + style {h['style']:.4g} + tv {h['tv']:.4g})")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
+                                              "starry_night.jpg).")],
+    content: Annotated[str, typer.Option("--content", help="Folder of content photos (recursive).")] = "",
+    crop: Annotated[int, typer.Option("--crop", help="Training crop side.")] = 256,
+    limit: Annotated[int, typer.Option("--limit", help="At most N photos (0: all).")] = 0,
+    style_size: Annotated[int, typer.Option("--style-size", help="Longer side of the style image.")] = 256,
+    net: Net = "vgg19:caffe",
+    content_layers: Annotated[str, typer.Option("--content-layers")] = "relu2_2",
+    style_layers: Annotated[str, typer.Option("--style-layers")] = "relu1_2,relu2_2,relu3_3,relu4_3",
+    content_weight: Annotated[float, typer.Option("--content-weight")] = 1.0,
+    style_weight: Annotated[float, typer.Option("--style-weight")] = 30.0,
+    tv_weight: Annotated[float, typer.Option("--tv-weight")] = 0.0,
+    width: Annotated[int, typer.Option("--width", help="TransformerNet width (32: the reference net).")] = 32,
+    blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
+    steps: Steps = 2000,
+    batch_size: BatchSize = 4,
+    lr: LR = 1e-3,
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/stylize",
+    # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
+    # mantissa turns small style differences into rounding noise
+    precision: Precision = "32-true",
+    seed: Seed = 0,
+    log_every: LogEvery = 20,
+    ckpt_every: CkptEvery = 0,
+    picture_every: PictureEvery = 200,
+    resume: Resume = False,
+    config: ConfigFile = None,
+    threads: Threads = 0,
+    no_progress: NoProgress = False,
+) -> None:
+    """Fast style transfer: train a TransformerNet for one style on crops of real photos."""
+    from pictorch.cli_common import echo_result, train_and_task_config
+    from pictorch.tasks.stylize.api import FastStyleConfig
+    from pictorch.tasks.stylize.api import train as run_train
+
+    _threads(threads)
+    cfg, task_cfg = train_and_task_config(FastStyleConfig, ctx.params, config, no_progress)
+    result = run_train(task_cfg, cfg)
+    echo_result(result, "stylize")
+
+
+@app.command()
+def apply(
+    ckpt: Annotated[str, typer.Argument(help="Stylize checkpoint (.safetensors) or its run folder.")],
+    images: Annotated[list[str], typer.Argument(help="Photos to stylise (kept at their size).")],
+    out: Out = "runs/stylize/applied",
+    size: Annotated[int | None, typer.Option("--size", help="Resize so the longer side is this.")] = None,
+    max_pixels: MaxPixels = 4096 * 4096,
+    runtime: Annotated[str, typer.Option("--runtime", help="auto (onnxruntime when installed: ~3× faster on "
+                                         "CPU), torch or onnx.")] = "auto",
+    threads: Threads = 0,
+) -> None:
+    """Stylise photos with a trained fast-style network."""
+    from pictorch.tasks.stylize.api import apply as run
+
+    _threads(threads)
+    for p in run(ckpt, images, out, max_side=size, max_pixels=max_pixels, runtime=runtime):
+        typer.echo(f"wrote {p}")
+
+
+@app.command()
+def export(
+    ckpt: Annotated[str, typer.Argument(help="Stylize checkpoint or run folder.")],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="ONNX file (default: beside the checkpoint).")]
+        = None,
+    opset: Annotated[int, typer.Option("--opset")] = 17,
+) -> None:
+    """Export the fast-style network to ONNX (any batch, height and width multiple of 4; input in [0, 1])."""
+    from pictorch.tasks.stylize.api import export_onnx
+
+    typer.echo(f"wrote {export_onnx(ckpt, out, opset)}")
