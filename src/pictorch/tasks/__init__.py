@@ -1,9 +1,8 @@
-"""Capabilities, one folder each: identify, classify, autoencode, generate, translate.
-"""Capabilities, one folder each: identify, classify, autoencode, generate, see, stylize.
+"""Capabilities, one folder each: identify, classify, autoencode, generate, translate, see, stylize, segment.
 
-``MODEL_MODULES`` lists where each task registers its models; the top-level :func:`pictorch.create_model`
-declares them to the registry (lazily imported on first lookup), so task models are found by name without
-shared machinery importing tasks.
+``MODEL_MODULES`` lists where each task registers its models; the model registry reads this list by name on its
+first lookup (:data:`pictorch.registry.MODELS`), so task models are found by name without shared machinery
+importing tasks.
 """
 
 MODEL_MODULES = (
