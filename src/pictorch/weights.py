@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pictorch.errors import WeightsError
-from pictorch.utils import sha256_file
 from pictorch.registry import Registry
+from pictorch.utils import sha256_file
 
 log = logging.getLogger(__name__)
 
