@@ -1,0 +1,356 @@
+"""A trained autoencoder loaded from its checkpoint, and the file verbs on it: encode, decode, reconstruct, denoise, interpolate."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pictorch.errors import ConfigError, DataError
+from pictorch.tasks.autoencode.steps import TASK
+from pictorch.utils import resolve_device
+
+# -- a loaded model -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainedAutoencoder:
+    """A trained autoencoder with its checkpoint metadata; works on uint8 or [0, 1] float batches.
+
+    Attributes:
+        model: The autoencoder module (eval mode).
+        meta: Checkpoint metadata.
+        path: Checkpoint path.
+    """
+
+    model: Any
+    meta: dict[str, Any]
+    path: Path | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    batch_size: int = 256
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> TrainedAutoencoder:
+        """Load an autoencoder checkpoint (file or run folder).
+
+        Raises:
+            CheckpointError: Missing, corrupt, or a checkpoint of another task.
+        """
+        from pictorch.engine.checkpoint import load_task_model
+
+        dev = resolve_device(device)
+        model, p = load_task_model(path, TASK, ("model",), dev)
+        return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev)
+
+    @property
+    def code_size(self) -> int:
+        return int(self.model.code_size)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.model.image_size)  # type: ignore[return-value]
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.model.in_chans)
+
+    @property
+    def mode(self) -> str:
+        return "L" if self.in_chans == 1 else "RGB"
+
+    @property
+    def variational(self) -> bool:
+        return bool(getattr(self.model, "variational", False))
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (0..255) or float ([0, 1]) N×C×H×W -> float [0, 1] at the model's size and channels."""
+        import torch.nn.functional as F
+
+        if images.ndim == 3:
+            images = images.unsqueeze(0)
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        c = x.shape[1]
+        if c != self.in_chans:
+            if self.in_chans == 1 and c == 3:
+                x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            elif self.in_chans == 3 and c == 1:
+                x = x.expand(-1, 3, -1, -1)
+            else:
+                raise ConfigError(f"images have {c} channels; this autoencoder takes {self.in_chans}")
+        if tuple(x.shape[-2:]) != self.image_size:
+            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
+        return x.clamp(0, 1)
+
+    def _batches(self, x: torch.Tensor):
+        for i in range(0, len(x), self.batch_size):
+            yield self.prepare(x[i:i + self.batch_size]).to(self.device)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Codes (the posterior mean for a VAE), float32 N×code_size on the CPU."""
+        out = [self.model.encode(b).float().cpu() for b in self._batches(images)]
+        return torch.cat(out) if out else torch.zeros(0, self.code_size)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Images in [0, 1] (float N×C×H×W on the CPU) from codes."""
+        if getattr(self.model, "upsample", None) == "max":
+            raise ConfigError(f"{self.path}: this autoencoder decodes with max-unpooling (--upsample max), which "
+                              "needs the pooling indices of an encoded image, so codes alone cannot be decoded "
+                              "(they came out as noise); train with --upsample nearest or transposed to decode "
+                              "or interpolate codes (reconstruct and denoise work with either)")
+        z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, torch.Tensor) else codes).float()
+        if z.ndim != 2 or z.shape[1] != self.code_size:
+            raise ConfigError(f"codes of shape {tuple(z.shape)} do not fit this model: it expects N×{self.code_size}")
+        out = [self.model.decode(z[i:i + self.batch_size].to(self.device)).float().clamp(0, 1).cpu()
+               for i in range(0, len(z), self.batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, *self.model.image_shape)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """encode → decode in one pass (max-unpooling models use the image's own pooling indices)."""
+        out = [self.model(b)["recon"].float().clamp(0, 1).cpu() for b in self._batches(images)]
+        return torch.cat(out) if out else torch.zeros(0, *self.model.image_shape)
+
+    denoise = reconstruct
+
+
+def _load(ae: str | os.PathLike | TrainedAutoencoder, device: str | None = None) -> TrainedAutoencoder:
+    return ae if isinstance(ae, TrainedAutoencoder) else TrainedAutoencoder.load(ae, device=device)
+
+
+def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
+    from pictorch.tasks.autoencode.data import load_files
+
+    return load_files(inputs, size=ae.image_size, mode=ae.mode)
+
+
+# -- verbs ----------------------------------------------------------------------------------------------------
+
+
+def encode_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out: str | os.PathLike,
+                 device: str | None = None) -> dict[str, Any]:
+    """Encode image files/folders to a ``.npz`` with ``codes`` (N×D float32), ``paths`` and ``meta`` (JSON).
+
+    Returns:
+        ``{"out": path, "count": N, "code_size": D}``.
+    """
+    from pictorch.utils import atomic_save
+
+    ae = _load(ckpt, device)
+    images, paths = _read_images(ae, inputs)
+    codes = ae.encode(images).numpy().astype(np.float32)
+    meta = {"checkpoint": str(ae.path), "model": ae.meta.get("model_name"), "code_size": ae.code_size,
+            "image_size": list(ae.image_size), "mode": ae.mode}
+    out = Path(out)
+    if out.suffix != ".npz":
+        out = out.with_suffix(".npz")
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, codes=codes, paths=np.array(paths), meta=np.array(json.dumps(meta)))
+
+    atomic_save(out, write)
+    return {"out": out, "count": len(codes), "code_size": ae.code_size}
+
+
+def read_codes(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Codes and their source names from a ``.npz`` (``codes``) or ``.npy`` file."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such codes file")
+    try:
+        if p.suffix == ".npy":
+            codes = np.load(p, allow_pickle=False)
+            names: list[str] = []
+        else:
+            with np.load(p, allow_pickle=False) as z:
+                if "codes" not in z:
+                    raise DataError(f"{p}: has no 'codes' array (write it with `pictorch ae encode`)")
+                codes = z["codes"]
+                names = [str(s) for s in z["paths"]] if "paths" in z else []
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{p}: not a readable .npz/.npy codes file ({e.__class__.__name__})") from e
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.ndim == 1:
+        codes = codes[None]
+    if codes.ndim != 2:
+        raise DataError(f"{p}: codes must be a 2-D array N×D, got shape {codes.shape}")
+    return codes, names
+
+
+def decode_codes(ckpt: str | os.PathLike | TrainedAutoencoder, codes_file: str | os.PathLike, out_dir: str | os.PathLike,
+                 device: str | None = None) -> dict[str, Any]:
+    """Decode a codes file to one PNG per code plus ``grid.png``.
+
+    Returns:
+        ``{"out_dir", "files": [...], "grid"}``.
+    """
+    from pictorch.viz.grid import save_image_grid
+
+    ae = _load(ckpt, device)
+    codes, names = read_codes(codes_file)
+    if codes.shape[1] != ae.code_size:
+        raise ConfigError(f"{codes_file}: codes are {codes.shape[1]}-dimensional but this model's code size is "
+                          f"{ae.code_size}; decode with the checkpoint that encoded them")
+    images = ae.decode(codes)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, img in enumerate(images):
+        stem = Path(names[i]).stem if i < len(names) else f"code_{i:05d}"
+        files.append(save_image_grid(img[None], out / f"{i:05d}_{stem}.png", nrow=1, value_range=(0, 1), scale=1))
+    grid = save_image_grid(images[:64], out / "grid.png", nrow=8, value_range=(0, 1))
+    return {"out_dir": out, "files": files, "grid": grid}
+
+
+def _quality(recon: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+    from pictorch.metrics.image_quality import psnr, ssim
+
+    out = {"psnr": float(psnr(recon, clean))}
+    if min(clean.shape[-2:]) >= 7:
+        out["ssim"] = float(ssim(recon, clean))
+    return out
+
+
+def reconstruct_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out: str | os.PathLike,
+                      noise: str | None = None, max_images: int = 32, seed: int = 0,
+                      device: str | None = None) -> dict[str, Any]:
+    """Side-by-side grid: originals, (corrupted inputs,) reconstructions; with PSNR/SSIM against the originals.
+
+    Returns:
+        ``{"out", "count", "psnr", "ssim", ["noisy_psnr"]}``.
+    """
+    from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
+    from pictorch.viz.grid import save_image_grid
+
+    ae = _load(ckpt, device)
+    images, _ = _read_images(ae, inputs)
+    clean = ae.prepare(images)
+    corruptions = parse_corruption(noise)
+    x_in = apply_corruptions(clean, corruptions, torch.Generator().manual_seed(seed)) if corruptions else clean
+    recon = ae.reconstruct(x_in)
+    result: dict[str, Any] = {"count": len(clean), **_quality(recon, clean)}
+    if corruptions:
+        result["noisy_psnr"] = _quality(x_in, clean)["psnr"]
+    n = min(max_images, len(clean))
+    per_row = min(n, 8)
+    rows = []
+    for i in range(0, n, per_row):
+        rows += [clean[i:i + per_row]] + ([x_in[i:i + per_row]] if corruptions else []) + [recon[i:i + per_row]]
+    result["out"] = save_image_grid(torch.cat(rows), out, nrow=per_row, value_range=(0, 1))
+    return result
+
+
+def denoise_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out_dir: str | os.PathLike,
+                  add_noise: str | None = None, seed: int = 0, device: str | None = None) -> dict[str, Any]:
+    """Denoise image files/folders, writing ``<out_dir>/<name>.png`` for each (at the model's image size).
+
+    Args:
+        add_noise: Corrupt the inputs first (e.g. ``gaussian:0.3``) to demonstrate on clean images; then a
+            ``comparison.png`` grid and PSNR before/after are produced too.
+
+    Returns:
+        ``{"out_dir", "files", ["noisy_psnr", "psnr"]}``.
+    """
+    from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
+    from pictorch.viz.grid import save_image_grid
+
+    ae = _load(ckpt, device)
+    images, paths = _read_images(ae, inputs)
+    x = ae.prepare(images)
+    corruptions = parse_corruption(add_noise)
+    x_in = apply_corruptions(x, corruptions, torch.Generator().manual_seed(seed)) if corruptions else x
+    clean = ae.denoise(x_in)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files, used = [], set()
+    for img, p in zip(clean, paths, strict=True):
+        name = Path(p).stem
+        while name in used:
+            name += "_"
+        used.add(name)
+        files.append(save_image_grid(img[None], out / f"{name}.png", nrow=1, value_range=(0, 1), scale=1))
+    result: dict[str, Any] = {"out_dir": out, "files": files}
+    if corruptions:
+        result["noisy_psnr"] = _quality(x_in, x)["psnr"]
+        result["psnr"] = _quality(clean, x)["psnr"]
+        n = min(8, len(x))
+        result["comparison"] = save_image_grid(torch.cat([x[:n], x_in[:n], clean[:n]]), out / "comparison.png",
+                                               nrow=n, value_range=(0, 1))
+    return result
+
+
+# -- interpolation -----------------------------------------------------------------------------------------------
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between code vectors ``a`` and ``b`` (D) at fractions ``t`` (T) -> T×D.
+
+    Interpolates the direction on the great circle and the norm linearly; falls back to lerp for (nearly)
+    parallel vectors.
+    """
+    na, nb = a.norm(), b.norm()
+    ua, ub = a / na.clamp_min(1e-12), b / nb.clamp_min(1e-12)
+    omega = torch.arccos((ua * ub).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t.view(-1, 1)
+    if float(omega) < 1e-4:
+        return a + t * (b - a)
+    so = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) / so) * ua + (torch.sin(t * omega) / so) * ub
+    return direction * ((1 - t) * na + t * nb)
+
+
+def interpolate(ckpt: str | os.PathLike | TrainedAutoencoder, image_a: str, image_b: str, steps: int = 10,
+                out_dir: str | os.PathLike = "interpolation", method: str = "slerp",
+                device: str | None = None) -> dict[str, Any]:
+    """Morph between two images through the latent space: ``strip.png`` and ``morph.gif``.
+
+    The strip shows image A, ``steps`` decoded codes from A's code to B's (VAEs use the posterior means) and
+    image B.
+
+    Returns:
+        ``{"strip", "gif", "frames": T×C×H×W tensor}``.
+    """
+    from pictorch.viz.grid import save_gif, save_strip
+
+    if steps < 2:
+        raise ConfigError(f"--steps must be >= 2, got {steps}")
+    if method not in ("slerp", "lerp"):
+        raise ConfigError(f"unknown --method {method!r}; use slerp or lerp")
+    ae = _load(ckpt, device)
+    a_img, _ = _read_images(ae, [image_a])
+    b_img, _ = _read_images(ae, [image_b])
+    if len(a_img) != 1 or len(b_img) != 1:
+        raise DataError("interpolate takes exactly two image files (A and B), not folders")
+    codes = ae.encode(torch.cat([a_img, b_img]))
+    t = torch.linspace(0, 1, steps)
+    path = slerp(codes[0], codes[1], t) if method == "slerp" else codes[0] + t.view(-1, 1) * (codes[1] - codes[0])
+    frames = ae.decode(path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ends = ae.prepare(torch.cat([a_img, b_img]))
+    strip = save_strip(torch.cat([ends[:1], frames, ends[1:]]), out / "strip.png", value_range=(0, 1))
+    gif = save_gif(frames, out / "morph.gif", value_range=(0, 1))
+    return {"strip": strip, "gif": gif, "frames": frames, "note": None}
+
+
+def psnr_db(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean PSNR (dB) of two [0, 1] batches."""
+    from pictorch.metrics.image_quality import psnr
+
+    return float(psnr(x, y))
+
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> TrainedAutoencoder:
+    """Load a trained autoencoder (checkpoint file or run folder); see :class:`TrainedAutoencoder`."""
+    return TrainedAutoencoder.load(path, device=device)
