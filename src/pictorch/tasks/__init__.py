@@ -11,4 +11,5 @@ MODEL_MODULES = (
     "pictorch.tasks.classify.models",
     "pictorch.tasks.autoencode.models",
     "pictorch.tasks.generate.models",
+    "pictorch.tasks.segment.models",
 )
