@@ -1,0 +1,1 @@
+"""Shared loss objects (a shared floor: never imports ``pictorch.tasks``)."""
