@@ -175,36 +175,44 @@ def pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int |
     return float(((pred == target) & valid).sum()) / n if n else float("nan")
 
 
-def segmentation_report(pred: torch.Tensor, target: torch.Tensor, classes: Sequence[str],
-                        ignore_index: int | None = None) -> dict:
+def segmentation_report(pred: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor | Sequence[torch.Tensor],
+                        classes: Sequence[str], ignore_index: int | None = None) -> dict:
     """Everything ``segment evaluate`` prints: IoU and Dice (micro, macro, per image), pixel accuracy, a
     per-class table and the confusion matrix.
 
     Args:
-        pred: Predicted class indices N×H×W.
-        target: True class indices N×H×W.
-        classes: Class names (index order; two classes: binary, scored on class 1 as "foreground").
+        pred: Predicted class indices N×H×W, or a list of H×W maps of different sizes.
+        target: True class indices, same shapes.
+        classes: Class names (index order; two classes: binary, also scored on class 1 as "foreground").
         ignore_index: Target value left out.
     """
     k = len(classes)
-    cm = confusion_matrices(pred, target, k, ignore_index)
+    if isinstance(pred, torch.Tensor):
+        cm = confusion_matrices(pred, target, k, ignore_index)
+    else:
+        if len(pred) != len(target):
+            raise ConfigError(f"{len(pred)} predictions for {len(target)} targets")
+        cm = torch.cat([confusion_matrices(p.unsqueeze(0), t.unsqueeze(0), k, ignore_index)
+                        for p, t in zip(pred, target, strict=True)])
     tp = torch.diagonal(cm, dim1=1, dim2=2)
     fp, fn = cm.sum(1) - tp, cm.sum(2) - tp
     tn = cm.sum((1, 2)).unsqueeze(1) - tp - fp - fn
     per_iou = _zero_div(tp.sum(0).double() / (tp + fp + fn).sum(0).double(), 0.0)
     per_dice = _zero_div(2 * tp.sum(0).double() / (2 * tp + fp + fn).sum(0).double(), 0.0)
     support = (tp + fn).sum(0)
+    total = cm.sum(0)
+    scored = int(total.sum())
     rep = {
         "classes": list(classes),
-        "count": int(pred.shape[0]),
-        "pixel_accuracy": pixel_accuracy(pred, target, ignore_index),
+        "count": int(cm.shape[0]),
+        "pixel_accuracy": float(torch.diagonal(total).sum()) / scored if scored else float("nan"),
         "miou": float(per_iou.mean()),
         "mdice": float(per_dice.mean()),
         "iou_micro": float(iou_score(tp, fp, fn, tn, "micro")),
         "iou_macro_imagewise": float(iou_score(tp, fp, fn, tn, "macro-imagewise")),
         "per_class": [{"class": c, "iou": float(per_iou[i]), "dice": float(per_dice[i]),
                        "pixels": int(support[i])} for i, c in enumerate(classes)],
-        "confusion": cm.sum(0).tolist(),
+        "confusion": total.tolist(),
     }
     if k == 2:  # binary: the foreground scores, micro over the set and per image (smp's binary mode)
         ftp, ffp, ffn, ftn = tp[:, 1:], fp[:, 1:], fn[:, 1:], tn[:, 1:]
