@@ -30,6 +30,7 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "Autoencoders: reconstruct, denoise, compress, search, interpolate.", ("ae",)),
     ("gan", "pictorch.tasks.generate.cli",
      "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
+    ("segment", "pictorch.tasks.segment.cli", "Segmentation: U-Net, SegNet and FCN on images and masks of any size.", ()),
 ]
 
 _DEBUG = False
