@@ -49,7 +49,9 @@ class SegmentConfig:
             rotate, scale, crop, elastic).
         crop: Training crop side (default: the largest image side, capped at 256).
         threshold: Foreground probability threshold of binary models.
-        channels_last: Train in channels-last memory format.
+        channels_last: Train in channels-last memory format (on by default: with bf16 autocast a width-16
+            U-Net trained 2.1x faster than without it on this project's AVX512-BF16 CPU, SegNet the same
+            speed either way; the checkpoint is stored in the standard layout).
     """
 
     data: str = "nuclei"
@@ -69,7 +71,7 @@ class SegmentConfig:
     augment: str = "light"
     crop: int | None = None
     threshold: float = 0.5
-    channels_last: bool = False
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         from pictorch.data.augment_masks import JointAugment, parse_joint_augment
