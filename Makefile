@@ -25,6 +25,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# --- segment: the real DSB 2018 nuclei image (img2d.tif + mask2d.tif) ships in the stardist wheel. pictorch reads
+# the two files by path and never imports stardist, so --no-deps keeps TensorFlow/csbdeep out; the segment tests
+# that need it skip cleanly without it.
+$(VENV)/.installed-segment: $(VENV)/.installed
+	$(PIP) install -q --no-deps stardist
+	touch $@
+
+install-dev: $(VENV)/.installed-segment
+# --- end segment
+
 # Fashion-MNIST from Debian's package where apt is available (root, or sudo without a password);
 # otherwise pictorch downloads it from the official mirror on first use.
 data:
