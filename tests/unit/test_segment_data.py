@@ -169,3 +169,11 @@ def test_stardist_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "stardist" else real(name, *a))
     with pytest.raises(DataError, match="pip install --no-deps stardist"):
         segdata.stardist_files()
+
+
+def test_earth_missing_image_is_a_clear_error(monkeypatch, tmp_path):
+    from pictorch.tasks.segment.data import load_earth
+
+    monkeypatch.setenv("PICTORCH_EARTH_IMAGE", str(tmp_path / "no-earth.jpg"))
+    with pytest.raises(DataError, match="apt-get install xplanet-images"):
+        load_earth()
