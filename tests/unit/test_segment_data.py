@@ -177,3 +177,23 @@ def test_earth_missing_image_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PICTORCH_EARTH_IMAGE", str(tmp_path / "no-earth.jpg"))
     with pytest.raises(DataError, match="apt-get install xplanet-images"):
         load_earth()
+
+
+def test_fashion_clutter_masks_are_exact_and_reproducible():
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("skimage") is None and not Path("/usr/share/xplanet/images").is_dir():
+        pytest.skip("no background photos (scikit-image or xplanet-images)")
+    from pictorch.tasks.segment.clutter import ALPHA, fashion_clutter
+
+    try:
+        ds = fashion_clutter(6, "test", seed=3)
+    except DataError as e:
+        pytest.skip(str(e))
+    again = fashion_clutter(6, "test", seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(ds.masks, again.masks, strict=True))
+    assert len(ds.classes) == 11 and ds.classes[0] == "background"
+    for im, m in zip(ds.images, ds.masks, strict=True):
+        assert im.shape == (1, 64, 64) and m.shape == (64, 64) and int(m.max()) <= 10
+        assert (m > 0).any() and (im[0][m > 0] >= ALPHA).all()  # item pixels are the item's own, above alpha

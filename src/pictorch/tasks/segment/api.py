@@ -42,7 +42,7 @@ def training_data(cfg: SegmentConfig, seed: int = 0) -> tuple[Any, Any]:
     val = None
     if fold is not None:
         ds, val = quadrant_folds(ds, fold)
-    elif cfg.data.strip().startswith("synthetic"):
+    elif cfg.data.strip().startswith("synthetic") or cfg.data.strip() == "fashion-clutter":
         val = load_segset(cfg.data, seed=seed, split="test")  # a held-out draw of the same generator
     if cfg.val_data:
         val = load_segset(cfg.val_data, mode=cfg.mode, classes=classes or ds.classes, seed=seed, split="test")

@@ -403,13 +403,17 @@ def synthetic_segset(n: int = 64, size: int = 32, channels: int = 1, seed: int =
 
 def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | None = None, limit: int = 0,
                 seed: int = 0, split: str = "train") -> SegSet:
-    """``--data`` → SegSet: a folder, ``nuclei`` / ``earth`` (the whole image), ``synthetic`` /
-    ``synthetic-multi``."""
+    """``--data`` → SegSet: a folder, ``nuclei`` / ``earth`` (the whole image), ``fashion-clutter`` (11 classes),
+    ``synthetic`` / ``synthetic-multi``."""
     s = spec.strip()
     if s == "nuclei":
         return load_nuclei()
     if s == "earth":
         return load_earth()
+    if s == "fashion-clutter":
+        from pictorch.tasks.segment.clutter import fashion_clutter
+
+        return fashion_clutter(2000 if split == "train" else 500, split=split, seed=seed)
     if s in ("synthetic", "synthetic-multi"):
         return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
                                 multiclass=s.endswith("multi"))
