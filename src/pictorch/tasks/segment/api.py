@@ -248,7 +248,8 @@ def compare(cfg: SegmentConfig, train_cfg: Any, archs: Sequence[str] = ("unet", 
     rows = []
     for arch in archs:
         kw = {**COMPARE_DEFAULTS.get(arch, {}), **((arch_kwargs or {}).get(arch, {}))}
-        acfg = replace(cfg, arch=arch, model_kwargs=kw, encoder=kw.pop("encoder", None) if arch != "segnet" else None)
+        encoder = kw.pop("encoder", None)
+        acfg = replace(cfg, arch=arch, model_kwargs=kw, encoder=encoder)
         res = train(acfg, replace(train_cfg, out_dir=str(out / arch)), data=data, val=val)
         model = create_model(acfg.registry_name, in_chans=data.num_channels,
                              num_classes=1 if data.binary else len(data.classes),
