@@ -102,7 +102,7 @@ def pictorch_img_per_s(arch_name: str, kw: dict, data, val, crop: int, batch: in
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--folds", default="0,1,2,3")
+    ap.add_argument("--folds", default="0,1,2,3", help='Test quadrants, or "none" (memory and speed only).')
     ap.add_argument("--archs", default="unet,segnet")
     ap.add_argument("--steps", type=int, default=150, help="Training steps per fold and architecture.")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -125,7 +125,7 @@ def main() -> None:
     print(f"CPU {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"precision auto = {auto_precision('cpu')}; {load()}")
     full = load_nuclei()
-    folds = [int(f) for f in args.folds.split(",")]
+    folds = [] if args.folds == "none" else [int(f) for f in args.folds.split(",")]
     archs = [a.strip() for a in args.archs.split(",")]
     tmp = Path(args.out or tempfile.mkdtemp(prefix="segment-nuclei-"))
 
@@ -175,7 +175,7 @@ def main() -> None:
             results[a].append((fg["iou"], fg["dice"], secs))
             print(f"fold {k} {a:7s} IoU {fg['iou']:.4f} Dice {fg['dice']:.4f} ({args.steps} steps, {secs:.0f} s, "
                   f"{res['images_per_s']:.1f} img/s); {load()}", flush=True)
-    for a in archs:
+    for a in archs if folds else []:
         ious = [r[0] for r in results[a]]
         dices = [r[1] for r in results[a]]
         secs = [r[2] for r in results[a]]
