@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-scenes", type=int, default=2000, help="Training scenes (the 500 test scenes are fixed).")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -45,7 +46,7 @@ def main() -> None:
     scores: dict[str, list[float]] = {a: [] for a in archs}
     tmp = Path(tempfile.mkdtemp(prefix="segment-clutter-"))
     for seed in (int(s) for s in args.seeds.split(",")):
-        cfg = SegmentConfig(data="fashion-clutter", loss="ce+dice", augment="light", crop=64)
+        cfg = SegmentConfig(data="fashion-clutter", loss="ce+dice", augment="light", crop=64, limit=args.train_scenes)
         tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=3e-3, weight_decay=1e-4, seed=seed,
                            progress=False, log_every=max(1, args.steps // 2))
         res = api.compare(cfg, tcfg, archs=archs, out_dir=tmp / f"seed{seed}")

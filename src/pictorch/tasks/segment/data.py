@@ -413,7 +413,7 @@ def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | Non
     if s == "fashion-clutter":
         from pictorch.tasks.segment.clutter import fashion_clutter
 
-        return fashion_clutter(2000 if split == "train" else 500, split=split, seed=seed)
+        return fashion_clutter((limit or 2000) if split == "train" else 500, split=split, seed=seed)
     if s in ("synthetic", "synthetic-multi"):
         return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
                                 multiclass=s.endswith("multi"))
