@@ -40,6 +40,20 @@ see-stylize-extras:
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# --- segment: the real DSB 2018 nuclei image (img2d.tif + mask2d.tif) ships in the stardist wheel. pictorch reads
+# the two files by path and never imports stardist, so --no-deps keeps TensorFlow/csbdeep out; the segment tests
+# that need it skip cleanly without it. Land/water (bench/segment_earth.py, --data earth): NASA's Earth image from
+# Debian's xplanet-images (root/apt only; skipped otherwise) and the GLOBE mask of the global-land-mask wheel.
+$(VENV)/.installed-segment: $(VENV)/.installed
+	$(PIP) install -q --no-deps stardist
+	$(PIP) install -q global-land-mask
+	@if [ ! -f /usr/share/xplanet/images/earth.jpg ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -qq xplanet-images >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq xplanet-images >/dev/null) || true; fi
+	touch $@
+
+install-dev: $(VENV)/.installed-segment
+# --- end segment
+
 # Fashion-MNIST from Debian's package where apt is available (root, or sudo without a password);
 # otherwise pictorch downloads it from the official mirror on first use.
 data:

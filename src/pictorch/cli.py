@@ -36,6 +36,7 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "What a network sees: filters, layers, activation maximisation, DeepDream.", ()),
     ("stylize", "pictorch.tasks.stylize.cli",
      "Neural style transfer: Gatys optimisation and fast style transfer (train, apply, ONNX).", ()),
+    ("segment", "pictorch.tasks.segment.cli", "Segmentation: U-Net, SegNet and FCN on images and masks of any size.", ()),
 ]
 
 _DEBUG = False

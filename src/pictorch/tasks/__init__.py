@@ -13,4 +13,5 @@ MODEL_MODULES = (
     "pictorch.tasks.generate.models",
     "pictorch.tasks.translate.models",
     "pictorch.tasks.stylize.models",
+    "pictorch.tasks.segment.models",
 )

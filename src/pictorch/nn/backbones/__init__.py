@@ -15,7 +15,7 @@ official ImageNet files load as they are.
 """
 
 from pictorch.nn.backbones import efficientnet, efficientnet_lite, googlenet, resnet, small_cnn, vgg
-from pictorch.nn.backbones.base import Backbone
+from pictorch.nn.backbones.base import Backbone, FeatureInfo
 from pictorch.nn.backbones.efficientnet import EfficientNet, compound_scaling
 from pictorch.nn.backbones.googlenet import GoogLeNet, InceptionSmall
 from pictorch.nn.backbones.resnet import ResNet
@@ -26,6 +26,7 @@ __all__ = [
     "VGG",
     "Backbone",
     "EfficientNet",
+    "FeatureInfo",
     "GoogLeNet",
     "InceptionSmall",
     "ResNet",
