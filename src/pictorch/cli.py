@@ -30,6 +30,8 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
      "Autoencoders: reconstruct, denoise, compress, search, interpolate.", ("ae",)),
     ("gan", "pictorch.tasks.generate.cli",
      "GANs: GAN, DCGAN, conditional GAN; sample, interpolate, latent arithmetic, FID.", ()),
+    ("serve", "pictorch.serve.cli",
+     "The gallery over HTTP and a web page (FastAPI): API keys, upload limits, audit log.", ()),
 ]
 
 _DEBUG = False

@@ -347,6 +347,19 @@ class GalleryService:
         n, merged = self.gallery.rename(old, new, merge=merge)
         return RenameResult(old, new, n, merged)
 
+    def photos(self, name: str) -> list[dict[str, Any]]:
+        """A person's enrolled photos: ``id``, ``sha256`` and ``added_at`` (for the HTTP photo list).
+
+        Raises:
+            PictorchError: ``name`` is not enrolled.
+        """
+        if name not in self.gallery:
+            raise PictorchError(f"{name!r} is not enrolled in {self.gallery.path}")
+        with self.gallery._db() as conn:  # read-only query; the store has no per-photo listing of its own
+            rows = conn.execute("SELECT s.id, s.sha256, s.added_at FROM sources s JOIN people p ON "
+                                "s.person_id = p.id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
+        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
+
 
 def _info(g: Any) -> GalleryInfo:
     return GalleryInfo(str(g.path), g.model, g.fingerprint, g.index_kind, g.scoring, g.metric, S.unit(g.metric),
