@@ -3,6 +3,7 @@ a server entry point that uses it (``python serve_fake.py GALLERY KEYS PORT``) f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 
@@ -40,6 +41,32 @@ def person_png(seed: int, j: int, noise: float = 12) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).resize((32, 32), Image.NEAREST).save(buf, "PNG")
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def live_server(app):
+    """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        t.join(10)
 
 
 if __name__ == "__main__":
