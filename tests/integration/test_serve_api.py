@@ -102,13 +102,22 @@ def test_delete_removes_embeddings_and_hashes(server):
     _enrol(c, "ann", range(3))
     _enrol(c, "bob", range(2))
     hashes = {p["sha256"] for p in c.get("/api/people/ann/photos", headers=c.R).json()["photos"]}
+    # one photo of bob goes: his embedding and hash with it; who still works (index rebuilt)
+    bob = c.get("/api/people/bob/photos", headers=c.R).json()["photos"]
+    r = c.delete(f"/api/people/bob/photos/{bob[0]['id']}", headers=c.W)
+    assert r.status_code == 200 and r.json()["removed"] == 1
+    assert c.delete(f"/api/people/ann/photos/{bob[1]['id']}", headers=c.W).status_code == 404  # not ann's
+    assert c.get("/api/people", headers=c.R).json()["people"] == [{"name": "ann", "photos": 3}, {"name": "bob",
+                                                                                                  "photos": 1}]
+    r = c.post("/api/who", files=_files("bob", [7]), headers=c.R).json()
+    assert r["photos"][0]["faces"][0]["name"] == "bob"
     r = c.delete("/api/people/ann", headers=c.W)
     assert r.status_code == 200 and r.json()["removed"] == 3
     c.app_.state.worker.close()  # let go of the file, then look inside it
     con = sqlite3.connect(c.gallery)
     stored = {h for (h,) in con.execute("SELECT sha256 FROM sources")}
-    assert not hashes & stored and len(stored) == 2
-    assert con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 2
+    assert not hashes & stored and bob[0]["sha256"] not in stored and len(stored) == 1
+    assert con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
     assert con.execute("SELECT COUNT(*) FROM people WHERE name='ann'").fetchone()[0] == 0
     con.close()
     audit = open(c.gallery + ".audit.jsonl").read()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as Path_
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
@@ -384,6 +385,13 @@ def create_app(settings: Settings) -> FastAPI:
     def list_photos(key: Read, name: str) -> dict[str, Any]:
         """A person's enrolled photos (id, content hash, when added)."""
         return {"name": name, "photos": worker.call(lambda svc: svc_or_404(svc).photos(name))}
+
+    @app.delete("/api/people/{name}/photos/{photo_id}", tags=["photos"])
+    def delete_photo(key: Write, name: str, photo_id: Annotated[int, Path_(ge=1, le=2**62)]) -> dict[str, Any]:
+        """Remove one photo of a person (its embedding and hash); removing the last removes the person."""
+        res = worker.call(lambda svc: svc_or_404(svc).remove_photo(name, photo_id))
+        audit.write(key, "delete-photo", person=name, photo=photo_id, embeddings=res.removed)
+        return res.to_dict()
 
     @app.post("/api/people/{name}/photos", tags=["photos"], status_code=201)
     async def add_photos(key: Write, name: str, files: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
