@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pictorch.errors import DataError
 
-FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
+FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif",
+           "PPM": ".pgm"}  # PPM: PIL's name for PGM/PPM (the AT&T faces are PGM)
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40 MP photo decodes to 120 MB of RGB; a bomb claims far more
 
@@ -74,7 +75,7 @@ def check(up: Upload, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) 
     except UploadError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise UploadError(f"{up.name}: not an image (JPEG, PNG, WebP, BMP, GIF or TIFF)", 415) from None
+        raise UploadError(f"{up.name}: not an image (JPEG, PNG, WebP, BMP, GIF, TIFF or PGM)", 415) from None
     return FORMATS[fmt]
 
 
