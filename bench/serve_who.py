@@ -158,8 +158,12 @@ def main() -> None:
         codes = [c for cs, _ in res for c in cs]
         acked = [a for _, a in res for a in a]
         with httpx.Client(base_url=url, headers=key) as c:
-            people = {p["name"] for p in c.get("/api/people", params={"limit": 1000}).json()["people"]} | {
-                p["name"] for p in c.get("/api/people", params={"limit": 1000, "offset": 1000}).json()["people"]}
+            people: set[str] = set()
+            while True:  # every page
+                page = c.get("/api/people", params={"limit": 1000, "offset": len(people)}).json()
+                people |= {p["name"] for p in page["people"]}
+                if not page["people"]:
+                    break
     app.state.worker.close()
     print(f"load: 8 clients x {args.requests} mixed requests on {n} people in {wall:.1f} s "
           f"({len(codes) / wall:.0f} req/s): 5xx {sum(c >= 500 for c in codes)}, other non-2xx "
