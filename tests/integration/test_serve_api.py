@@ -176,6 +176,17 @@ def test_rate_limit(tmp_path, monkeypatch):
     app.state.worker.close()
 
 
+def test_request_cap(tmp_path, monkeypatch):
+    from pictorch.tasks.identify import service
+
+    monkeypatch.setattr(service, "load_embedder", lambda spec: F.FakeEmbedder())
+    _, read = KeyStore(tmp_path / "k.json").create("read")
+    app = create_app(Settings(str(tmp_path / "g.gallery"), keys=str(tmp_path / "k.json"), max_request_bytes=2000))
+    with TestClient(app) as c:
+        r = c.post("/api/who", files=[("files", ("a.png", b"x" * 3000, "image/png"))], headers={"X-API-Key": read})
+        assert r.status_code == 413 and "byte limit" in r.json()["error"]
+
+
 def test_keys_store_only_hashes(tmp_path):
     ks = KeyStore(tmp_path / "k.json")
     key, secret = ks.create("read")

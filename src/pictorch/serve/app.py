@@ -47,6 +47,9 @@ class Settings:
         max_bytes: Per-photo upload limit.
         max_pixels: Per-photo pixel limit (checked from the header, before decoding).
         rate: Requests per minute per key (a token bucket of this size).
+        max_files: Photos per request.
+        max_request_bytes: A whole request body; multipart parts are held in memory up to it, so uploaded
+            photos never land in the system's temporary folder.
     """
 
     gallery: str
@@ -57,6 +60,7 @@ class Settings:
     max_pixels: int = MAX_PIXELS
     rate: float = 600.0
     max_files: int = 50
+    max_request_bytes: int = 64 * 1024 * 1024
 
 
 class ApiError(Exception):
@@ -258,6 +262,23 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Who is on this photo? Open-set face/object identification over one gallery. "
                               "Send an API key in X-API-Key (pictorch serve keys create --scope read|write).")
     app.state.worker, app.state.keys, app.state.settings = worker, keys, settings
+
+    # Starlette spools multipart parts over 1 MB to the system's temp folder: keep them in memory instead
+    # (bounded by the request cap below), so photos are written nowhere but <gallery>.uploads/.
+    from starlette.formparsers import MultiPartParser
+
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_request_bytes)
+
+    @app.middleware("http")
+    async def _request_cap(request: Request, call_next: Any) -> Any:
+        if request.method in ("POST", "PUT", "PATCH"):
+            size = request.headers.get("content-length")
+            if size is None or not size.isdigit():
+                return JSONResponse({"error": "send a Content-Length header"}, 411)
+            if int(size) > settings.max_request_bytes:
+                return JSONResponse({"error": f"request of {size} bytes is larger than the "
+                                              f"{settings.max_request_bytes} byte limit"}, 413)
+        return await call_next(request)
 
     # -- errors: one JSON message, never a traceback
     @app.exception_handler(ApiError)
