@@ -55,7 +55,8 @@ def live_server(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # log_config=None: uvicorn's dictConfig would close and replace the logging handlers of the test process
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     for _ in range(400):
