@@ -5,9 +5,6 @@ with its name drawn on a canvas, move the threshold. Skips when playwright or ch
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 
 import pytest
 
@@ -19,7 +16,6 @@ if not os.path.exists(CHROMIUM):
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 import serve_fake as F  # noqa: E402
-import uvicorn  # noqa: E402
 
 from pictorch.serve.app import Settings, create_app  # noqa: E402
 from pictorch.serve.keys import KeyStore  # noqa: E402
@@ -32,23 +28,12 @@ def live(tmp_path, monkeypatch):
     monkeypatch.setattr(service, "load_embedder", lambda spec: F.FakeEmbedder())
     _, secret = KeyStore(tmp_path / "k.json").create("write")
     app = create_app(Settings(str(tmp_path / "g.gallery"), model="fake", keys=str(tmp_path / "k.json"), rate=1e6))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
     for n, seed in (("ann", 1), ("bob", 2)):
         for j in range(3):
             (tmp_path / f"{n}_{j}.png").write_bytes(F.person_png(seed, j))
     (tmp_path / "query.png").write_bytes(F.person_png(2, 9))
-    yield f"http://127.0.0.1:{port}", secret, tmp_path
-    server.should_exit = True
-    t.join(10)
+    with F.live_server(app) as url:
+        yield url, secret, tmp_path
 
 
 def test_enrol_list_identify_in_a_browser(live):
