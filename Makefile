@@ -53,6 +53,16 @@ $(VENV)/.installed-segment: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-segment
 # --- end segment
+# --- serve (issue 18): the HTTP service's extra, and Debian's chromium for the Playwright browser test
+# (Playwright's own browser download does not work offline; the test points it at /usr/bin/chromium).
+$(VENV)/.installed-serve: $(VENV)/.installed-dev
+	$(PIP) install -q -e ".[faces,export,dev,serve]"
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium: not installed; the browser test will skip"; fi
+	touch $@
+install-dev: $(VENV)/.installed-serve
+# --- end serve
 
 # Fashion-MNIST from Debian's package where apt is available (root, or sudo without a password);
 # otherwise pictorch downloads it from the official mirror on first use.

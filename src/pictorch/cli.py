@@ -37,6 +37,8 @@ CAPABILITIES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("stylize", "pictorch.tasks.stylize.cli",
      "Neural style transfer: Gatys optimisation and fast style transfer (train, apply, ONNX).", ()),
     ("segment", "pictorch.tasks.segment.cli", "Segmentation: U-Net, SegNet and FCN on images and masks of any size.", ()),
+    ("serve", "pictorch.serve.cli",
+     "The gallery over HTTP and a web page (FastAPI): API keys, upload limits, audit log.", ()),
 ]
 
 _DEBUG = False

@@ -36,6 +36,21 @@ ConfigFile = Annotated[str | None, typer.Option("--config", help="YAML file with
 Threads = Annotated[str, typer.Option(
     "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
     "load changes; a busy shared CPU is often faster with 1) or a number.")]
+
+
+def set_threads(spec: str | int | None) -> bool:
+    """``--threads`` for a whole command: a number fixes torch's CPU threads; True when it is ``auto`` (tune on
+    real steps where the command trains, torch's default elsewhere). Bad values are one ``error:`` line."""
+    from pictorch.engine.threads import parse_threads
+
+    n = parse_threads(spec)
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+    return n is None
+
+
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
 
 

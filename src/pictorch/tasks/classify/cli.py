@@ -70,15 +70,10 @@ def _model_kw(text: str | None) -> dict:
 
 
 def _set_threads(spec: str) -> bool:
-    """``--threads`` for a whole command: fix the count for a number; True when it should be tuned (auto)."""
-    from pictorch.engine.threads import parse_threads
+    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
+    from pictorch.cli_common import set_threads
 
-    n = parse_threads(spec)
-    if n is not None:
-        import torch
-
-        torch.set_num_threads(n)
-    return n is None
+    return set_threads(spec)
 
 
 def _echo_note(note: str | None) -> None:

@@ -331,6 +331,39 @@ class GalleryService:
         n, merged = self.gallery.rename(old, new, merge=merge)
         return RenameResult(old, new, n, merged)
 
+    def photos(self, name: str) -> list[dict[str, Any]]:
+        """A person's enrolled photos: ``id``, ``sha256`` and ``added_at`` (for the HTTP photo list).
+
+        Raises:
+            PictorchError: ``name`` is not enrolled.
+        """
+        if name not in self.gallery:
+            raise PictorchError(f"{name!r} is not enrolled in {self.gallery.path}")
+        with self.gallery._db() as conn:  # read-only query; the store has no per-photo listing of its own
+            rows = conn.execute("SELECT s.id, s.sha256, s.added_at FROM sources s JOIN people p ON "
+                                "s.person_id = p.id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
+        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
+
+    def remove_photo(self, name: str, photo_id: int) -> RemoveResult:
+        """Remove one enrolled photo of ``name`` (its embedding and its hash); the last one removes the person.
+
+        One write transaction that bumps the store generation, so the index is rebuilt from the store on its
+        next use (the store has no per-photo delete of its own).
+        """
+        g = self.gallery
+        with g._write() as conn:
+            row = conn.execute("SELECT s.person_id FROM sources s JOIN people p ON s.person_id = p.id WHERE "
+                               "s.id = ? AND p.name = ?", (int(photo_id), name)).fetchone()
+            if row is None:
+                raise PictorchError(f"photo {photo_id} of {name!r} is not enrolled in {g.path}")
+            n = conn.execute("DELETE FROM embeddings WHERE source_id = ?", (int(photo_id),)).rowcount
+            conn.execute("DELETE FROM sources WHERE id = ?", (int(photo_id),))
+            if conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id = ?", row).fetchone()[0] == 0:
+                conn.execute("DELETE FROM sources WHERE person_id = ?", row)
+                conn.execute("DELETE FROM people WHERE id = ?", row)
+            conn.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
+        return RemoveResult(name, int(n), len(g.people()))
+
 
 def _info(g: Any) -> GalleryInfo:
     return GalleryInfo(str(g.path), g.model, g.fingerprint, g.index_kind, g.scoring, g.metric, S.unit(g.metric),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pictorch.cli_common import NoProgress, Seed
+from pictorch.cli_common import NoProgress, Seed, Threads
 
 app = typer.Typer(no_args_is_help=True,
                   help="What a network sees: filters, layers, activation maximisation, DeepDream.")
@@ -17,7 +17,6 @@ Model = Annotated[str, typer.Argument(help="A checkpoint, or a registered networ
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Network: checkpoint or name[:tag].")]
 Out = Annotated[str, typer.Option("--out", "-o", help="Output folder (earlier pictures are never replaced).")]
 InChans = Annotated[int | None, typer.Option("--in-chans", help="Input channels when building a registered net.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")]
 
 
 def parse_indices(text: str, what: str) -> list[int]:
@@ -45,15 +44,11 @@ def parse_indices(text: str, what: str) -> list[int]:
     return out
 
 
-def _threads(n: int) -> None:
-    if n < 0:
-        from pictorch.errors import ConfigError
+def _threads(spec: str) -> bool:
+    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
+    from pictorch.cli_common import set_threads
 
-        raise ConfigError(f"--threads must be >= 0, got {n}")
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
+    return set_threads(spec)
 
 
 def _load(model: str, in_chans: int | None = None):
@@ -123,7 +118,7 @@ def maximize(
     out: Out = "runs/see",
     in_chans: InChans = None,
     seed: Seed = 0,
-    threads: Threads = 0,
+    threads: Threads = "auto",
     no_progress: NoProgress = False,
 ) -> None:
     """Activation maximisation from noise: what a channel (or a class) responds to most."""
@@ -185,7 +180,7 @@ def dream(
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse work sizes above this.")] = 1024 * 1024,
     out: Out = "runs/see",
     seed: Seed = 0,
-    threads: Threads = 0,
+    threads: Threads = "auto",
     no_progress: NoProgress = False,
 ) -> None:
     """DeepDream: amplify what a layer sees in a photo, octave by octave."""

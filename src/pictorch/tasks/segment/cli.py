@@ -22,6 +22,7 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
     ValEvery,
     WeightDecay,
 )
@@ -41,7 +42,6 @@ Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighb
 ModelKw = Annotated[str | None, typer.Option("--model-kw", help='Model arguments as JSON, e.g. \'{"width": 16}\' '
                                                                 "(unet: width, depth, upsample; segnet: "
                                                                 "width_mult, depth; fcn: skips).")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: auto, timed on real steps).")]
 
 
 def _model_kw(text: str | None) -> dict:
@@ -60,16 +60,11 @@ def _model_kw(text: str | None) -> dict:
     return val
 
 
-def _threads(n: int) -> bool:
-    if n < 0:
-        from pictorch.errors import ConfigError
+def _threads(spec: str) -> bool:
+    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
+    from pictorch.cli_common import set_threads
 
-        raise ConfigError(f"--threads must be >= 0 (0: auto), got {n}")
-    if n > 0:
-        import torch
-
-        torch.set_num_threads(n)
-    return n == 0
+    return set_threads(spec)
 
 
 def _tile(text: str) -> int | str | None:
@@ -142,7 +137,7 @@ def train(
     resume: Resume = False,
     config: ConfigFile = None,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """Train a segmentation network (binary or multi-class masks; any image sizes)."""
     tune = _threads(threads)
@@ -220,7 +215,7 @@ def compare(
     precision: Precision = "auto",
     seed: Seed = 0,
     no_progress: NoProgress = False,
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """U-Net vs SegNet vs FCN on one split and budget: IoU/Dice, parameters, memory, img/s, time."""
     _threads(threads)

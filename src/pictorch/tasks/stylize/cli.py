@@ -20,6 +20,7 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
@@ -28,7 +29,6 @@ Out = Annotated[str, typer.Option("--out", "-o", help="Output folder (earlier pi
 Net = Annotated[str, typer.Option("--net", help="Frozen network: vgg19:caffe (Oxford weights), vgg19:imagenet "
                                                 "(torchvision's), a checkpoint, ...")]
 MaxPixels = Annotated[int, typer.Option("--max-pixels", help="Refuse work sizes above this many pixels.")]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads (0: torch's default).")]
 
 
 def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
@@ -46,18 +46,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def _threads(n: int) -> None:
-    if n < 0:
-        from pictorch.errors import ConfigError
+def _threads(spec: str) -> bool:
+    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
+    from pictorch.cli_common import set_threads
 
-        raise ConfigError(f"--threads must be >= 0, got {n}")
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
+    return set_threads(spec)
 
 
-@app.command()
 def gatys(
     content: Annotated[str, typer.Argument(help="Content photo.")],
     style: Annotated[list[str], typer.Argument(help="Style image(s); several are blended (--style-blend).")],
@@ -88,7 +83,7 @@ def gatys(
     max_pixels: MaxPixels = 1024 * 1024,
     allow_gray: Annotated[bool, typer.Option("--allow-gray", help="Accept a grayscale style image.")] = False,
     seed: Seed = 0,
-    threads: Threads = 0,
+    threads: Threads = "auto",
     no_progress: NoProgress = False,
 ) -> None:
     """Gatys et al.: optimise the picture so its VGG features match the content and its Grams the style."""
@@ -139,7 +134,7 @@ def train(
     picture_every: PictureEvery = 200,
     resume: Resume = False,
     config: ConfigFile = None,
-    threads: Threads = 0,
+    threads: Threads = "auto",
     no_progress: NoProgress = False,
 ) -> None:
     """Fast style transfer: train a TransformerNet for one style on crops of real photos."""
@@ -162,7 +157,7 @@ def apply(
     max_pixels: MaxPixels = 4096 * 4096,
     runtime: Annotated[str, typer.Option("--runtime", help="auto (onnxruntime when installed: ~3× faster on "
                                          "CPU), torch or onnx.")] = "auto",
-    threads: Threads = 0,
+    threads: Threads = "auto",
 ) -> None:
     """Stylise photos with a trained fast-style network."""
     from pictorch.tasks.stylize.api import apply as run

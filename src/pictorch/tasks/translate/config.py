@@ -79,6 +79,10 @@ class TranslateConfig:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
+        from pictorch.engine.config import MAX_IMAGE_SIDE, check_numbers
+
+        check_numbers(self, {"size": (0, MAX_IMAGE_SIDE), "limit": (0, None), "pool_size": (-1, 100_000),
+                             "beta1": (0, 0.9999), "label_smoothing": (0.5, 1.0), "instance_noise": (0, None)})
         if self.model not in MODELS_:
             raise ConfigError(f"unknown translate model {self.model!r}; use pix2pix or cyclegan")
         if self.direction not in ("AtoB", "BtoA"):
