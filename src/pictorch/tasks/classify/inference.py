@@ -77,15 +77,13 @@ class TrainedClassifier:
         return list(self.meta["normalization"]["std"])
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N×C×H×W (any size, 1 or 3 channels) -> normalized float at the model's size and mode."""
+        """Images (numpy or torch; N×C×H×W, N×H×W×C, C×H×W, H×W×C, N×H×W or H×W; uint8 or float in [0, 1];
+        any size, 1 or 3 channels) -> normalized float at the model's size and mode."""
+        from pictorch.data.convert import as_uint8_batch
         from pictorch.data.loader import to_float
         from pictorch.tasks.classify.data import convert_images
 
-        if images.ndim == 3:
-            images = images.unsqueeze(0)
-        if images.dtype != torch.uint8:
-            raise ConfigError("TrainedClassifier takes uint8 images (0..255)")
-        x = convert_images(images, self.image_size, self.mode)
+        x = convert_images(as_uint8_batch(images), self.image_size, self.mode)
         return to_float(x.to(self.device), self.mean, self.std)
 
     @torch.no_grad()
@@ -97,8 +95,10 @@ class TrainedClassifier:
                 out = (out + self.model(x.flip(-1)).float()) / 2
             return out.cpu()
 
+        from pictorch.data.convert import as_uint8_batch
         from pictorch.engine.inference import ensure_finite
 
+        images = as_uint8_batch(images)
         out = [scores(self.prepare(images[i:i + self.batch_size])) for i in range(0, len(images), self.batch_size)]
         return ensure_finite(torch.cat(out) if out else torch.zeros(0, len(self.classes)), "the classifier",
                              self.path)
