@@ -142,7 +142,7 @@ def test_ema_checkpoint_loads_as_one_model_everywhere(ema_run):
     fresh = create_model("small_cnn", in_chans=1, num_classes=4, width=8, weights=str(res["checkpoint"]))
     assert torch.equal(fresh.state_dict()["fc.weight"], avg["fc.weight"])
     feat = load_feature_net(str(res["checkpoint"]), "cpu")
-    assert feat is not None
+    assert torch.equal(feat.model.state_dict()["fc.weight"], avg["fc.weight"])  # the average, not the raw weights
 
 
 def test_tta_argument_applies_to_a_loaded_classifier(ema_run):

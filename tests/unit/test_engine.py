@@ -15,7 +15,6 @@ from pictorch.errors import CheckpointError, ConfigError, TrainingDiverged
 from pictorch.registry import MODELS, Registry
 
 
-@MODELS.register("test.linear")
 class _Linear(nn.Module):
     def __init__(self, dim: int = 4):
         super().__init__()
@@ -23,6 +22,15 @@ class _Linear(nn.Module):
 
     def forward(self, x):
         return self.lin(x)
+
+
+@pytest.fixture(autouse=True)
+def _test_linear_registered():
+    """"test.linear" exists in the global registry only while these tests run (not from import on)."""
+    MODELS.register("test.linear")(_Linear)
+    yield
+    MODELS._entries.pop("test.linear", None)
+    MODELS._tags.pop("test.linear", None)
 
 
 class _Loader:
