@@ -37,6 +37,31 @@ Threads = Annotated[str, typer.Option(
     "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
     "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
+TimeBudget = Annotated[str, typer.Option(
+    "--time-budget", help="Training time budget: seconds, or with a unit (90s, 5m, 1.5h); 0: run --steps.")]
+
+
+def parse_duration(text: str | float | None) -> float:
+    """``--time-budget``, one meaning in every verb: a plain number is seconds; ``s``, ``m``, ``h`` suffixes.
+
+    Raises:
+        ConfigError: Not a duration, negative, not finite, or over a week.
+    """
+    import math
+
+    from pictorch.errors import ConfigError
+
+    raw = "0" if text is None else str(text).strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(raw[-1:], None)
+    number = raw[:-1] if scale else raw
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ConfigError(f"--time-budget takes seconds or a duration like 90s, 5m, 1.5h; got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 7 * 86400:
+        raise ConfigError(f"--time-budget must be between 0 and a week, got {text!r}")
+    return value
+
 
 def set_threads(spec: str | int | None) -> bool:
     """``--threads`` for a whole command: a number fixes torch's CPU threads; True when it is ``auto`` (tune on

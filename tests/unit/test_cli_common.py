@@ -92,3 +92,13 @@ def test_a_binary_config_file_is_one_clear_error(tmp_path):
     blob.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ConfigError, match="not a text file"):
         train_and_task_config(_TaskCfg, {}, str(blob))
+
+
+def test_time_budget_has_one_meaning():
+    """Seconds, or a unit suffix, in every verb (gan train used to read minutes, identify seconds)."""
+    from pictorch.cli_common import parse_duration
+
+    assert [parse_duration(v) for v in ("90", "90s", "5m", "1.5h", "0", None)] == [90, 90, 300, 5400, 0, 0]
+    for bad in ("-5", "nan", "5 minutes", "1e12", "inf"):
+        with pytest.raises(ConfigError, match="--time-budget"):
+            parse_duration(bad)

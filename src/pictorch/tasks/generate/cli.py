@@ -22,7 +22,9 @@ from pictorch.cli_common import (
     Seed,
     Steps,
     Threads,
+    TimeBudget,
     WeightDecay,
+    parse_duration,
 )
 
 app = typer.Typer(no_args_is_help=True, help="GANs: train, sample, interpolate, latent arithmetic, evaluate (FID).")
@@ -94,9 +96,7 @@ def train(
                                               "against 37% without it after 90 s). Unconditional models ignore it.")]
     = 2.0,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
-    time_budget: Annotated[float, typer.Option("--time-budget",
-                                               help="Stop after this many minutes of training (0: run --steps).")]
-    = 0.0,
+    time_budget: TimeBudget = "0",
     threads: Threads = "auto",
     steps: Steps = 2000,
     batch_size: BatchSize = 64,
@@ -120,7 +120,7 @@ def train(
     from pictorch.tasks.generate.tricks import GANConfig
 
     tcfg, gcfg = train_and_task_config(GANConfig, ctx, config, no_progress)
-    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=time_budget * 60, threads=threads)
+    result = api.train(gcfg, tcfg, data_dir=data_dir, limit=limit, max_seconds=parse_duration(time_budget), threads=threads)
     echo_result(result, f"gan train ({gcfg.model})")
     ct = result.get("cpu_threads")
     if ct and ct.get("probes"):

@@ -22,7 +22,9 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    TimeBudget,
     ValEvery,
+    parse_duration,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Image-to-image translation: pix2pix (paired) and CycleGAN (unpaired).")
@@ -86,8 +88,7 @@ def train(
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="D's real target (1: off).")] = 1.0,
     instance_noise: Annotated[float, typer.Option("--instance-noise", help="Noise std on D inputs (0: off).")]
     = 0.0,
-    time_budget: Annotated[float, typer.Option("--time-budget", help="Stop after this many seconds (0: --steps).")]
-    = 0.0,
+    time_budget: TimeBudget = "0",
     threads: Annotated[str, typer.Option("--threads", help="CPU threads: auto (time real steps with 1 and all "
                                          "cores, keep the faster, re-check as the load changes) or a number.")]
     = "auto",
@@ -134,7 +135,7 @@ def train(
     tcfg, cfg = train_and_task_config(TranslateConfig, params, config, no_progress)
     typer.echo(f"translate train: {cfg.model} on {cfg.data} (preset {preset}: {tcfg.steps} steps, batch "
                f"{tcfg.batch_size}, ngf {cfg.ngf}, ndf {cfg.ndf})")
-    result = api.train(cfg, tcfg, data_dir=data_dir, max_seconds=time_budget, threads=threads, echo=typer.echo)
+    result = api.train(cfg, tcfg, data_dir=data_dir, max_seconds=parse_duration(time_budget), threads=threads, echo=typer.echo)
     echo_result(result, f"translate train ({cfg.model})")
 
 
