@@ -53,6 +53,7 @@ def _threads(spec: str) -> bool:
     return set_threads(spec)
 
 
+@app.command()
 def gatys(
     content: Annotated[str, typer.Argument(help="Content photo.")],
     style: Annotated[list[str], typer.Argument(help="Style image(s); several are blended (--style-blend).")],
