@@ -63,6 +63,23 @@ def parse_duration(text: str | float | None) -> float:
     return value
 
 
+def json_object(text: str | None, option: str = "--model-kw", example: str = '{"width": 16}') -> dict[str, Any]:
+    """A JSON-object option (``--model-kw '{"width": 16}'``) as a dict; empty/None -> {}; else one error line."""
+    import json
+
+    from pictorch.errors import ConfigError
+
+    if not text:
+        return {}
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{option} must be a JSON object like '{example}': {e.msg}") from None
+    if not isinstance(val, dict):
+        raise ConfigError(f"{option} must be a JSON object like '{example}'")
+    return val
+
+
 def set_threads(spec: str | int | None) -> bool:
     """``--threads`` for a whole command: a number fixes torch's CPU threads; True when it is ``auto`` (tune on
     real steps where the command trains, torch's default elsewhere). Bad values are one ``error:`` line."""

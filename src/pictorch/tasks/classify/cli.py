@@ -54,23 +54,12 @@ Augment = Annotated[str, typer.Option("--augment", help="none, light, medium, st
 
 
 def _model_kw(text: str | None) -> dict:
-    import json
+    from pictorch.cli_common import json_object
 
-    from pictorch.errors import ConfigError
-
-    if not text:
-        return {}
-    try:
-        val = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"--model-kw must be a JSON object like '{{\"stem\": \"cifar\"}}': {e.msg}") from None
-    if not isinstance(val, dict):
-        raise ConfigError("--model-kw must be a JSON object")
-    return val
+    return json_object(text, "--model-kw", '{"stem": "cifar"}')
 
 
 def _set_threads(spec: str) -> bool:
-    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
     from pictorch.cli_common import set_threads
 
     return set_threads(spec)

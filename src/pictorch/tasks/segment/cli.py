@@ -45,23 +45,12 @@ ModelKw = Annotated[str | None, typer.Option("--model-kw", help='Model arguments
 
 
 def _model_kw(text: str | None) -> dict:
-    import json
+    from pictorch.cli_common import json_object
 
-    from pictorch.errors import ConfigError
-
-    if not text:
-        return {}
-    try:
-        val = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"--model-kw must be a JSON object like '{{\"width\": 16}}': {e.msg}") from None
-    if not isinstance(val, dict):
-        raise ConfigError("--model-kw must be a JSON object")
-    return val
+    return json_object(text, "--model-kw", '{"width": 16}')
 
 
 def _threads(spec: str) -> bool:
-    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
     from pictorch.cli_common import set_threads
 
     return set_threads(spec)
