@@ -170,11 +170,10 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 
 
 # the command of each task name (the generate task is `pictorch gan`)
-TASK_COMMANDS = {"generate": "gan", "autoencode": "autoencode"}
+TASK_COMMANDS = {"generate": "gan"}
 
 
-def load_checkpoint(path: str | Path, task: str | None = None, map_location: str = "cpu",
-                    verify: bool = True) -> Checkpoint:
+def load_checkpoint(path: str | Path, task: str | None = None, map_location: str = "cpu") -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Raises:
@@ -200,7 +199,7 @@ def load_checkpoint(path: str | Path, task: str | None = None, map_location: str
         cmd = TASK_COMMANDS.get(meta.get("task"), meta.get("task"))
         raise CheckpointError(f"{p}: this is a {meta.get('task')!r} checkpoint, not a {task!r} one; "
                               f"use `pictorch {cmd} ...` with it or pass a {task} checkpoint")
-    if verify and meta.get("content_sha256"):
+    if meta.get("content_sha256"):
         from pictorch.utils import tensors_sha256
 
         if tensors_sha256(tensors) != meta["content_sha256"]:

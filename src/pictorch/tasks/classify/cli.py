@@ -26,6 +26,7 @@ from pictorch.cli_common import (
     Threads,
     ValEvery,
     WeightDecay,
+    set_threads,
 )
 
 app = typer.Typer(no_args_is_help=True,
@@ -57,12 +58,6 @@ def _model_kw(text: str | None) -> dict:
     from pictorch.cli_common import json_object
 
     return json_object(text, "--model-kw", '{"stem": "cifar"}')
-
-
-def _set_threads(spec: str) -> bool:
-    from pictorch.cli_common import set_threads
-
-    return set_threads(spec)
 
 
 def _echo_note(note: str | None) -> None:
@@ -125,7 +120,7 @@ def train(
     threads: Threads = "auto",
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
-    tune = _set_threads(threads)
+    tune = set_threads(threads)
     from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.classify.api import train as run_train
     from pictorch.tasks.classify.steps import ClassifyConfig
@@ -250,7 +245,7 @@ def compare(
     threads: Threads = "auto",
 ) -> None:
     """Train head / last-k / full / scratch on the same split: accuracy, trainable parameters, time."""
-    tune = _set_threads(threads)
+    tune = set_threads(threads)
     from pictorch.engine.config import TrainConfig
     from pictorch.tasks.classify.api import compare as run_compare
     from pictorch.tasks.classify.steps import ClassifyConfig
@@ -289,7 +284,7 @@ def transfer_demo(
     threads: Threads = "auto",
 ) -> None:
     """Pretrain on Fashion-MNIST 0-4, learn 5-9 from 50 images per class with each regime; which wins?"""
-    tune = _set_threads(threads)
+    tune = set_threads(threads)
     from pictorch.tasks.classify.api import transfer_demo as run_demo
 
     res = run_demo(out_dir=out_dir, data_dir=data_dir, pretrain_steps=pretrain_steps, steps=steps,
@@ -331,7 +326,7 @@ def scale(
     threads: Threads = "auto",
 ) -> None:
     """EfficientNet compound scaling on your data: grid-search α, β, γ, then the B1..Bn configs."""
-    tune = _set_threads(threads)
+    tune = set_threads(threads)
     from pictorch.engine.config import TrainConfig
     from pictorch.errors import ConfigError
     from pictorch.tasks.classify.scale import scale as run_scale

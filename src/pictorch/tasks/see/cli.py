@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pictorch.cli_common import NoProgress, Seed, Threads
+from pictorch.cli_common import NoProgress, Seed, Threads, set_threads
 
 app = typer.Typer(no_args_is_help=True,
                   help="What a network sees: filters, layers, activation maximisation, DeepDream.")
@@ -42,13 +42,6 @@ def parse_indices(text: str, what: str) -> list[int]:
     if not out:
         raise ConfigError(f"{what} is empty")
     return out
-
-
-def _threads(spec: str) -> bool:
-    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
-    from pictorch.cli_common import set_threads
-
-    return set_threads(spec)
 
 
 def _load(model: str, in_chans: int | None = None):
@@ -129,7 +122,7 @@ def maximize(
     from pictorch.tasks.see.api import maximize as run
     from pictorch.viz.grid import save_image_grid
 
-    _threads(threads)
+    set_threads(threads)
     if (class_ is None) == (channel is None):
         raise ConfigError("give either --layer L --channel C, or --class K")
     if class_ is not None and layer is not None:
@@ -193,7 +186,7 @@ def dream(
     from pictorch.tasks.see.api import dream as run
     from pictorch.viz.grid import save_gif
 
-    _threads(threads)
+    set_threads(threads)
     net = _load(model)
     photo = load_photo(image, channels=in_channels(net), max_side=size, max_pixels=max_pixels, what="photo")
     cfg = DreamConfig(octaves=octaves, octave_scale=octave_scale, steps=steps, lr=lr, jitter=jitter, smooth=smooth,

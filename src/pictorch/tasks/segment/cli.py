@@ -25,6 +25,7 @@ from pictorch.cli_common import (
     Threads,
     ValEvery,
     WeightDecay,
+    set_threads,
 )
 
 app = typer.Typer(no_args_is_help=True,
@@ -48,12 +49,6 @@ def _model_kw(text: str | None) -> dict:
     from pictorch.cli_common import json_object
 
     return json_object(text, "--model-kw", '{"width": 16}')
-
-
-def _threads(spec: str) -> bool:
-    from pictorch.cli_common import set_threads
-
-    return set_threads(spec)
 
 
 def _tile(text: str) -> int | str | None:
@@ -129,7 +124,7 @@ def train(
     threads: Threads = "auto",
 ) -> None:
     """Train a segmentation network (binary or multi-class masks; any image sizes)."""
-    tune = _threads(threads)
+    tune = set_threads(threads)
     from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.segment.api import train as run_train
     from pictorch.tasks.segment.steps import SegmentConfig
@@ -207,7 +202,7 @@ def compare(
     threads: Threads = "auto",
 ) -> None:
     """U-Net vs SegNet vs FCN on one split and budget: IoU/Dice, parameters, memory, img/s, time."""
-    _threads(threads)
+    set_threads(threads)
     from pictorch.engine.config import TrainConfig
     from pictorch.tasks.segment.api import compare as run_compare
     from pictorch.tasks.segment.steps import SegmentConfig

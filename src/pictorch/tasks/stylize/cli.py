@@ -21,6 +21,7 @@ from pictorch.cli_common import (
     Seed,
     Steps,
     Threads,
+    set_threads,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
@@ -44,13 +45,6 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _threads(spec: str) -> bool:
-    """``--threads``: the shared policy (``cli_common.set_threads``); True for auto."""
-    from pictorch.cli_common import set_threads
-
-    return set_threads(spec)
 
 
 @app.command()
@@ -90,7 +84,7 @@ def gatys(
     """Gatys et al.: optimise the picture so its VGG features match the content and its Grams the style."""
     from pictorch.tasks.stylize.api import GatysConfig, stylize_gatys
 
-    _threads(threads)
+    set_threads(threads)
     cfg = GatysConfig(
         net=net, content_layers=_names(content_layers), style_layers=_names(style_layers),
         content_layer_weights=_floats(content_layer_weights, "--content-layer-weights"),
@@ -143,7 +137,7 @@ def train(
     from pictorch.tasks.stylize.api import FastStyleConfig
     from pictorch.tasks.stylize.api import train as run_train
 
-    _threads(threads)
+    set_threads(threads)
     cfg, task_cfg = train_and_task_config(FastStyleConfig, ctx.params, config, no_progress)
     result = run_train(task_cfg, cfg)
     echo_result(result, "stylize")
@@ -163,7 +157,7 @@ def apply(
     """Stylise photos with a trained fast-style network."""
     from pictorch.tasks.stylize.api import apply as run
 
-    _threads(threads)
+    set_threads(threads)
     for p in run(ckpt, images, out, max_side=size, max_pixels=max_pixels, runtime=runtime):
         typer.echo(f"wrote {p}")
 
