@@ -152,11 +152,11 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
         model_kwargs={**(init.model_kwargs if init else {}), **cfg.model_kwargs},
         lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
         data_info={"data": cfg.data, "classes": cfg.classes, "per_class": cfg.per_class,
-                   "train": describe(train_set), "val_images": len(val_set) if val_set is not None else 0})
+                   "train": describe(train_set), "val_images": len(val_set) if val_set is not None else 0},
+        extra_meta=extra_meta)
     bs = min(int(train_cfg.batch_size), len(train_set))
     loader = TensorLoader(train_set.images, train_set.labels, batch_size=bs, shuffle=True, drop_last=True,
                           seed=train_cfg.seed)
-    task.extra_meta = dict(extra_meta or {})
     hooks = list(hooks or [])
     tuner = None
     if tune_threads:

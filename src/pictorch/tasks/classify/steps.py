@@ -304,6 +304,7 @@ class ClassifyTask(TrainTask):
         model_kwargs: Constructor kwargs of the architecture (``in_chans``/``num_classes`` added here).
         lr, weight_decay: Optimizer settings.
         data_info: Where the data came from (checkpoint meta).
+        extra_meta: More checkpoint metadata (e.g. who trained it).
     """
 
     task_name = TASK
@@ -312,10 +313,12 @@ class ClassifyTask(TrainTask):
                  mean: list[float], std: list[float], val: tuple[torch.Tensor, torch.Tensor] | None = None,
                  class_counts: list[int] | None = None, init_state: dict[str, torch.Tensor] | None = None,
                  arch: str | None = None, model_kwargs: dict[str, Any] | None = None, lr: float = 1e-3,
-                 weight_decay: float = 0.0, data_info: dict[str, Any] | None = None):
+                 weight_decay: float = 0.0, data_info: dict[str, Any] | None = None,
+                 extra_meta: dict[str, Any] | None = None):
         from pictorch.data.augment import Augment
 
         self.cfg = cfg
+        self.extra_meta = dict(extra_meta or {})  # more checkpoint metadata (e.g. who trained it)
         self.classes = list(classes)
         self.in_chans = int(in_chans)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -535,7 +538,7 @@ class ClassifyTask(TrainTask):
             "ema": self.cfg.ema,
             **({"deployed_module": EMA_MODULE} if self.cfg.ema else {}),
             "data": self.data_info,
-            **getattr(self, "extra_meta", {}),
+            **self.extra_meta,
         }
 
     def config_dict(self) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,8 +250,6 @@ class IdentifyTask(TrainTask):
         self.model_kwargs: dict[str, Any] = {}
         self._total = 1
         self._out_dim = cfg.embed_dim
-        self._t0 = time.perf_counter()
-        self._step0 = 0
 
     def build(self) -> dict[str, nn.Module]:
         from pictorch.registry import create_model
