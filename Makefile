@@ -63,6 +63,13 @@ $(VENV)/.installed-serve: $(VENV)/.installed-dev
 	touch $@
 install-dev: $(VENV)/.installed-serve
 # --- end serve
+# --- postgres gallery (issue 18): psycopg + the pgserver wheel (PostgreSQL 16 with pgvector bundled), so the
+# backend contract, consistency, migrate and two-writer tests start a throwaway server; they skip without it.
+$(VENV)/.installed-postgres: $(VENV)/.installed
+	$(PIP) install -q -e ".[faces,export,postgres]"
+	touch $@
+install-dev: $(VENV)/.installed-postgres
+# --- end postgres gallery
 
 # Fashion-MNIST from Debian's package where apt is available (root, or sudo without a password);
 # otherwise pictorch downloads it from the official mirror on first use.

@@ -58,6 +58,14 @@ CREATE INDEX embeddings_person ON embeddings(person_id);
 CREATE INDEX sources_person ON sources(person_id);
 """
 
+# The columns of each table in the order migrate copies and checksums them (the same on every backend).
+ROW_COLUMNS = {
+    "people": "id, name, created_at",
+    "sources": "id, sha256, path, person_id, added_at",
+    "embeddings": "id, person_id, source_id, vector",
+}
+
+
 class GalleryExistsError(PictorchError):
     """:meth:`Gallery.create` found a gallery already at that path (maybe made by another process just now)."""
 
@@ -207,6 +215,12 @@ class GalleryDb:
         v = self._meta_value("calibration")
         return json.loads(v) if v else None
 
+    def _save_calibration(self, threshold: float, report: dict[str, Any]) -> None:
+        """Store a calibration's threshold and report (one transaction)."""
+        with self._write() as conn:
+            conn.execute("UPDATE meta SET value=? WHERE key='threshold'", (repr(threshold),))
+            conn.execute("UPDATE meta SET value=? WHERE key='calibration'", (json.dumps(report),))
+
     def check_model(self, fingerprint: str | None, dim: int | None = None) -> None:
         """Refuse an embedder other than the one this gallery was built with."""
         if dim is not None and int(dim) != self.dim:
@@ -246,6 +260,54 @@ class GalleryDb:
                 "SELECT s.sha256, p.name FROM sources s JOIN people p ON p.id = s.person_id"
             ).fetchall()
         return dict(rows)
+
+    def photos(self, name: str) -> list[dict[str, Any]]:
+        """A person's enrolled photos, oldest first: ``id``, ``sha256`` and ``added_at``.
+
+        Raises:
+            PictorchError: ``name`` is not enrolled.
+        """
+        if name not in self:
+            raise PictorchError(f"{name!r} is not enrolled in {self.path}")
+        with self._db() as conn:
+            rows = conn.execute("SELECT s.id, s.sha256, s.added_at FROM sources s JOIN people p ON "
+                                "s.person_id = p.id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
+        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
+
+    def remove_photo(self, name: str, photo_id: int) -> int:
+        """Remove one enrolled photo of ``name`` (its embedding and its hash); the last one removes the person.
+
+        One write transaction that bumps the store generation, so the index is rebuilt from the store on its
+        next use.
+
+        Returns:
+            How many embeddings were removed.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT s.person_id FROM sources s JOIN people p ON s.person_id = p.id WHERE "
+                               "s.id = ? AND p.name = ?", (int(photo_id), name)).fetchone()
+            if row is None:
+                raise PictorchError(f"photo {photo_id} of {name!r} is not enrolled in {self.path}")
+            n = conn.execute("DELETE FROM embeddings WHERE source_id = ?", (int(photo_id),)).rowcount
+            conn.execute("DELETE FROM sources WHERE id = ?", (int(photo_id),))
+            if conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id = ?", row).fetchone()[0] == 0:
+                conn.execute("DELETE FROM sources WHERE person_id = ?", row)
+                conn.execute("DELETE FROM people WHERE id = ?", row)
+            conn.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
+        return int(n)
+
+    def meta_items(self) -> dict[str, str]:
+        """Every ``meta`` value (format, model, fingerprint, threshold, calibration, settings, ...)."""
+        with self._db() as conn:
+            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def select_rows(self, table: str, after: int = 0, limit: int = 10000) -> list[tuple]:
+        """Rows of ``people``/``sources``/``embeddings`` with ``id > after``, by id, in the backend-neutral form
+        :mod:`pictorch.gallery.migrate` copies and checksums (vectors as little-endian float32 bytes)."""
+        with self._db() as conn:
+            return [tuple(r) for r in conn.execute(
+                f"SELECT {ROW_COLUMNS[table]} FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (int(after), int(limit))
+            ).fetchall()]
 
     @staticmethod
     def _check_name(name: str) -> str:

@@ -1,8 +1,11 @@
-"""Gallery export: names, sources and embeddings as ``.npz``, or ``.json`` with a ``.npy`` beside it."""
+"""Gallery export: names, sources and embeddings as ``.npz``, or ``.json`` with a ``.npy`` beside it.
+
+Backend-neutral: reads the rows every backend gives through ``select_rows`` (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,14 @@ import numpy as np
 
 from pictorch.errors import PictorchError
 from pictorch.utils import atomic_write
+
+
+def iter_rows(g: Any, table: str, chunk: int = 10000) -> Iterator[list[tuple]]:
+    """Every row of ``table`` in id order, in chunks (``select_rows`` paging by id)."""
+    after = 0
+    while rows := g.select_rows(table, after, chunk):
+        yield rows
+        after = int(rows[-1][0])
 
 
 def export_gallery(g: Any, path: str | Path) -> Path:
@@ -20,30 +31,37 @@ def export_gallery(g: Any, path: str | Path) -> Path:
     """
     g._require_open()
     path = Path(path)
-    with g._db() as conn:
-        rows = conn.execute(
-            "SELECT e.id, p.name, COALESCE(s.path, ''), COALESCE(s.sha256, '') FROM embeddings e "
-            "JOIN people p ON p.id=e.person_id LEFT JOIN sources s ON s.id=e.source_id ORDER BY e.id"
-        ).fetchall()
-    chunks = [c[2] for c in g._iter_vectors()]
-    vecs = np.concatenate(chunks) if chunks else np.zeros((0, g.dim), np.float32)
-    ids = np.array([r[0] for r in rows], np.int64)
-    names = [r[1] for r in rows]
-    sources = [r[2] for r in rows]
-    hashes = [r[3] for r in rows]
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".json"):
+        raise PictorchError(f"export to .npz or .json, not {path.name!r}")
+    people = {int(r[0]): r[1] for rows in iter_rows(g, "people") for r in rows}
+    src = {int(r[0]): (r[2], r[1]) for rows in iter_rows(g, "sources") for r in rows}
+    ids: list[int] = []
+    names: list[str] = []
+    sources: list[str] = []
+    hashes: list[str] = []
+    blobs: list[bytes] = []
+    for rows in iter_rows(g, "embeddings"):
+        for i, pid, sid, vec in rows:
+            ids.append(int(i))
+            names.append(people[int(pid)])
+            s_path, s_hash = src.get(int(sid), ("", "")) if sid is not None else ("", "")
+            sources.append(s_path)
+            hashes.append(s_hash)
+            blobs.append(vec)
+    vecs = np.frombuffer(b"".join(blobs), "<f4").reshape(len(ids), g.dim).astype(np.float32)
     info = {
         "fingerprint": g.fingerprint, "dim": g.dim, "metric": g.metric, "model": g.model,
         "threshold": g.threshold,
     }
-    suffix = path.suffix.lower()
     if suffix == ".npz":
         with atomic_write(path) as f:
             np.savez(
-                f, embeddings=vecs, ids=ids, names=np.array(names, dtype=str),
+                f, embeddings=vecs, ids=np.array(ids, np.int64), names=np.array(names, dtype=str),
                 sources=np.array(sources, dtype=str), sha256=np.array(hashes, dtype=str),
                 info=np.array(json.dumps(info)),
             )
-    elif suffix == ".json":
+    else:
         npy = path.with_suffix(".npy")
         with atomic_write(npy) as f:
             np.save(f, vecs)
@@ -54,6 +72,4 @@ def export_gallery(g: Any, path: str | Path) -> Path:
         }
         with atomic_write(path, "w") as f:
             json.dump(doc, f, indent=1)
-    else:
-        raise PictorchError(f"export to .npz or .json, not {path.name!r}")
     return path

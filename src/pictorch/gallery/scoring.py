@@ -4,7 +4,6 @@ take arrays and return values; :class:`Scoring` applies them to an open gallery.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,7 +72,7 @@ def threshold_at_far(impostor: Any, target_far: float) -> float:
 
 
 class Scoring(IndexMirror):
-    """The query half of :class:`pictorch.gallery.store.Gallery`."""
+    """The FAISS query half of :class:`pictorch.gallery.store.Gallery` (the open-set part: :class:`OpenSet`)."""
 
     _per_person: int
     _per_person_gen: int
@@ -133,6 +132,29 @@ class Scoring(IndexMirror):
 
     def _distinct_people(self, scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[str, float]]:
         return distinct_people(scores, ids, self._emb_ids, self._emb_person, self._names, k, self.metric)
+
+
+class OpenSet:
+    """Open-set answers, verification and calibration over any backend's :meth:`person_scores` (the SQLite +
+    FAISS :class:`Scoring` and the PostgreSQL + pgvector :class:`pictorch.gallery.pg.PgGallery` share it, so
+    both give the same answers for the same scores)."""
+
+    dim: int
+    path: Any
+    scoring: str
+    threshold: float | None
+
+    def person_scores(self, queries: Any, k: int = 5) -> list[list[tuple[str, float]]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def people(self) -> dict[str, int]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _require_open(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _save_calibration(self, threshold: float, report: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
 
     def identify(self, queries: Any, k: int = 5, threshold: float | None = None) -> list[Match]:
         """Name each query: the best-matching person, or ``"unknown"`` below the threshold.
@@ -225,7 +247,5 @@ class Scoring(IndexMirror):
             "rank1_accuracy": correct / members,
             "scoring": self.scoring,
         }
-        with self._write() as conn:
-            conn.execute("UPDATE meta SET value=? WHERE key='threshold'", (repr(threshold),))
-            conn.execute("UPDATE meta SET value=? WHERE key='calibration'", (json.dumps(report),))
+        self._save_calibration(threshold, report)
         return report

@@ -42,10 +42,10 @@ from pictorch.gallery.db import (  # noqa: F401  (re-exported: the gallery's pub
     sha256_file,
 )
 from pictorch.gallery.index import VectorIndex, as_float_matrix
-from pictorch.gallery.scoring import Match, Scoring  # noqa: F401
+from pictorch.gallery.scoring import Match, OpenSet, Scoring  # noqa: F401
 
 
-class Gallery(Scoring):
+class Gallery(Scoring, OpenSet):
     """An open gallery. Build one with :meth:`create` or :meth:`open`; use it as a context manager.
 
     Attributes:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pictorch.errors import PictorchError
+from pictorch.gallery.backends import display_name, gallery_exists, short_name, sidecar
 from pictorch.serve.keys import Key, KeyStore, default_keys_path
 from pictorch.serve.uploads import MAX_BYTES, MAX_PIXELS, Spool, Upload, from_base64
 
@@ -106,13 +107,13 @@ class Worker:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictorch-gallery")
         self.svc: Any = None
         self.closed = False
-        if Path(settings.gallery).exists():  # models and index loaded at start, not on the first request
+        if gallery_exists(settings.gallery):  # models and index loaded at start, not on the first request
             self.call(lambda svc: svc.gallery.index if svc is not None else None)
 
     def _open(self) -> Any:
         from pictorch.tasks.identify.service import GalleryService
 
-        if self.svc is None and Path(self.settings.gallery).exists():
+        if self.svc is None and gallery_exists(self.settings.gallery):
             self.svc = GalleryService.open(self.settings.gallery, self.settings.model)
         return self.svc
 
@@ -246,11 +247,11 @@ Write = Annotated[Key, Depends(writer)]
 def create_app(settings: Settings) -> FastAPI:
     """The service for one gallery (opened, with its model and index loaded, before the first request)."""
     keys = KeyStore(settings.keys or default_keys_path(settings.gallery))
-    audit = Audit(settings.audit or f"{settings.gallery}.audit.jsonl")
+    audit = Audit(settings.audit or sidecar(settings.gallery, ".audit.jsonl"))
     limiter = RateLimiter(float(settings.rate))
     spool = Spool(settings.gallery)
     worker = Worker(settings)
-    gallery_name = Path(settings.gallery).name
+    gallery_name = short_name(settings.gallery)
     _warm_up(worker, spool, settings)
 
     @contextlib.asynccontextmanager
@@ -330,7 +331,8 @@ def create_app(settings: Settings) -> FastAPI:
         return [from_base64(p.name, p.data, settings.max_bytes) for p in photos]
 
     def answer(result: Any, names: dict[str, str]) -> dict[str, Any]:
-        return _rename(result.to_dict(), {**names, settings.gallery: gallery_name})
+        return _rename(result.to_dict(), {**names, settings.gallery: gallery_name,
+                                          display_name(settings.gallery): gallery_name})
 
     # -- use cases
     def enrol(key: Key, name: str, ups: list[Upload]) -> dict[str, Any]:
@@ -341,7 +343,7 @@ def create_app(settings: Settings) -> FastAPI:
 
                     return service.enroll(settings.gallery, name, paths, model=settings.model)
                 return svc.enroll(name, paths)
-            if worker.svc is None and not Path(settings.gallery).exists() and not settings.model:
+            if worker.svc is None and not gallery_exists(settings.gallery) and not settings.model:
                 raise ApiError(409, f"gallery {gallery_name} does not exist; start the server with --model to "
                                     "create it on the first enrolment")
             res = worker.call(run)
@@ -494,7 +496,7 @@ def _public(msg: str, gallery: str, name: str) -> str:
     """A message without the server's folders (the gallery by name; uploads by their temp file name)."""
     import re
 
-    msg = msg.replace(str(gallery), name)
+    msg = msg.replace(str(gallery), name).replace(display_name(gallery), name)
     return re.sub(r"\S*\.uploads/[^/\s]+/\d{3}_", "", msg)
 
 

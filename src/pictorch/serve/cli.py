@@ -13,7 +13,7 @@ app = typer.Typer(no_args_is_help=True, help="The gallery over HTTP, with a web 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: printed once, only their hash stored.")
 app.add_typer(keys_app, name="keys")
 
-Gallery = Annotated[str, typer.Option("--gallery", "-g", help="The gallery file.")]
+Gallery = Annotated[str, typer.Option("--gallery", "-g", help="The gallery: a SQLite file or a postgresql:// URL.")]
 KeysFile = Annotated[str | None, typer.Option("--keys", help="Key file (default: <gallery>.keys.json).")]
 
 
@@ -32,7 +32,6 @@ def run(
     rate: Annotated[float, typer.Option("--rate", min=1.0, max=1e7, help="Requests a minute per key.")] = 600.0,
 ) -> None:
     """Serve the gallery: JSON API under /api (OpenAPI at /docs) and the web page at /."""
-    from pathlib import Path
 
     from pictorch.errors import ConfigError
     from pictorch.serve.keys import KeyStore, default_keys_path
@@ -47,7 +46,9 @@ def run(
     if not KeyStore(kpath).keys:
         raise ConfigError(f"no API keys in {kpath}; create one with: pictorch serve keys create --gallery "
                           f"{gallery} --scope write")
-    if not Path(gallery).exists() and not model:
+    from pictorch.gallery.backends import gallery_exists
+
+    if not gallery_exists(gallery) and not model:
         raise ConfigError(f"gallery {gallery} does not exist; pass --model to create it on the first enrolment")
     settings = Settings(gallery, model=model, keys=kpath, max_bytes=int(max_mb * 1024 * 1024),
                         max_pixels=max_pixels, rate=rate)

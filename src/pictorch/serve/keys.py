@@ -38,8 +38,11 @@ class Key:
 
 
 def default_keys_path(gallery: str | os.PathLike) -> Path:
-    """Where a gallery's keys live unless told otherwise: beside it, ``<gallery>.keys.json``."""
-    return Path(f"{gallery}.keys.json")
+    """Where a gallery's keys live unless told otherwise: beside it, ``<gallery>.keys.json`` (a PostgreSQL
+    gallery: ``pictorch-<database>-<schema>.keys.json`` in the current folder)."""
+    from pictorch.gallery.backends import sidecar
+
+    return Path(sidecar(gallery, ".keys.json"))
 
 
 def _digest(secret: str) -> str:

@@ -89,7 +89,9 @@ class Spool:
     """The private temporary folder of a gallery's uploads."""
 
     def __init__(self, gallery: str | os.PathLike):
-        self.root = Path(f"{gallery}.uploads")
+        from pictorch.gallery.backends import sidecar
+
+        self.root = Path(sidecar(gallery, ".uploads"))
         shutil.rmtree(self.root, ignore_errors=True)  # files a killed server left behind
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 

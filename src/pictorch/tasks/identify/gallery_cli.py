@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-GALLERY_OPT = typer.Option(..., "--gallery", "-g", help="The gallery file (SQLite; created on first enroll).")
+GALLERY_OPT = typer.Option(..., "--gallery", "-g", help="The gallery: a SQLite file, or a postgresql://user@host/db (#name) URL for a PostgreSQL + pgvector gallery shared by several machines; created on first enroll.")
 FACES_HELP = ("Detect and align faces first (default: on for face models such as dlib-face, else as the "
               "gallery was built); --no-faces for photos that already are aligned face crops.")
 
@@ -62,6 +62,19 @@ def _bar(label: str) -> Iterator[Any]:
         yield update
 
 
+def _shown(gallery: str) -> str:
+    """The gallery as messages show it (a PostgreSQL URL without its password)."""
+    from pictorch.gallery.backends import display_name
+
+    return display_name(gallery)
+
+
+def _short(gallery: str) -> str:
+    from pictorch.gallery.backends import short_name
+
+    return short_name(gallery)
+
+
 def _echo_json(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=1, default=float))
 
@@ -70,7 +83,7 @@ def _echo_json(doc: Any) -> None:
 def enroll(
     name: str = typer.Argument(..., help="The person's name."),
     photos: list[Path] = typer.Argument(..., help="Photos of that person (files or folders)."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     model: str = typer.Option(None, "--model", "-m",
                               help="Identify checkpoint or 'dlib-face' (needed when creating the gallery)."),
     faces: bool = typer.Option(None, "--faces/--no-faces", help=FACES_HELP),
@@ -92,14 +105,14 @@ def enroll(
         _echo_json(res.to_dict())
         return
     _files(res.skipped, res.notes)
-    typer.echo(f"enrolled {res.enrolled} photo(s) of {name} ({res.photos_of_person} in all); gallery {gallery} "
+    typer.echo(f"enrolled {res.enrolled} photo(s) of {name} ({res.photos_of_person} in all); gallery {_shown(gallery)} "
                f"holds {res.people} {'person' if res.people == 1 else 'people'}"
                + (" (new gallery)" if res.created else ""))
 
 
 def who(
     photos: list[Path] = typer.Argument(..., help="Photos to identify (files or folders)."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     top_k: int = typer.Option(3, "--top-k", "-k", help="Candidates to list per face."),
     threshold: float = typer.Option(None, help="Accept threshold (cosine score; L2 distance for dlib-face; "
                                                "default: the gallery's)."),
@@ -126,7 +139,7 @@ def who(
     from rich.table import Table
 
     t = res.threshold
-    table = Table(title=f"who ({gallery.name}, {res.unit} threshold {_fmt(t)}"
+    table = Table(title=f"who ({_short(gallery)}, {res.unit} threshold {_fmt(t)}"
                         f"{'' if res.calibrated else ', not calibrated'})")
     for col in ("photo", "face", "name", res.unit, f"top-{top_k}"):
         table.add_column(col)
@@ -151,7 +164,7 @@ def verify(
     photo_a: Path = typer.Argument(None, help="First photo."),
     photo_b: Path = typer.Argument(None, help="Second photo."),
     model: str = typer.Option(None, "--model", "-m", help="Identify checkpoint or 'dlib-face'."),
-    gallery: Path = typer.Option(None, "--gallery", "-g", help="Take the model and threshold from a gallery."),
+    gallery: str = typer.Option(None, "--gallery", "-g", help="Take the model and threshold from a gallery."),
     threshold: float = typer.Option(None, help="Same-person threshold (cosine score; L2 distance for dlib-face)."),
     faces: bool = typer.Option(None, "--faces/--no-faces", help=FACES_HELP),
     detector: str = typer.Option("hog", help="Face detector: hog, cnn or haar."),
@@ -211,7 +224,7 @@ def verify(
 
 
 def list_people(
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List enrolled people, photo counts, the model and the threshold."""
@@ -223,7 +236,7 @@ def list_people(
         return
     cal = res.calibration
     n = len(res.people)
-    typer.echo(f"gallery {gallery}: {n} {'person' if n == 1 else 'people'}, {res.embeddings} embeddings; model "
+    typer.echo(f"gallery {_shown(gallery)}: {n} {'person' if n == 1 else 'people'}, {res.embeddings} embeddings; model "
                f"{res.model}; index {res.index}; {res.scoring} scoring; {res.unit} threshold {_fmt(res.threshold)}"
                + (f" (calibrated: TAR {cal['tar']:.3f} at FAR {cal['far']:.3f})" if cal else " (not calibrated)"))
     for name, count in res.people.items():
@@ -232,7 +245,7 @@ def list_people(
 
 def remove(
     name: str = typer.Argument(..., help="The person to remove."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
 ) -> None:
     """Remove a person and all their photos from the gallery."""
     from pictorch.tasks.identify import service
@@ -245,7 +258,7 @@ def remove(
 def rename(
     old: str = typer.Argument(..., help="The enrolled name."),
     new: str = typer.Argument(..., help="The new name."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     merge: bool = typer.Option(False, "--merge", help="If NEW is enrolled too, join OLD's photos to NEW."),
 ) -> None:
     """Rename a person (or merge two entries of one person)."""
@@ -257,12 +270,12 @@ def rename(
 
 def export(
     out: Path = typer.Argument(..., help="Output file: .npz, or .json (+ .npy beside it)."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
 ) -> None:
     """Export names, sources and embeddings."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         path = g.export(out)
         n = len(g)
     typer.echo(f"exported {n} embeddings to {path}")
@@ -270,7 +283,7 @@ def export(
 
 def calibrate(
     folder: Path = typer.Argument(..., help="Labelled photos: one subfolder per person (non-members = strangers)."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     target_far: float = typer.Option(0.01, "--target-far", help="Wanted false-accept rate."),
     scoring: str = typer.Option(None, help="Switch the gallery's scoring (centroid or nearest) before "
                                            "calibrating (default: keep it)."),
@@ -295,12 +308,12 @@ def calibrate(
         f"{res.unit} threshold {res.threshold:.4f}: TAR {res.tar:.3f} (members named correctly and accepted) "
         f"at FAR {res.far:.4f} (95% interval {lo:.4f}-{hi:.4f}; target {target_far:g}) over "
         f"{res.impostor_trials} impostor trials; {res.members} member and {res.strangers} stranger photos, "
-        f"rank-1 accuracy {res.rank1_accuracy:.3f} ({res.scoring} scoring); stored in {gallery}"
+        f"rank-1 accuracy {res.rank1_accuracy:.3f} ({res.scoring} scoring); stored in {_shown(gallery)}"
     )
 
 
 def check(
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check a gallery file thoroughly (SQLite integrity, every embedding, the index); exit 2 if damaged."""
@@ -311,20 +324,20 @@ def check(
     if as_json:
         _echo_json(res.to_dict())
     if not res.ok:
-        raise PictorchError(f"gallery {gallery} is damaged: {'; '.join(res.problems)}; restore a backup "
+        raise PictorchError(f"gallery {_shown(gallery)} is damaged: {'; '.join(res.problems)}; restore a backup "
                             "(pictorch identify backup makes one) or enrol the photos again into a new gallery")
     if not as_json:
-        typer.echo(f"gallery {gallery} is fine: {res.people} people, {res.embeddings} embeddings; index {res.index}")
+        typer.echo(f"gallery {_shown(gallery)} is fine: {res.people} people, {res.embeddings} embeddings; index {res.index}")
 
 
 def backup(
     dest: Path = typer.Argument(..., help="The backup file to write (must not exist)."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,
 ) -> None:
     """Copy the gallery with SQLite's online backup API (consistent even while others enrol)."""
     from pictorch.tasks.identify import service
 
-    typer.echo(f"backed up {gallery} to {service.backup(gallery, dest)}")
+    typer.echo(f"backed up {_shown(gallery)} to {service.backup(gallery, dest)}")
 
 
 def register(app: typer.Typer) -> None:

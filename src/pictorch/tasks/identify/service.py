@@ -137,13 +137,13 @@ class GalleryService:
     @classmethod
     def open(cls, path: str | os.PathLike, model: str | None = None) -> GalleryService:
         """Open a gallery and load the model it records (or ``model``, which must be the same one)."""
-        from pictorch.gallery import Gallery
+        from pictorch.gallery.backends import open_gallery
 
-        g = Gallery.open(path)
+        g = open_gallery(path)
         try:
             spec = model or g.model
             if not spec:
-                raise PictorchError(f"gallery {path} does not record its model; pass --model")
+                raise PictorchError(f"gallery {g.path} does not record its model; pass --model")
             embedder = _loader()(spec)
             g.check_model(embedder.fingerprint, embedder.dim)
         except BaseException:
@@ -337,32 +337,12 @@ class GalleryService:
         Raises:
             PictorchError: ``name`` is not enrolled.
         """
-        if name not in self.gallery:
-            raise PictorchError(f"{name!r} is not enrolled in {self.gallery.path}")
-        with self.gallery._db() as conn:  # read-only query; the store has no per-photo listing of its own
-            rows = conn.execute("SELECT s.id, s.sha256, s.added_at FROM sources s JOIN people p ON "
-                                "s.person_id = p.id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
-        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
+        return self.gallery.photos(name)
 
     def remove_photo(self, name: str, photo_id: int) -> RemoveResult:
-        """Remove one enrolled photo of ``name`` (its embedding and its hash); the last one removes the person.
-
-        One write transaction that bumps the store generation, so the index is rebuilt from the store on its
-        next use (the store has no per-photo delete of its own).
-        """
-        g = self.gallery
-        with g._write() as conn:
-            row = conn.execute("SELECT s.person_id FROM sources s JOIN people p ON s.person_id = p.id WHERE "
-                               "s.id = ? AND p.name = ?", (int(photo_id), name)).fetchone()
-            if row is None:
-                raise PictorchError(f"photo {photo_id} of {name!r} is not enrolled in {g.path}")
-            n = conn.execute("DELETE FROM embeddings WHERE source_id = ?", (int(photo_id),)).rowcount
-            conn.execute("DELETE FROM sources WHERE id = ?", (int(photo_id),))
-            if conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id = ?", row).fetchone()[0] == 0:
-                conn.execute("DELETE FROM sources WHERE person_id = ?", row)
-                conn.execute("DELETE FROM people WHERE id = ?", row)
-            conn.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
-        return RemoveResult(name, int(n), len(g.people()))
+        """Remove one enrolled photo of ``name`` (its embedding and its hash); the last one removes the person."""
+        n = self.gallery.remove_photo(name, int(photo_id))
+        return RemoveResult(name, n, len(self.gallery.people()))
 
 
 def _info(g: Any) -> GalleryInfo:
@@ -380,23 +360,25 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
     A new gallery is written only after the photos gave embeddings (a failed first enrolment leaves no
     file), and two first enrolments racing to create it both land (the loser opens the winner's file).
     """
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import create_gallery, gallery_exists, open_gallery
     from pictorch.gallery.store import GalleryExistsError
     from pictorch.tasks.identify.preprocess import faces_default, prepare
 
     _check_detector(detector)
-    path = Path(gallery)
-    if path.exists():
+    path = gallery  # a SQLite file or a postgresql:// URL (pictorch.gallery.backends)
+    if gallery_exists(path):
         with GalleryService.open(path, model) as svc:
             res = svc.enroll(name, photos, faces, None if detector == "hog" else detector, largest_face,
                              progress=progress)
             built = svc.gallery.settings.get("faces")
             if faces is not None and built is not None and bool(built) != bool(faces):
-                res.notes.append((str(path), f"the gallery was built with faces={built}; mixing preprocessing "
+                res.notes.append((str(svc.gallery.path), f"the gallery was built with faces={built}; mixing preprocessing "
                                              "hurts accuracy"))
             return res
     if not model:
-        raise PictorchError(f"gallery {path} does not exist yet; pass --model (a checkpoint or dlib-face) "
+        from pictorch.gallery.backends import display_name
+
+        raise PictorchError(f"gallery {display_name(path)} does not exist yet; pass --model (a checkpoint or dlib-face) "
                             "to create it")
     embedder = _loader()(model)
     use_faces = faces_default(embedder, faces)
@@ -407,12 +389,12 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
         raise none_usable(f"of {name}", prep.bad)
     created = True
     try:
-        g = Gallery.create(path, embedder.fingerprint, int(embedder.dim), index=index, scoring=scoring,
+        g = create_gallery(path, embedder.fingerprint, int(embedder.dim), index=index, scoring=scoring,
                            metric=S.metric_of(embedder), model=model_spec(model),
                            threshold=getattr(embedder, "default_threshold", None),
                            settings={"faces": use_faces, "detector": detector})
     except GalleryExistsError:  # another process created it meanwhile: join it
-        g = Gallery.open(path)
+        g = open_gallery(path)
         created = False
         try:
             g.check_model(embedder.fingerprint, embedder.dim)
@@ -438,44 +420,44 @@ def calibrate(gallery: str | os.PathLike, labelled: Any, target_far: float = 0.0
 
 def info(gallery: str | os.PathLike) -> GalleryInfo:
     """What is in a gallery (does not load the model)."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         return _info(g)
 
 
 def remove(gallery: str | os.PathLike, name: str) -> RemoveResult:
     """Remove a person (does not load the model)."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         n = g.remove(name)
         return RemoveResult(name, n, len(g.people()))
 
 
 def rename(gallery: str | os.PathLike, old: str, new: str, merge: bool = False) -> RenameResult:
     """Rename (or with ``merge``, merge) a person (does not load the model)."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         n, merged = g.rename(old, new, merge=merge)
         return RenameResult(old, new, n, merged)
 
 
 def check(gallery: str | os.PathLike) -> CheckResult:
     """A full integrity check of a gallery (see :meth:`pictorch.gallery.Gallery.check`)."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         r = g.check()
-    return CheckResult(str(gallery), r["ok"], r["problems"], r["people"], r["embeddings"], r["index"])
+    return CheckResult(str(g.path), r["ok"], r["problems"], r["people"], r["embeddings"], r["index"])
 
 
 def backup(gallery: str | os.PathLike, dest: str | os.PathLike) -> str:
     """Copy a gallery with SQLite's online backup API (safe while others enrol); returns the new file."""
-    from pictorch.gallery import Gallery
+    from pictorch.gallery.backends import open_gallery
 
-    with Gallery.open(gallery) as g:
+    with open_gallery(gallery) as g:
         return str(g.backup(dest))
 
 

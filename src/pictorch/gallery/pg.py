@@ -1,0 +1,714 @@
+"""The gallery in PostgreSQL with pgvector: one gallery shared by several machines (service replicas).
+
+Same interface and the same answers as the SQLite + FAISS :class:`pictorch.gallery.store.Gallery` (the
+contract tests run against both), but PostgreSQL is both the truth and the index: there is no derived file.
+
+Where it lives: ``postgresql://user:password@host:port/database`` (any libpq URL; ``?host=/socket/dir`` for a
+Unix socket), one gallery per schema: the URL's fragment names it (``...#doorway``), default ``pictorch``.
+
+Tables (schema ``S``): ``meta``, ``people``, ``sources`` and ``embeddings`` as in SQLite (vectors are
+``vector(D)``, float32 like SQLite's blobs, so a migrated gallery holds the same bits), plus ``centroids``:
+each person's mean embedding (unit-normalized embeddings first for cosine), recomputed inside every write
+that touches the person, so ``centroid`` scoring is one nearest-neighbour query too.
+
+Search, by the gallery's ``index`` kind:
+    * ``flat``: exact. ``nearest`` scoring is one ``GROUP BY person`` over every embedding (a sequential
+      scan: the best score per person, exactly SQLite's answer); ``centroid`` an exact scan of ``centroids``.
+    * ``hnsw``: pgvector's HNSW index (``m`` = ``hnsw_m``, ``ef_construction``; ``hnsw.ef_search`` per query
+      = max(``ef_search``, candidates wanted)) on both tables; approximate (recall in bench/serve_pgvector.py).
+    * ``ivf``: refused (pgvector's IVFFlat must be built after the data is in; use hnsw).
+
+Writers: every write transaction first locks the ``generation`` row (``SELECT ... FOR UPDATE``), so writers
+queue like SQLite's ``BEGIN IMMEDIATE`` and a duplicate photo enrolled by two replicas at once is stored
+once. A killed client's transaction is rolled back by the server: never a half-enrolled person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from pictorch.errors import PictorchError
+from pictorch.gallery.db import (
+    FORMAT_VERSION,
+    ROW_COLUMNS,
+    GalleryDb,
+    GalleryExistsError,
+    _check_scoring,
+)
+from pictorch.gallery.index import as_float_matrix, l2_normalize
+from pictorch.gallery.scoring import OpenSet
+
+SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_SCHEMA = "pictorch"
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_CONNECT_TIMEOUT_S = 10
+
+
+def is_url(spec: Any) -> bool:
+    """Is ``spec`` a PostgreSQL gallery URL (rather than a SQLite file)?"""
+    return isinstance(spec, str) and spec.startswith(SCHEMES)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(libpq URL, schema)``: the fragment names the gallery's schema (libpq does not accept fragments)."""
+    parts = urlsplit(url)
+    schema = parts.fragment or DEFAULT_SCHEMA
+    if not _SCHEMA_RE.match(schema):
+        raise PictorchError(f"gallery name #{schema} in {redact(url)} must be lower-case letters, digits and _ "
+                            "(a PostgreSQL schema name)")
+    return urlunsplit(parts._replace(fragment="")), schema
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden (for messages, logs and results)."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise PictorchError("a postgresql:// gallery needs psycopg: pip install 'pictorch[postgres]'") from None
+    return psycopg
+
+
+def vector_text(v: np.ndarray) -> str:
+    """pgvector's text form of a float32 vector; ``repr`` of each float32 value read back exactly."""
+    return "[" + ",".join(map(repr, v.astype(np.float32).tolist())) + "]"
+
+
+def parse_vector(text: str) -> np.ndarray:
+    """A pgvector text value as float32 (pgvector prints the shortest text that reads back to the same
+    float32, so this is exact)."""
+    return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
+def _connect(url: str, what: str) -> Any:
+    psycopg = _psycopg()
+    dsn, _ = split_url(url)
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PictorchError(f"cannot connect to the PostgreSQL gallery {redact(url)} ({first}); check the URL "
+                            f"and that the server is running ({what})") from None
+
+
+def _has_gallery(conn: Any, schema: str) -> bool:
+    row = conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema=%s AND table_name='meta'",
+                       (schema,)).fetchone()
+    return row is not None
+
+
+def gallery_exists(url: str) -> bool:
+    """Is there a gallery at ``url`` (a reachable server whose schema holds one)?"""
+    conn = _connect(url, "checking for a gallery")
+    try:
+        return _has_gallery(conn, split_url(url)[1])
+    finally:
+        conn.close()
+
+
+def _tables(schema: str, dim: int) -> str:
+    s = f'"{schema}"'
+    return f"""
+CREATE SCHEMA {s};
+CREATE TABLE {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE {s}.people (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE {s}.sources (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    person_id BIGINT NOT NULL REFERENCES {s}.people(id) ON DELETE CASCADE,
+    added_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE {s}.embeddings (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    person_id BIGINT NOT NULL REFERENCES {s}.people(id) ON DELETE CASCADE,
+    source_id BIGINT REFERENCES {s}.sources(id) ON DELETE CASCADE,
+    vector vector({int(dim)}) NOT NULL
+);
+CREATE TABLE {s}.centroids (
+    person_id BIGINT PRIMARY KEY REFERENCES {s}.people(id) ON DELETE CASCADE,
+    vector vector({int(dim)}) NOT NULL
+);
+CREATE INDEX embeddings_person ON {s}.embeddings(person_id);
+CREATE INDEX sources_person ON {s}.sources(person_id);
+"""
+
+
+def _ops(metric: str) -> tuple[str, str]:
+    """(pgvector operator class, distance operator) for a metric."""
+    return ("vector_cosine_ops", "<=>") if metric == "cosine" else ("vector_l2_ops", "<->")
+
+
+def hnsw_ddl(schema: str, metric: str, options: dict[str, Any]) -> str:
+    """The HNSW indexes of an ``hnsw`` gallery (built at creation, or after a migration's copy)."""
+    ops, _ = _ops(metric)
+    m, efc = int(options.get("hnsw_m", 16)), int(options.get("ef_construction", 64))
+    s = f'"{schema}"'
+    return (f"CREATE INDEX IF NOT EXISTS embeddings_hnsw ON {s}.embeddings USING hnsw (vector {ops}) "
+            f"WITH (m={m}, ef_construction={efc}); "
+            f"CREATE INDEX IF NOT EXISTS centroids_hnsw ON {s}.centroids USING hnsw (vector {ops}) "
+            f"WITH (m={m}, ef_construction={efc});")
+
+
+def create_tables(conn: Any, schema: str, meta: dict[str, str]) -> None:
+    """Make a gallery's schema, tables and meta rows (inside the caller's transaction)."""
+    dim = int(meta["dim"])
+    for stmt in _tables(schema, dim).split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    if meta["index"] == "hnsw":
+        for stmt in hnsw_ddl(schema, meta["metric"], json.loads(meta.get("index_options") or "{}")).split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+    with conn.cursor() as cur:
+        cur.executemany(f'INSERT INTO "{schema}".meta(key, value) VALUES (%s, %s)', list(meta.items()))
+
+
+def ensure_extension(conn: Any, url: str) -> None:
+    """``CREATE EXTENSION vector`` unless it is there, with one clear message when the server lacks it."""
+    psycopg = _psycopg()
+    try:
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname='vector'").fetchone() is None:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.Error as e:
+        raise PictorchError(f"the PostgreSQL server of {redact(url)} cannot enable pgvector ({str(e).strip()}); "
+                            "install the pgvector extension there (or use pgserver, which bundles it)") from None
+
+
+class PgGallery(OpenSet):
+    """An open PostgreSQL gallery. Build one with :meth:`create` or :meth:`open`; use it as a context manager.
+
+    Attributes:
+        path: The URL with its password hidden (what messages and results show).
+        skipped: ``(source, reason)`` for each input the last :meth:`enroll` did not store (duplicates).
+        index_note: Always ``None`` (there is no derived index to rebuild).
+    """
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, conn: Any):
+        self.url = url
+        self.path = redact(url)
+        _, self.schema = split_url(url)
+        self._s = f'"{self.schema}"'
+        self._conn = conn
+        self.skipped: list[tuple[str, str]] = []
+        self.index_note: str | None = None
+        meta = self._read_meta()
+        self.fingerprint: str = meta["fingerprint"]
+        self.dim: int = int(meta["dim"])
+        self.metric: str = meta["metric"]
+        self.index_kind: str = meta["index"]
+        self.index_options: dict[str, Any] = json.loads(meta.get("index_options") or "{}")
+        self.store_id: str = meta["store_id"]
+        self._ops, self._dist = _ops(self.metric)
+
+    # ------------------------------------------------------------------ opening / creating
+    @classmethod
+    def create(cls, url: str, fingerprint: str, dim: int, index: str = "flat", metric: str = "cosine", *,
+               model: str | None = None, threshold: float | None = None,
+               index_options: dict[str, Any] | None = None, scoring: str = "nearest",
+               settings: dict[str, Any] | None = None) -> PgGallery:
+        """Create a new, empty gallery in the URL's schema (one transaction; see
+        :meth:`pictorch.gallery.store.Gallery.create` for the arguments).
+
+        Raises:
+            GalleryExistsError: The schema already holds a gallery (never overwritten).
+        """
+        from pictorch.gallery.index import VectorIndex
+
+        _check_scoring(scoring)
+        if index == "ivf":
+            raise PictorchError("a PostgreSQL gallery searches exactly (--index flat) or with pgvector's HNSW "
+                                "(--index hnsw); IVF is for SQLite galleries")
+        VectorIndex(int(dim), index, metric, **(index_options or {}))  # validates kind/metric/options
+        if not fingerprint:
+            raise PictorchError("a gallery needs the embedding model's fingerprint")
+        _, schema = split_url(url)
+        meta = new_meta(fingerprint, dim, index, metric, model, threshold, index_options, scoring, settings)
+        conn = _connect(url, "creating a gallery")
+        try:
+            ensure_extension(conn, url)
+            with conn.transaction():
+                # one creator at a time per schema; the loser of a race sees the winner's gallery
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"pictorch-gallery:{schema}",))
+                if _has_gallery(conn, schema):
+                    raise GalleryExistsError(f"{redact(url)} already holds a gallery; open it instead")
+                if conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name=%s",
+                                (schema,)).fetchone():
+                    raise PictorchError(f"schema {schema} of {redact(url)} exists but holds no pictorch gallery; "
+                                        "name another one with #name at the end of the URL")
+                create_tables(conn, schema, meta)
+        finally:
+            conn.close()
+        return cls.open(url)
+
+    @classmethod
+    def open(cls, url: str, *, fingerprint: str | None = None, dim: int | None = None) -> PgGallery:
+        """Open an existing gallery (see :meth:`pictorch.gallery.store.Gallery.open`)."""
+        conn = _connect(url, "opening a gallery")
+        try:
+            if not _has_gallery(conn, split_url(url)[1]):
+                raise PictorchError(f"no gallery at {redact(url)}; create one by enrolling people (pictorch "
+                                    f"identify enroll NAME PHOTOS... --gallery URL --model ...)")
+            g = cls(url, conn)
+            if fingerprint is not None or dim is not None:
+                g.check_model(fingerprint, dim)
+        except BaseException:
+            conn.close()
+            raise
+        return g
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> PgGallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PgGallery({self.path!r}, dim={self.dim}, index={self.index_kind!r})"
+
+    # ------------------------------------------------------------------ SQL plumbing
+    def _require_open(self) -> None:
+        if self._conn is None:
+            raise PictorchError(f"gallery {self.path} is closed")
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[Any]:
+        """The connection, with server failures as one clear message each."""
+        self._require_open()
+        psycopg = _psycopg()
+        try:
+            yield self._conn
+        except psycopg.errors.UndefinedTable as e:
+            raise PictorchError(f"{self.path} is not a pictorch gallery any more ({str(e).strip()})") from None
+        except psycopg.OperationalError as e:
+            raise PictorchError(f"lost the PostgreSQL gallery {self.path} ({str(e).strip()}); the last change "
+                                "may not have been stored: check and try again") from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """One write transaction; writers queue on the ``generation`` row lock."""
+        with self._db() as conn, conn.transaction():
+            conn.execute(f"SELECT value FROM {self._s}.meta WHERE key='generation' FOR UPDATE")
+            yield conn
+            conn.execute(f"UPDATE {self._s}.meta SET value = (value::bigint + 1)::text WHERE key='generation'")
+
+    def _read_meta(self) -> dict[str, str]:
+        meta = self.meta_items()
+        if meta.get("format") != "pictorch-gallery":
+            raise PictorchError(f"{self.path} holds tables but not a pictorch gallery")
+        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+            raise PictorchError(f"gallery {self.path} uses format version {meta['format_version']}, newer than "
+                                f"this pictorch understands ({FORMAT_VERSION}); upgrade pictorch")
+        missing = {"fingerprint", "dim", "metric", "index", "store_id", "generation"} - set(meta)
+        if missing:
+            raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
+        return meta
+
+    def meta_items(self) -> dict[str, str]:
+        """Every ``meta`` value."""
+        with self._db() as conn:
+            return dict(conn.execute(f"SELECT key, value FROM {self._s}.meta").fetchall())
+
+    def _meta_value(self, key: str) -> str:
+        with self._db() as conn:
+            row = conn.execute(f"SELECT value FROM {self._s}.meta WHERE key=%s", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def _set_meta(self, conn: Any, key: str, value: str) -> None:
+        conn.execute(f"INSERT INTO {self._s}.meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
+                     "value = EXCLUDED.value", (key, value))
+
+    def _generation(self) -> int:
+        return int(self._meta_value("generation") or 0)
+
+    # ------------------------------------------------------------------ model identity and settings
+    check_model = GalleryDb.check_model
+    _check_name = staticmethod(GalleryDb._check_name)
+    model = GalleryDb.model
+
+    @property
+    def threshold(self) -> float | None:
+        """The accept threshold (calibrated, or the initial one); ``None`` if never set."""
+        v = self._meta_value("threshold")
+        return float(v) if v else None
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        with self._write() as conn:
+            self._set_meta(conn, "threshold", "" if value is None else repr(float(value)))
+
+    @property
+    def scoring(self) -> str:
+        """``"nearest"`` or ``"centroid"``."""
+        return self._meta_value("scoring") or "nearest"
+
+    @scoring.setter
+    def scoring(self, value: str) -> None:
+        _check_scoring(value)
+        if value == self.scoring:
+            return
+        with self._write() as conn:
+            self._set_meta(conn, "scoring", value)
+            self._set_meta(conn, "threshold", "")
+            self._set_meta(conn, "calibration", "")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Application settings stored with the gallery."""
+        v = self._meta_value("settings")
+        return json.loads(v) if v else {}
+
+    def update_settings(self, **values: Any) -> None:
+        """Merge JSON-serializable ``values`` into :attr:`settings` (one transaction)."""
+        with self._write() as conn:
+            row = conn.execute(f"SELECT value FROM {self._s}.meta WHERE key='settings'").fetchone()
+            cur = json.loads(row[0]) if row and row[0] else {}
+            cur.update(values)
+            self._set_meta(conn, "settings", json.dumps(cur))
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The report of the last :meth:`calibrate`, if any."""
+        v = self._meta_value("calibration")
+        return json.loads(v) if v else None
+
+    def _save_calibration(self, threshold: float, report: dict[str, Any]) -> None:
+        with self._write() as conn:
+            self._set_meta(conn, "threshold", repr(threshold))
+            self._set_meta(conn, "calibration", json.dumps(report))
+
+    # ------------------------------------------------------------------ people
+    def people(self) -> dict[str, int]:
+        """Enrolled people and how many embeddings each has, by name (code-point order, as SQLite)."""
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT p.name, COUNT(e.id) FROM {self._s}.people p LEFT JOIN {self._s}.embeddings e ON "
+                'e.person_id = p.id GROUP BY p.id, p.name ORDER BY p.name COLLATE "C"').fetchall()
+        return {n: int(c) for n, c in rows}
+
+    def __len__(self) -> int:
+        with self._db() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {self._s}.embeddings").fetchone()[0])
+
+    def __contains__(self, name: str) -> bool:
+        with self._db() as conn:
+            return conn.execute(f"SELECT 1 FROM {self._s}.people WHERE name=%s", (name,)).fetchone() is not None
+
+    def enrolled_hashes(self) -> dict[str, str]:
+        """sha256 -> person name for every enrolled source file."""
+        with self._db() as conn:
+            return dict(conn.execute(f"SELECT s.sha256, p.name FROM {self._s}.sources s JOIN {self._s}.people p "
+                                     "ON p.id = s.person_id").fetchall())
+
+    def _not_enrolled(self, conn: Any, name: str, extra: str = "") -> PictorchError:
+        names = [r[0] for r in conn.execute(f"SELECT name FROM {self._s}.people").fetchall()]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return PictorchError(f"{name!r} is not enrolled in {self.path}.{hint}{extra}")
+
+    def _update_centroid(self, conn: Any, person_id: int) -> None:
+        """Recompute one person's centroid from their embeddings (in the caller's transaction), as the SQLite
+        backend does: the float64 mean of the (unit-normalized, for cosine) float32 embeddings, in id order."""
+        rows = conn.execute(f"SELECT vector::text FROM {self._s}.embeddings WHERE person_id=%s ORDER BY id",
+                            (int(person_id),)).fetchall()
+        if not rows:
+            conn.execute(f"DELETE FROM {self._s}.centroids WHERE person_id=%s", (int(person_id),))
+            return
+        vecs = np.stack([parse_vector(r[0]) for r in rows])
+        if self.metric == "cosine":
+            vecs = l2_normalize(vecs)
+        mean = vecs.astype(np.float64).sum(0) / len(vecs)
+        conn.execute(f"INSERT INTO {self._s}.centroids(person_id, vector) VALUES (%s, %s::vector) ON CONFLICT "
+                     "(person_id) DO UPDATE SET vector = EXCLUDED.vector",
+                     (int(person_id), vector_text(mean.astype(np.float32))))
+
+    def enroll(self, name: str, embeddings: Any, sources: Sequence[str], hashes: Sequence[str | None] | None = None,
+               *, fingerprint: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+        """Add a person's embeddings in one transaction (see :meth:`pictorch.gallery.store.Gallery.enroll`).
+
+        Returns:
+            How many embeddings were stored.
+        """
+        from pictorch.gallery.store import Gallery
+
+        self._require_open()
+        self.check_model(fingerprint)
+        name = self._check_name(name)
+        x = as_float_matrix(embeddings, self.dim, "embeddings")
+        sources = [str(s) for s in sources]
+        if len(sources) != len(x):
+            raise PictorchError(f"got {len(x)} embeddings but {len(sources)} sources")
+        if hashes is None:
+            hashes = [Gallery._default_hash(s, v) for s, v in zip(sources, x, strict=True)]
+        elif len(hashes) != len(x):
+            raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
+        self.skipped = []
+        with self._write() as conn:
+            wanted = list(dict.fromkeys(h for h in hashes if h))
+            known = dict(conn.execute(
+                f"SELECT s.sha256, p.name FROM {self._s}.sources s JOIN {self._s}.people p ON p.id=s.person_id "
+                "WHERE s.sha256 = ANY(%s)", (wanted,)).fetchall()) if wanted else {}
+            keep: list[int] = []
+            seen: dict[str, str] = {}
+            for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
+                if h and h in known:
+                    owner = known[h]
+                    self.skipped.append((src, f"already enrolled as {owner!r}" if owner != name
+                                         else f"already enrolled for {name!r}"))
+                elif h and h in seen:
+                    first = seen[h]
+                    self.skipped.append((src, "listed twice in this enrolment" if first == src else
+                                         f"same bytes as {first} in this enrolment (a copy of one photo)"))
+                else:
+                    keep.append(i)
+                    if h:
+                        seen[h] = src
+            if not keep:
+                return 0
+            now = time.time()
+            row = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (name,)).fetchone()
+            person_id = row[0] if row else conn.execute(
+                f"INSERT INTO {self._s}.people(name, created_at) VALUES (%s, %s) RETURNING id", (name, now)
+            ).fetchone()[0]
+            for done, i in enumerate(keep, 1):
+                source_id = None
+                if hashes[i]:
+                    source_id = conn.execute(
+                        f"INSERT INTO {self._s}.sources(sha256, path, person_id, added_at) VALUES (%s, %s, %s, %s) "
+                        "RETURNING id", (hashes[i], sources[i], person_id, now)).fetchone()[0]
+                conn.execute(f"INSERT INTO {self._s}.embeddings(person_id, source_id, vector) VALUES (%s, %s, "
+                             "%s::vector)", (person_id, source_id, vector_text(x[i])))
+                if progress is not None and (done % 256 == 0 or done == len(keep)):
+                    progress(done, len(keep))
+            self._update_centroid(conn, person_id)
+        return len(keep)
+
+    def remove(self, name: str) -> int:
+        """Remove a person and all their embeddings. Returns how many embeddings were removed."""
+        with self._write() as conn:
+            row = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (name,)).fetchone()
+            if row is None:
+                raise self._not_enrolled(conn, name, " (pictorch identify list shows everyone)")
+            n = conn.execute(f"DELETE FROM {self._s}.embeddings WHERE person_id=%s", row).rowcount
+            conn.execute(f"DELETE FROM {self._s}.sources WHERE person_id=%s", row)
+            conn.execute(f"DELETE FROM {self._s}.people WHERE id=%s", row)  # its centroid goes by cascade
+        return int(n)
+
+    def rename(self, old: str, new: str, merge: bool = False) -> tuple[int, bool]:
+        """Rename a person; with ``merge``, into a person already enrolled (their embeddings join)."""
+        new = self._check_name(new)
+        with self._write() as conn:
+            row = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (old,)).fetchone()
+            if row is None:
+                raise self._not_enrolled(conn, old)
+            pid = row[0]
+            count = f"SELECT COUNT(*) FROM {self._s}.embeddings WHERE person_id=%s"
+            if new == old:
+                return int(conn.execute(count, (pid,)).fetchone()[0]), False
+            other = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (new,)).fetchone()
+            merged = other is not None
+            if merged and not merge:
+                raise PictorchError(f"{new!r} is already enrolled in {self.path}; pass --merge to join {old!r}'s "
+                                    f"photos to {new!r}")
+            if merged:
+                target = other[0]
+                conn.execute(f"UPDATE {self._s}.embeddings SET person_id=%s WHERE person_id=%s", (target, pid))
+                conn.execute(f"UPDATE {self._s}.sources SET person_id=%s WHERE person_id=%s", (target, pid))
+                conn.execute(f"DELETE FROM {self._s}.people WHERE id=%s", (pid,))
+                self._update_centroid(conn, target)
+            else:
+                target = pid
+                conn.execute(f"UPDATE {self._s}.people SET name=%s WHERE id=%s", (new, pid))
+            return int(conn.execute(count, (target,)).fetchone()[0]), merged
+
+    def photos(self, name: str) -> list[dict[str, Any]]:
+        """A person's enrolled photos, oldest first: ``id``, ``sha256`` and ``added_at``."""
+        if name not in self:
+            raise PictorchError(f"{name!r} is not enrolled in {self.path}")
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT s.id, s.sha256, s.added_at FROM {self._s}.sources s JOIN {self._s}.people p "
+                                "ON s.person_id = p.id WHERE p.name = %s ORDER BY s.id", (name,)).fetchall()
+        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
+
+    def remove_photo(self, name: str, photo_id: int) -> int:
+        """Remove one enrolled photo of ``name``; the last one removes the person. Returns embeddings removed."""
+        with self._write() as conn:
+            row = conn.execute(f"SELECT s.person_id FROM {self._s}.sources s JOIN {self._s}.people p ON "
+                               "s.person_id = p.id WHERE s.id = %s AND p.name = %s", (int(photo_id), name)).fetchone()
+            if row is None:
+                raise PictorchError(f"photo {photo_id} of {name!r} is not enrolled in {self.path}")
+            n = conn.execute(f"DELETE FROM {self._s}.embeddings WHERE source_id = %s", (int(photo_id),)).rowcount
+            conn.execute(f"DELETE FROM {self._s}.sources WHERE id = %s", (int(photo_id),))
+            if conn.execute(f"SELECT COUNT(*) FROM {self._s}.embeddings WHERE person_id = %s", row).fetchone()[0] == 0:
+                conn.execute(f"DELETE FROM {self._s}.sources WHERE person_id = %s", row)
+                conn.execute(f"DELETE FROM {self._s}.people WHERE id = %s", row)
+            else:
+                self._update_centroid(conn, row[0])
+        return int(n)
+
+    # ------------------------------------------------------------------ search
+    @property
+    def index(self) -> PgGallery:
+        """The gallery itself (PostgreSQL is the index; kept so callers that warm the index up work)."""
+        self._require_open()
+        return self
+
+    def _search_sql(self, table: str, limit_people: bool) -> str:
+        """One query's nearest rows: ``(person name, distance)``; distinct people when ``limit_people``."""
+        s, d = self._s, self._dist
+        if table == "centroids":
+            return (f"SELECT p.name, c.vector {d} %(q)s::vector AS dist FROM {s}.centroids c JOIN {s}.people p ON "
+                    f"p.id = c.person_id ORDER BY c.vector {d} %(q)s::vector, c.person_id LIMIT %(n)s")
+        if limit_people:  # exact: the best embedding of every person, then the best people
+            return (f"SELECT p.name, b.dist FROM (SELECT person_id, MIN(vector {d} %(q)s::vector) AS dist FROM "
+                    f"{s}.embeddings GROUP BY person_id ORDER BY 2, person_id LIMIT %(n)s) b JOIN {s}.people p ON "
+                    "p.id = b.person_id ORDER BY b.dist, b.person_id")
+        return (f"SELECT p.name, e.dist FROM (SELECT person_id, id, vector {d} %(q)s::vector AS dist FROM "
+                f"{s}.embeddings ORDER BY vector {d} %(q)s::vector LIMIT %(n)s) e JOIN {s}.people p ON "
+                "p.id = e.person_id ORDER BY e.dist, e.id")
+
+    def _score(self, dist: float) -> float:
+        """pgvector distance -> pictorch score: cosine similarity, or minus the squared L2 distance (as FAISS)."""
+        d = float(dist)
+        if d != d:  # a zero vector has no direction: pgvector says NaN, FAISS's normalized zero scores 0
+            return 0.0 if self.metric == "cosine" else float("-inf")
+        return 1.0 - d if self.metric == "cosine" else -(d * d)
+
+    def person_scores(self, queries: Any, k: int = 5) -> list[list[tuple[str, float]]]:
+        """For each query, up to ``k`` distinct people with their score (see :attr:`scoring`), best first."""
+        q = as_float_matrix(queries, self.dim, "queries")
+        if not len(q):
+            return []
+        with self._db() as conn:
+            n_people = int(conn.execute(f"SELECT COUNT(*) FROM {self._s}.centroids").fetchone()[0])
+            if n_people == 0:
+                return [[] for _ in range(len(q))]
+            k = max(1, min(int(k), n_people))
+            hnsw = self.index_kind == "hnsw"
+            ef = int(self.index_options.get("ef_search", 40))
+            out: list[list[tuple[str, float]]] = []
+            with conn.transaction():
+                if not hnsw:  # exact: keep the planner off any index
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                for v in q:
+                    qt = vector_text(v)
+                    if self.scoring == "centroid":
+                        if hnsw:
+                            conn.execute(f"SET LOCAL hnsw.ef_search = {max(ef, k)}")
+                        rows = conn.execute(self._search_sql("centroids", True), {"q": qt, "n": k}).fetchall()
+                        out.append([(n, self._score(dd)) for n, dd in rows])
+                    elif not hnsw:
+                        rows = conn.execute(self._search_sql("embeddings", True), {"q": qt, "n": k}).fetchall()
+                        out.append([(n, self._score(dd)) for n, dd in rows])
+                    else:
+                        out.append(self._hnsw_people(conn, qt, k, ef))
+            return out
+
+    def _hnsw_people(self, conn: Any, qt: str, k: int, ef: int) -> list[tuple[str, float]]:
+        """Distinct people from HNSW candidates, widening the candidate list until ``k`` people are in it."""
+        total = len(self)
+        want = min(total, k * 8)
+        while True:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {min(max(ef, want), 1000)}")
+            rows = conn.execute(self._search_sql("embeddings", False), {"q": qt, "n": want}).fetchall()
+            people: list[tuple[str, float]] = []
+            seen: set[str] = set()
+            for n, dd in rows:
+                if n not in seen:
+                    seen.add(n)
+                    people.append((n, self._score(dd)))
+            if len(people) >= k or want >= total or want >= 1000:
+                return people[:k]
+            want = min(total, want * 4)
+
+    # ------------------------------------------------------------------ integrity, rows, backups
+    def check(self) -> dict[str, Any]:
+        """A full check: every embedding's finiteness, rows pointing at missing people, centroids in step.
+
+        Returns:
+            ``{"ok", "problems": [str], "people", "embeddings", "index"}``.
+        """
+        problems: list[str] = []
+        s = self._s
+        with self._db() as conn:
+            bad = conn.execute(f"SELECT COUNT(*) FROM {s}.embeddings WHERE vector_dims(vector) <> %s OR "
+                               "vector::text ~* 'nan|inf'", (self.dim,)).fetchone()[0]
+            stale = conn.execute(f"SELECT COUNT(*) FROM {s}.people p LEFT JOIN {s}.centroids c ON c.person_id = "
+                                 "p.id WHERE c.person_id IS NULL").fetchone()[0]
+        if bad:
+            problems.append(f"{bad} embeddings have the wrong size or hold NaN or infinite values")
+        if stale:
+            problems.append(f"{stale} people have no centroid")
+        return {"ok": not problems, "problems": problems, "people": len(self.people()), "embeddings": len(self),
+                "index": f"pgvector {'HNSW' if self.index_kind == 'hnsw' else 'exact scan'}"}
+
+    def select_rows(self, table: str, after: int = 0, limit: int = 10000) -> list[tuple]:
+        """Rows with ``id > after`` in the backend-neutral form (see :meth:`GalleryDb.select_rows`)."""
+        cols = ROW_COLUMNS[table].replace("vector", "vector::text")
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {cols} FROM {self._s}.{table} WHERE id > %s ORDER BY id LIMIT %s",
+                                (int(after), int(limit))).fetchall()
+        if table == "embeddings":
+            return [(i, p, s, parse_vector(v).astype("<f4").tobytes()) for i, p, s, v in rows]
+        return [tuple(r) for r in rows]
+
+    def backup(self, dest: Any) -> Any:
+        """Copy the gallery into a new SQLite file (a migration: counts and checksums verified)."""
+        from pathlib import Path
+
+        from pictorch.gallery.migrate import migrate
+
+        if Path(dest).exists():
+            raise PictorchError(f"{dest} already exists; choose a new backup file name")
+        migrate(self.url, str(dest))
+        return Path(dest)
+
+    def export(self, path: Any) -> Any:
+        """Write names, sources and embeddings (see :meth:`pictorch.gallery.store.Gallery.export`)."""
+        from pictorch.gallery.export import export_gallery
+
+        return export_gallery(self, path)
+
+
+def new_meta(fingerprint: str, dim: int, index: str, metric: str, model: str | None, threshold: float | None,
+             index_options: dict[str, Any] | None, scoring: str, settings: dict[str, Any] | None) -> dict[str, str]:
+    """A new gallery's ``meta`` rows (the same keys as a SQLite gallery's)."""
+    meta = {
+        "format": "pictorch-gallery", "format_version": str(FORMAT_VERSION), "fingerprint": fingerprint,
+        "dim": str(int(dim)), "metric": metric, "index": index, "index_options": json.dumps(index_options or {}),
+        "model": model or "", "threshold": "" if threshold is None else repr(float(threshold)), "calibration": "",
+        "scoring": scoring, "generation": "0", "store_id": uuid.uuid4().hex, "created_at": repr(time.time()),
+    }
+    if settings:
+        meta["settings"] = json.dumps(settings)
+    return meta
+
