@@ -712,3 +712,34 @@ def new_meta(fingerprint: str, dim: int, index: str, metric: str, model: str | N
         meta["settings"] = json.dumps(settings)
     return meta
 
+
+
+def start_pgserver(folder: Any) -> tuple[Any, str]:
+    """Start (or join) a throwaway PostgreSQL 16 + pgvector server from the ``pgserver`` wheel, its data in
+    ``folder`` (made if missing; Unix socket only, no TCP port). For tests, benchmarks and trying the backend.
+
+    Returns:
+        ``(server handle, URL)``; ``handle.cleanup()`` stops it (and deletes ``folder``, made for it).
+
+    Raises:
+        PictorchError: pgserver is not installed, or the server did not start (the reason in one line).
+    """
+    import warnings
+    from pathlib import Path
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR, falls back to /tmp (fine here)
+            import pgserver
+    except ImportError:
+        raise PictorchError("pgserver is not installed: pip install 'pictorch[postgres]'") from None
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            srv = pgserver.get_server(folder, cleanup_mode="delete")
+        return srv, srv.get_uri()
+    except Exception as e:  # noqa: BLE001 - initdb/pg_ctl failures come as many types; one line says why
+        raise PictorchError(f"pgserver could not start a PostgreSQL server in {folder}: "
+                            f"{type(e).__name__}: {str(e).strip()[:200]}") from None
