@@ -171,13 +171,14 @@ def hnsw_ddl(schema: str, metric: str, options: dict[str, Any]) -> str:
             f"WITH (m={m}, ef_construction={efc});")
 
 
-def create_tables(conn: Any, schema: str, meta: dict[str, str]) -> None:
-    """Make a gallery's schema, tables and meta rows (inside the caller's transaction)."""
+def create_tables(conn: Any, schema: str, meta: dict[str, str], hnsw: bool = True) -> None:
+    """Make a gallery's schema, tables and meta rows (inside the caller's transaction); the HNSW indexes of
+    an ``hnsw`` gallery too unless ``hnsw`` is false (a migration builds them after the copy)."""
     dim = int(meta["dim"])
     for stmt in _tables(schema, dim).split(";"):
         if stmt.strip():
             conn.execute(stmt)
-    if meta["index"] == "hnsw":
+    if hnsw and meta["index"] == "hnsw":
         for stmt in hnsw_ddl(schema, meta["metric"], json.loads(meta.get("index_options") or "{}")).split(";"):
             if stmt.strip():
                 conn.execute(stmt)

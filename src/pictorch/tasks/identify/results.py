@@ -218,6 +218,26 @@ class RenameResult:
 
 
 @dataclass
+class MigrateResult:
+    """``migrate``: what was copied where, with each table's row count and SHA-256 (equal on both sides)."""
+
+    src: str
+    dst: str
+    backend: str
+    people: int
+    sources: int
+    embeddings: int
+    sha256: dict[str, str]
+    resumed: bool
+    index: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass
 class CheckResult:
     """``check``: ``ok`` and the problems found (empty when fine)."""
 

@@ -59,6 +59,7 @@ from pictorch.tasks.identify.results import (  # noqa: E402  (re-exported: resul
     EnrollResult,
     FaceAnswer,
     GalleryInfo,
+    MigrateResult,
     PairsResult,
     PhotoAnswer,
     RemoveResult,
@@ -461,12 +462,24 @@ def backup(gallery: str | os.PathLike, dest: str | os.PathLike) -> str:
         return str(g.backup(dest))
 
 
+def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
+            progress: Callable[[str, int, int], None] | None = None) -> MigrateResult:
+    """Copy a gallery between backends (SQLite file <-> postgresql:// URL), verified by counts and checksums;
+    see :func:`pictorch.gallery.migrate.migrate`."""
+    from pictorch.gallery.migrate import migrate as copy_gallery
+
+    r = copy_gallery(src, dst, force=force, progress=progress)
+    return MigrateResult(r["src"], r["dst"], r["backend"], r["people"], r["sources"], r["embeddings"], r["sha256"],
+                         r["resumed"], r["index"], r["notes"])
+
+
 # verification lives beside (it needs GalleryService); re-exported so callers use one module
 from pictorch.tasks.identify.verification import read_pairs, verify, verify_pairs  # noqa: E402
 
 __all__ = [
-    "CalibrationResult", "CheckResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "PairsResult",
+    "CalibrationResult", "CheckResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "MigrateResult",
+    "PairsResult",
     "PhotoAnswer", "RemoveResult", "RenameResult", "VerifyResult", "WhoResult", "backup", "calibrate", "check",
-    "clopper_pearson", "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "model_spec",
+    "clopper_pearson", "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "migrate", "model_spec",
     "read_pairs", "remove", "rename", "verify", "verify_pairs", "who",
 ]
