@@ -121,7 +121,11 @@ def test_postgres_answers_as_sqlite(pg_url, tmp_path, scoring, metric):
             g.rename("p6", "p7", merge=True)
             g.remove_photo("p0", g.photos("p0")[1]["id"])
             t = g.identify(queries[:8], k=1)[0].score  # a threshold between the answers: some are unknown
-            answers.append((g.people(), g.identify(queries, k=4, threshold=t)))
+            got = g.identify(queries, k=4, threshold=t)
+            for m, qv in zip(got, queries, strict=True):  # verify against a person = who's score for them
+                for name, score in m.topk[:2]:
+                    assert g.person_score(qv, name)[0][0] == pytest.approx(score, abs=1e-5)
+            answers.append((g.people(), got))
     (people_a, a), (people_b, b) = answers
     assert people_a == people_b
     for ma, mb in zip(a, b, strict=True):

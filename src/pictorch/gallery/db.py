@@ -296,6 +296,19 @@ class GalleryDb:
             conn.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'")
         return int(n)
 
+    def person_vectors(self, name: str) -> np.ndarray:
+        """One person's embeddings (N×D float32, in id order).
+
+        Raises:
+            PictorchError: ``name`` is not enrolled.
+        """
+        with self._db() as conn:
+            rows = conn.execute("SELECT e.vector FROM embeddings e JOIN people p ON p.id = e.person_id WHERE "
+                                "p.name = ? ORDER BY e.id", (name,)).fetchall()
+        if not rows:
+            raise PictorchError(f"{name!r} is not enrolled in {self.path} (pictorch identify list shows everyone)")
+        return np.frombuffer(b"".join(r[0] for r in rows), "<f4").reshape(len(rows), self.dim).astype(np.float32)
+
     def meta_items(self) -> dict[str, str]:
         """Every ``meta`` value (format, model, fingerprint, threshold, calibration, settings, ...)."""
         with self._db() as conn:

@@ -560,6 +560,15 @@ class PgGallery(OpenSet):
                                 "ON s.person_id = p.id WHERE p.name = %s ORDER BY s.id", (name,)).fetchall()
         return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
 
+    def person_vectors(self, name: str) -> np.ndarray:
+        """One person's embeddings (N×D float32, in id order); raises if ``name`` is not enrolled."""
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT e.vector::text FROM {self._s}.embeddings e JOIN {self._s}.people p ON "
+                                "p.id = e.person_id WHERE p.name = %s ORDER BY e.id", (name,)).fetchall()
+        if not rows:
+            raise PictorchError(f"{name!r} is not enrolled in {self.path} (pictorch identify list shows everyone)")
+        return np.stack([parse_vector(r[0]) for r in rows])
+
     def remove_photo(self, name: str, photo_id: int) -> int:
         """Remove one enrolled photo of ``name``; the last one removes the person. Returns embeddings removed."""
         with self._write() as conn:

@@ -179,6 +179,29 @@ class OpenSet:
             out.append(Match(best if t is None or score >= t else UNKNOWN, score, people))
         return out
 
+    def person_vectors(self, name: str) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def person_score(self, queries: Any, name: str) -> tuple[np.ndarray, int]:
+        """Each query's score against one enrolled person, as :meth:`identify` would score that person (the
+        gallery's scoring: their nearest embedding, or their centroid), and how many embeddings they have.
+
+        Raises:
+            PictorchError: ``name`` is not enrolled.
+        """
+        q = as_float_matrix(queries, self.dim, "queries")
+        v = self.person_vectors(name)
+        if self.metric == "cosine":
+            qn, vn = l2_normalize(q), l2_normalize(v)
+            if self.scoring == "centroid":
+                c = l2_normalize((vn.astype(np.float64).sum(0) / len(vn)).astype(np.float32)[None])
+                return (qn @ c.T)[:, 0].astype(np.float64), len(v)
+            return (qn @ vn.T).max(1).astype(np.float64), len(v)
+        if self.scoring == "centroid":
+            c = (v.astype(np.float64).sum(0) / len(v)).astype(np.float32)[None]
+            return -((q - c) ** 2).sum(1).astype(np.float64), len(v)
+        return -((q[:, None, :] - v[None]) ** 2).sum(2).min(1).astype(np.float64), len(v)
+
     def verify(self, a: Any, b: Any) -> float:
         """Cosine similarity of two embeddings (1 = same direction)."""
         va = l2_normalize(as_float_matrix(a, self.dim, "embedding a"))

@@ -454,6 +454,19 @@ def create_app(settings: Settings) -> FastAPI:
                 return service.verify(paths[0], paths[1], gallery=settings.gallery, threshold=threshold)
             return answer(worker.call(run), names)
 
+    @app.post("/api/people/{name}/verify", tags=["identify"])
+    async def verify_person(key: Read, name: str, photo: Annotated[UploadFile, File()],
+                            threshold: Annotated[float | None, Query(allow_inf_nan=False)] = None) -> dict[str, Any]:
+        """Is the photo (its largest face) of this enrolled person? Scored as ``who`` scores them; ``same``
+        at the typed threshold, else the gallery's (``calibrated`` and ``notes`` say whether it was calibrated);
+        404 for a name not enrolled."""
+        from pictorch.tasks.identify import service
+
+        ups = await read_files([photo])
+        with spool.files(ups, settings.max_bytes, settings.max_pixels) as (paths, names):
+            res = worker.call(lambda svc: service.verify_person_with(svc_or_404(svc), paths[0], name, threshold))
+            return answer(res, names)
+
     @app.post("/api/calibrate", tags=["identify"])
     def calibrate(key: Write, body: Calibrate64) -> dict[str, Any]:
         """Choose and store the threshold for ``target_far`` from labelled photos not used to enrol."""

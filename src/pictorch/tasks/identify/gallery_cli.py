@@ -165,6 +165,8 @@ def verify(
     photo_b: Path = typer.Argument(None, help="Second photo."),
     model: str = typer.Option(None, "--model", "-m", help="Identify checkpoint or 'dlib-face'."),
     gallery: str = typer.Option(None, "--gallery", "-g", help="Take the model and threshold from a gallery."),
+    person: str = typer.Option(None, "--person", "-p", help="Verify ONE photo against this enrolled person "
+                                                            "of --gallery (scored as who scores them)."),
     threshold: float = typer.Option(None, help="Same-person threshold (cosine score; L2 distance for dlib-face)."),
     faces: bool = typer.Option(None, "--faces/--no-faces", help=FACES_HELP),
     detector: str = typer.Option("hog", help="Face detector: hog, cnn or haar."),
@@ -207,8 +209,21 @@ def verify(
         for k, p in res.files.items():
             typer.echo(f"{k}: {p}")
         return
+    if person is not None:
+        if photo_a is None or photo_b is not None or gallery is None:
+            raise PictorchError("verify --person NAME takes one photo and --gallery (the gallery NAME is in)")
+        res = service.verify_person(photo_a, person, gallery, threshold=threshold, faces=faces,
+                                    detector=None if detector == "hog" else detector)
+        if as_json:
+            _echo_json(res.to_dict())
+            return
+        _files([], res.notes)
+        verdict = "no threshold" if res.same is None else person if res.same else f"not {person}"
+        typer.echo(f"{verdict}: {res.unit} {res.score:.4f} against {person}'s {res.photos_of_person} photo(s) "
+                   f"({res.scoring} scoring), threshold {_fmt(res.threshold)}")
+        return
     if photo_a is None or photo_b is None:
-        raise PictorchError("verify needs two photos (or --pairs FILE)")
+        raise PictorchError("verify needs two photos (or --pairs FILE, or one photo and --person NAME)")
     res = service.verify(photo_a, photo_b, model=model, gallery=gallery, threshold=threshold, faces=faces,
                          detector=detector)
     if as_json:

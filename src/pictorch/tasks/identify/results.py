@@ -94,7 +94,12 @@ class EnrollResult:
 
 @dataclass
 class VerifyResult:
-    """Same person or not (``same`` is ``None`` without a threshold); scores in user units."""
+    """Same person or not (``same`` is ``None`` without a threshold); scores in user units.
+
+    Against an enrolled person (``verify PHOTO --person NAME``): ``b`` and ``person`` are the name,
+    ``photos_of_person`` how many photos they have, ``scoring`` how they were scored (as ``who`` scores them)
+    and ``calibrated`` whether the gallery's threshold was calibrated (``notes`` says so when not).
+    """
 
     a: str
     b: str
@@ -103,6 +108,10 @@ class VerifyResult:
     same: bool | None
     unit: str
     notes: list[tuple[str, str]] = field(default_factory=list)
+    person: str | None = None
+    photos_of_person: int | None = None
+    scoring: str | None = None
+    calibrated: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

@@ -474,12 +474,18 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
 
 
 # verification lives beside (it needs GalleryService); re-exported so callers use one module
-from pictorch.tasks.identify.verification import read_pairs, verify, verify_pairs  # noqa: E402
+from pictorch.tasks.identify.verification import (  # noqa: E402
+    read_pairs,
+    verify,
+    verify_pairs,
+    verify_person,
+    verify_person_with,
+)
 
 __all__ = [
     "CalibrationResult", "CheckResult", "EnrollResult", "FaceAnswer", "GalleryInfo", "GalleryService", "MigrateResult",
     "PairsResult",
     "PhotoAnswer", "RemoveResult", "RenameResult", "VerifyResult", "WhoResult", "backup", "calibrate", "check",
     "clopper_pearson", "enroll", "expand_photos", "info", "labelled_photos", "load_embedder", "migrate", "model_spec",
-    "read_pairs", "remove", "rename", "verify", "verify_pairs", "who",
+    "read_pairs", "remove", "rename", "verify", "verify_pairs", "verify_person", "verify_person_with", "who",
 ]

@@ -61,6 +61,38 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
                         list(prep.notes))
 
 
+def verify_person(photo: str | os.PathLike, person: str, gallery: str | os.PathLike, threshold: float | None = None,
+                  faces: bool | None = None, detector: str | None = None) -> VerifyResult:
+    """Is this photo (its largest face, for face models) of the enrolled ``person``? Scored as ``who`` scores
+    that person (the gallery's scoring); decided at the typed threshold, else the gallery's."""
+    _finite(threshold, "--threshold")
+    with GalleryService.open(gallery) as svc:
+        return verify_person_with(svc, photo, person, threshold, faces, detector)
+
+
+def verify_person_with(svc: GalleryService, photo: str | os.PathLike, person: str, threshold: float | None = None,
+                       faces: bool | None = None, detector: str | None = None) -> VerifyResult:
+    """:func:`verify_person` on an open service (the HTTP layer's worker keeps one)."""
+    _finite(threshold, "--threshold")
+    g = svc.gallery
+    if person not in g:
+        g.person_vectors(person)  # raises the not-enrolled message
+    prep = svc._prepare([str(photo)], faces, detector, "largest")
+    if not len(prep):
+        p, r = prep.bad[0]
+        raise DataError(f"{p}: {r}")
+    e = svc.embedder.embed_images(prep.images)
+    scores, n = g.person_score(e, person)
+    score = float(scores[0])
+    t = S.from_user(threshold, svc.metric) if threshold is not None else g.threshold
+    notes = list(prep.notes)
+    if threshold is None and (note := svc.threshold_note()):
+        notes.append((str(g.path), note))
+    return VerifyResult(str(photo), person, S.to_user(score, svc.metric), S.to_user(t, svc.metric),
+                        None if t is None else score >= t, S.unit(svc.metric), notes, person=person,
+                        photos_of_person=n, scoring=g.scoring, calibrated=bool(g.calibration))
+
+
 def read_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = None
                ) -> list[tuple[str, str, bool | None]]:
     """Pairs from an LFW ``pairs.txt`` (``name n1 n2`` / ``name1 n1 name2 n2``, images under
