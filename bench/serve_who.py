@@ -8,7 +8,11 @@
 * 8 concurrent clients × N mixed who/enrol requests (1 in 4 an enrolment): 5xx count, lost enrolments, and the
   server process's RSS growth after warm-up.
 
-Run: ``nice PYTHONPATH=src python bench/serve_who.py [--sizes 100,1000,10000] [--requests 200]``.
+With ``--backend postgresql`` the galleries are PostgreSQL + pgvector ones (a throwaway pgserver on a Unix
+socket; each SQLite gallery built as usual, then migrated), served and measured the same way.
+
+Run: ``nice PYTHONPATH=src python bench/serve_who.py [--sizes 100,1000,10000] [--requests 200]
+[--backend sqlite|postgresql]``.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--requests", type=int, default=200, help="per client in the load run")
+    ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -85,8 +90,14 @@ def main() -> None:
     sys_line = (f"cpu: {platform.processor() or platform.machine()} "
                 f"({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}), "
                 f"torch threads 1, load {os.getloadavg()}")
-    print(sys_line)
+    print(sys_line + f", backend {args.backend}")
     tmp = Path(tempfile.mkdtemp())
+    specs: dict[int, str] = {}
+    pg_url = None
+    if args.backend == "postgresql":
+        from pictorch.gallery.pg import start_pgserver
+
+        pg_server, pg_url = start_pgserver(tmp / "pg")
     _, secret = KeyStore(tmp / "k.json").create("write")
     key = {"X-API-Key": secret}
     photos = [png(10_000 + i) for i in range(args.queries)]
@@ -100,19 +111,26 @@ def main() -> None:
         t0 = time.perf_counter()
         build(g, n)
         built = time.perf_counter() - t0
+        specs[n] = str(g)
+        if pg_url is not None:
+            from pictorch.gallery.migrate import migrate
+
+            specs[n] = f"{pg_url}#g{n}"
+            migrate(str(g), specs[n])
         # baseline: in-process, no HTTP
         qdir = tmp / f"q{n}"
         qdir.mkdir()
         for i, b in enumerate(photos):
             (qdir / f"{i}.png").write_bytes(b)
-        with service.GalleryService.open(g) as svc:
+        with service.GalleryService.open(specs[n]) as svc:
             svc.who([str(qdir / "0.png")])
             direct = []
             for i in range(len(photos)):
                 t = time.perf_counter()
                 svc.who([str(qdir / f"{i}.png")])
                 direct.append(time.perf_counter() - t)
-        app = create_app(Settings(str(g), keys=str(tmp / "k.json"), rate=1e9))
+        app = create_app(Settings(specs[n], keys=str(tmp / "k.json"), audit=str(tmp / "audit.jsonl"),
+                                  spool=str(tmp / "spool"), rate=1e9))
         with live_server(app) as url, httpx.Client(base_url=url, headers=key, timeout=60) as c:
             c.get("/api/health")  # the client's connection (not the service's start-up) out of the first figure
             lat = []
@@ -130,7 +148,8 @@ def main() -> None:
 
     # 8 clients x requests, mixed, on the 1000-people gallery (or the first size)
     n = 1000 if "1000" in args.sizes.split(",") else int(args.sizes.split(",")[0])
-    app = create_app(Settings(str(tmp / f"g{n}.gallery"), keys=str(tmp / "k.json"), rate=1e9))
+    app = create_app(Settings(specs[n], keys=str(tmp / "k.json"), audit=str(tmp / "audit.jsonl"),
+                                  spool=str(tmp / "spool"), rate=1e9))
     with live_server(app) as url:
         def client(k: int, count: int, tag: str) -> tuple[list[int], list[str]]:
             codes, acked = [], []

@@ -87,7 +87,7 @@ def test_verify_person_http_on_both_backends(enrolled, tmp_path):
     _, read = ks.create("read")
     _, write = ks.create("write")
     app = create_app(Settings(g, model="fake", keys=str(tmp_path / "keys.json"),
-                              audit=str(tmp_path / "audit.jsonl"), rate=1e6))
+                              audit=str(tmp_path / "audit.jsonl"), spool=str(tmp_path / "spool"), rate=1e6))
     try:
         with TestClient(app, raise_server_exceptions=False) as c:
             r = c.post("/api/people/bob/verify", files={"photo": ("mine.png", F.person_png(2, 9))},

@@ -81,9 +81,10 @@ class _Postgres:
 
     @staticmethod
     def sidecar(spec: str, suffix: str) -> str:
-        """Local files of a shared gallery (keys, audit log, upload spool) are named after it in the current
-        folder: ``pictorch-<database>-<schema><suffix>``."""
-        return f"pictorch-{_Postgres.name(spec).replace('#', '-')}{suffix}"
+        """Local files of a shared gallery (keys, audit log, upload spool) live in this machine's pictorch
+        folder (``$PICTORCH_HOME``, default ``~/.pictorch``): ``postgres/<database>-<schema><suffix>``."""
+        home = Path(os.environ.get("PICTORCH_HOME") or "~/.pictorch").expanduser()
+        return str(home / "postgres" / f"{_Postgres.name(spec).replace('#', '-')}{suffix}")
 
 
 BACKENDS.register("sqlite")(_Sqlite)

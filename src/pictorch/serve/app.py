@@ -45,6 +45,8 @@ class Settings:
         model: The model for a new gallery (``dlib-face`` or a checkpoint); an existing one records its own.
         keys: The key file (default ``<gallery>.keys.json``).
         audit: The audit log (default ``<gallery>.audit.jsonl``).
+        spool: The private folder uploads are checked in (default ``<gallery>.uploads``). A PostgreSQL
+            gallery's keys, audit log and spool default to ``~/.pictorch/postgres/<database>-<schema>.*``.
         max_bytes: Per-photo upload limit.
         max_pixels: Per-photo pixel limit (checked from the header, before decoding).
         rate: Requests per minute per key (a token bucket of this size).
@@ -57,6 +59,7 @@ class Settings:
     model: str | None = None
     keys: str | None = None
     audit: str | None = None
+    spool: str | None = None
     max_bytes: int = MAX_BYTES
     max_pixels: int = MAX_PIXELS
     rate: float = 600.0
@@ -249,7 +252,7 @@ def create_app(settings: Settings) -> FastAPI:
     keys = KeyStore(settings.keys or default_keys_path(settings.gallery))
     audit = Audit(settings.audit or sidecar(settings.gallery, ".audit.jsonl"))
     limiter = RateLimiter(float(settings.rate))
-    spool = Spool(settings.gallery)
+    spool = Spool(settings.gallery, settings.spool)
     worker = Worker(settings)
     gallery_name = short_name(settings.gallery)
     _warm_up(worker, spool, settings)

@@ -88,10 +88,10 @@ def safe_name(name: str) -> str:
 class Spool:
     """The private temporary folder of a gallery's uploads."""
 
-    def __init__(self, gallery: str | os.PathLike):
+    def __init__(self, gallery: str | os.PathLike, root: str | os.PathLike | None = None):
         from pictorch.gallery.backends import sidecar
 
-        self.root = Path(sidecar(gallery, ".uploads"))
+        self.root = Path(root) if root else Path(sidecar(gallery, ".uploads"))
         shutil.rmtree(self.root, ignore_errors=True)  # files a killed server left behind
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
