@@ -43,7 +43,7 @@ def _fill(g, embs):
 
 
 # ---------------------------------------------------------------------------------------------- the contract
-def test_contract_enrol_list_dedupe_remove(spec):
+def test_contract_enrol_list_dedupe_remove(spec, tmp_path):
     embs = _people()
     assert not gallery_exists(spec)
     with create_gallery(spec, "model-a", D, model="fake", scoring="nearest", settings={"faces": False}) as g:
@@ -60,10 +60,16 @@ def test_contract_enrol_list_dedupe_remove(spec):
         with pytest.raises(PictorchError, match="not enrolled"):
             g.remove_photo("p4", photos[1]["id"])
         assert g.remove("p1") == 3 and "p1" not in g
+        assert "p1" not in g.enrolled_hashes().values()  # their photos' hashes go with them
         with pytest.raises(PictorchError, match="Did you mean"):
             g.remove("p22")
         assert all(m.name != "p1" for m in g.identify(embs["p1"], k=4))
         assert g.check()["ok"]
+        copy = g.backup(tmp_path / "backup.gallery")
+        with pytest.raises(PictorchError, match="already exists"):
+            g.backup(copy)
+    with open_gallery(copy) as b:  # a backup is a SQLite file on either backend
+        assert b.people() == {"p0": 3, "p2": 3, "p3": 2, "p4": 3}
     assert gallery_exists(spec)
     with pytest.raises(GalleryExistsError):
         create_gallery(spec, "model-a", D)
