@@ -262,12 +262,15 @@ def main() -> None:
                          "(identify train --backbone dlib-face --freeze) for STEPS steps and compare open set.")
     ap.add_argument("--only-train-head", action="store_true", help="Skip everything but --train-head.")
     ap.add_argument("--only-group", action="store_true", help="Only the group-photo comparison.")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: dlib and face_recognition "
+                                                              "use one core)")
     args = ap.parse_args()
     orl = Path(args.orl)
     if not orl.is_dir():
         sys.exit(f"error: ORL faces not found at {orl} (s1..s40/*.pgm)")
     import torch
 
+    torch.set_num_threads(args.threads)  # pictorch runs dlib's network in torch for batches (dlib_resnet.py)
     if args.train_head:
         train_head(orl, args.train_head, args.target_far)
         if args.only_train_head:

@@ -113,3 +113,26 @@ def test_root_cli_mounts_only_the_capability_named():
     assert cli._wanted(["--debug", "identify", "who", "x.jpg"]) == "identify"
     assert cli._wanted(["ae", "train"]) == "autoencode"
     assert cli._wanted(["demo", "--faces"]) is None and cli._wanted([]) is None
+
+
+def test_torch_engine_gives_dlibs_numbers_and_auto_picks_by_batch(photos, tmp_path):
+    from pictorch.errors import PictorchError
+    from pictorch.tasks.identify import dlib_resnet
+    from pictorch.tasks.identify.descriptor import DlibFaceEmbedder
+    from pictorch.tasks.identify.preprocess import prepare
+
+    ref = DlibFaceEmbedder(engine="dlib")
+    prep = prepare([photos / "astro.png", photos / "astro_flip.jpg"], ref.input_size, faces=True, which="all")
+    chips = np.concatenate([prep.pixels, prep.pixels[:, :, ::-1].copy(), prep.pixels[:, :, :, ::-1].copy()])
+    want = ref.embed_pixels(chips)
+    got = DlibFaceEmbedder(engine="torch").embed_pixels(chips)
+    np.testing.assert_allclose(got, want, atol=1e-5)  # measured 4e-7; norms are ~1.5
+    auto = DlibFaceEmbedder()
+    assert auto._use_torch(auto.TORCH_MIN_FACES)  # a batch worth torch's import
+    assert DlibFaceEmbedder(num_jitters=1)._use_torch(1000) is False  # jitter: dlib's own
+    with pytest.raises(PictorchError):
+        DlibFaceEmbedder(engine="gpu")
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(b"\x01\x01\x01\x0dloss_metric_2" + bytes(64))
+    with pytest.raises(PictorchError, match="not"):
+        dlib_resnet.DlibResNet(bad)

@@ -78,7 +78,8 @@ class _Descriptor(nn.Module):
 
     Descriptors are remembered by the chip's bytes (up to ``_MEMO_SIZE``): training a head on the frozen
     descriptor without augmentation sees the same chips every epoch, and dlib's network is the whole cost of a
-    step (~35 ms a chip on an idle core here, ~140 ms at load 10); with the memo only the first epoch pays it.
+    step (in dlib ~35 ms a chip on an idle core here, ~140 ms at load 10; torch is loaded here, so it runs in
+    :mod:`pictorch.tasks.identify.dlib_resnet`, ~6 ms at load 7); with the memo only the first epoch pays it.
     """
 
     _MEMO_SIZE = 50_000  # 128 floats each: ~26 MB at most
