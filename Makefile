@@ -82,8 +82,13 @@ data:
 	  sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null && echo "Fashion-MNIST: installed dataset-fashion-mnist"; \
 	else echo "Fashion-MNIST: no apt access; pictorch will download it on first use"; fi
 
+# --- demo (issue 13): the main job on real faces when there are face photos: FACES=DIR (a subfolder of photos per
+# person), else the Olivetti faces when scikit-learn can fetch them (online, or cached in ~/scikit_learn_data);
+# offline with neither, the Fashion-MNIST story. The demo says which one it ran.
+FACES ?=
 demo: install data
-	$(VENV)/bin/pictorch demo
+	$(VENV)/bin/pictorch demo --faces $(FACES)
+# --- end demo
 
 # The whole suite, then the "it learns" tests once more on ATen's generic kernels (no SIMD): a CPU of another
 # kind rounds differently and takes training down another path, so a margin tuned on one machine fails there.

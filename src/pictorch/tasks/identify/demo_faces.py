@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def olivetti_folder(out: Path) -> Path:
     try:
         from sklearn.datasets import fetch_olivetti_faces
 
-        data = fetch_olivetti_faces(download_if_missing=True)
+        with warnings.catch_warnings():  # offline, sklearn warns about each retry before it gives up (~6 s)
+            warnings.simplefilter("ignore")
+            data = fetch_olivetti_faces(download_if_missing=True)
     except Exception as e:  # noqa: BLE001 - offline, blocked, or a broken cache: all mean "no faces"
         raise DataError(f"the Olivetti faces could not be fetched ({type(e).__name__}: {str(e)[:80]})") from None
     root = out / "olivetti"

@@ -11,6 +11,10 @@ was applied to vectors made the other.)
 * Faces (``faces=True``): decoded by the same decoder (:func:`pictorch.data.decode.load_image`), detected,
   aligned to a chip (dlib 5-point landmarks), then converted to the model's mode and size by the same Pillow
   conversion and resize as whole photos.
+
+The road is numpy: :attr:`Prepared.pixels` is a uint8 array and :attr:`Prepared.images` a zero-copy torch view
+made on first use, so a face ``who`` with dlib's descriptor (which takes arrays) never imports torch (~1 s of
+a one-photo ``who``'s start-up on an idle core, 3-4 s on a loaded one).
 """
 
 from __future__ import annotations
@@ -18,10 +22,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from pictorch.errors import BadImageError, ConfigError, DataError
 
@@ -32,6 +35,9 @@ RESIZE = "fit"
 """The resize policy of the road (the same as training on a folder)."""
 
 _CHUNK = 256  # whole photos decoded per progress update
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -56,7 +62,8 @@ class Prepared:
     """The road's output.
 
     Attributes:
-        images: uint8 N×C×H×W at the model's size and channels, one row per :attr:`items` entry.
+        pixels: uint8 array N×C×H×W at the model's size and channels, one row per :attr:`items` entry
+            (:attr:`images` is the same memory as a torch tensor).
         items: Where each row came from.
         bad: ``(path, reason)`` for each photo that gave no input (unreadable, no face, several faces with
             ``which="one"``).
@@ -64,11 +71,18 @@ class Prepared:
         sizes: ``path -> (height, width)`` of each decoded photo (to draw boxes on it).
     """
 
-    images: torch.Tensor
+    pixels: np.ndarray
     items: list[Item]
     bad: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """:attr:`pixels` as a uint8 torch tensor (shares memory; imports torch on first use)."""
+        import torch
+
+        return torch.from_numpy(self.pixels)
 
     @property
     def paths(self) -> list[str]:
@@ -79,7 +93,7 @@ class Prepared:
         return len(self.items)
 
 
-def _pil_convert(arr: np.ndarray, mode: str, size: tuple[int, int]) -> torch.Tensor:
+def _pil_convert(arr: np.ndarray, mode: str, size: tuple[int, int]) -> np.ndarray:
     """H×W×3 uint8 -> uint8 C×H×W in ``mode`` at ``size``: the whole-photo road's Pillow conversion + resize."""
     from PIL import Image
 
@@ -92,7 +106,11 @@ def _pil_convert(arr: np.ndarray, mode: str, size: tuple[int, int]) -> torch.Ten
     out = np.array(im, dtype=np.uint8)
     if out.ndim == 2:
         out = out[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def _empty(mode: str, size: tuple[int, int]) -> np.ndarray:
+    return np.zeros((0, 1 if mode == "L" else 3, *size), dtype=np.uint8)
 
 
 Progress = Callable[[int, int], None]
@@ -101,14 +119,13 @@ Progress = Callable[[int, int], None]
 def _whole_photos(paths: list[str], mode: str, size: tuple[int, int], progress: Progress | None = None) -> Prepared:
     from pictorch.data.decode import load_image, load_images
 
-    c = 1 if mode == "L" else 3
     if progress is not None and len(paths) > _CHUNK:  # in chunks, so a long job shows it is moving
         parts = []
         for i in range(0, len(paths), _CHUNK):
             progress(i, len(paths))
             parts.append(_whole_photos(paths[i:i + _CHUNK], mode, size))
         progress(len(paths), len(paths))
-        return Prepared(torch.cat([q.images for q in parts]), [it for q in parts for it in q.items],
+        return Prepared(np.concatenate([q.pixels for q in parts]), [it for q in parts for it in q.items],
                         [b for q in parts for b in q.bad])
     if progress is not None:
         progress(len(paths), len(paths))
@@ -121,18 +138,18 @@ def _whole_photos(paths: list[str], mode: str, size: tuple[int, int], progress: 
                 load_image(p, mode)
             except BadImageError as e:
                 bad.append((p, e.reason))
-        return Prepared(torch.zeros((0, c, *size), dtype=torch.uint8), [], bad or [(p, "unreadable") for p in paths])
-    return Prepared(imgs, [Item(p) for p in ok], list(bad))
+        return Prepared(_empty(mode, size), [], bad or [(p, "unreadable") for p in paths])
+    return Prepared(imgs.numpy(), [Item(p) for p in ok], list(bad))
 
 
 def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, which: str,
            upsample: int | None, progress: Progress | None = None) -> Prepared:
-    from pictorch.data.decode import load_image
+    from pictorch.data.decode import load_array
     from pictorch.tasks.identify import detect as F
 
     F.require(detector)
     side = max(size)
-    rows: list[torch.Tensor] = []
+    rows: list[np.ndarray] = []
     items: list[Item] = []
     bad: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
@@ -141,7 +158,7 @@ def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, wh
         if progress is not None:
             progress(i, len(paths))
         try:
-            img = np.ascontiguousarray(load_image(p, "RGB").permute(1, 2, 0).numpy())
+            img = load_array(p, "RGB")
         except BadImageError as e:
             bad.append((p, e.reason))
             continue
@@ -166,9 +183,7 @@ def _faces(paths: list[str], mode: str, size: tuple[int, int], detector: str, wh
             items.append(Item(p, tuple(int(v) for v in box), j, len(found) if which == "all" else len(boxes)))
     if progress is not None:
         progress(len(paths), len(paths))
-    c = 1 if mode == "L" else 3
-    images = torch.stack(rows) if rows else torch.zeros((0, c, *size), dtype=torch.uint8)
-    return Prepared(images, items, bad, notes, sizes)
+    return Prepared(np.stack(rows) if rows else _empty(mode, size), items, bad, notes, sizes)
 
 
 def prepare(paths: Sequence[str | os.PathLike], input_size: Sequence[int], mode: str = "RGB", faces: bool = False,
@@ -197,7 +212,7 @@ def prepare(paths: Sequence[str | os.PathLike], input_size: Sequence[int], mode:
     hw = (int(input_size[0]), int(input_size[1]))
     plist = [str(p) for p in paths]
     if not plist:
-        return Prepared(torch.zeros((0, 1 if mode == "L" else 3, *hw), dtype=torch.uint8), [])
+        return Prepared(_empty(mode, hw), [])
     if faces:
         return _faces(plist, mode, hw, detector, which, upsample, progress)
     return _whole_photos(plist, mode, hw, progress)
@@ -227,10 +242,13 @@ def faces_default(embedder: Any, faces: bool | None, stored: bool | None = None)
     return is_face_model(embedder)
 
 
-def embed_prepared(embedder: Any, prep: Prepared, batch_size: int = 64) -> torch.Tensor:
-    """Embed a :class:`Prepared` batch (N×D float32; 0×D when empty)."""
+def embed_prepared(embedder: Any, prep: Prepared) -> Any:
+    """Embed a :class:`Prepared` batch: N×D float32 (0×D when empty), a numpy array from an embedder with
+    ``embed_pixels`` (dlib-face: torch is never imported), else the torch tensor of ``embed_images``."""
+    if callable(getattr(embedder, "embed_pixels", None)):
+        return embedder.embed_pixels(prep.pixels)
     if not len(prep):
-        return torch.zeros(0, int(embedder.dim))
+        return np.zeros((0, int(embedder.dim)), np.float32)
     return embedder.embed_images(prep.images)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pictorch.errors import ConfigError, DataError, PictorchError
 from pictorch.tasks.identify import scores as S
+from pictorch.tasks.identify.preprocess import embed_prepared
 
 Progress = Callable[[int, int], None]
 _EMBEDDERS: dict[str, Any] = {}
@@ -33,7 +34,7 @@ def load_embedder(spec: str) -> Any:
     with _LOCK:
         if key not in _EMBEDDERS:
             if spec == "dlib-face":
-                from pictorch.tasks.identify.faces import DlibFaceEmbedder
+                from pictorch.tasks.identify.descriptor import DlibFaceEmbedder
 
                 _EMBEDDERS[key] = DlibFaceEmbedder()
             else:
@@ -110,7 +111,7 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def _check_detector(detector: str | None) -> None:
-    from pictorch.tasks.identify.faces import DETECTORS
+    from pictorch.tasks.identify.detect import DETECTORS
 
     if detector is not None and detector not in DETECTORS:
         raise ConfigError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
@@ -214,7 +215,7 @@ class GalleryService:
     def _store(self, name: str, prep: Any, created: bool) -> EnrollResult:
         from pictorch.gallery.store import sha256_file
 
-        emb = self.embedder.embed_images(prep.images)
+        emb = embed_prepared(self.embedder, prep)
         hashes = [sha256_file(p) for p in prep.paths]
         n = self.gallery.enroll(name, emb, prep.paths, hashes, fingerprint=self.embedder.fingerprint)
         skipped = list(prep.bad) + list(self.gallery.skipped)
@@ -249,7 +250,7 @@ class GalleryService:
         prep = self._prepare(paths, faces, detector, "largest" if largest_face else "all", progress)
         if not len(prep):
             raise none_usable("to identify", prep.bad)
-        emb = self.embedder.embed_images(prep.images)
+        emb = embed_prepared(self.embedder, prep)
         t_score = S.from_user(threshold, self.metric)
         matches = self.gallery.identify(emb, k=top_k, threshold=t_score)
         notes: list[str] = []
@@ -302,7 +303,7 @@ class GalleryService:
         if not len(prep):
             raise none_usable("to calibrate with", prep.bad)
         label = dict(kept)
-        emb = self.embedder.embed_images(prep.images)
+        emb = embed_prepared(self.embedder, prep)
         rep = g.calibrate(emb, [label[p] for p in prep.paths], target_far=float(target_far))
         n_imp = int(rep["impostor_trials"])
         k = int(round(rep["far"] * n_imp))
