@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from pictorch.engine.config import parse_duration  # noqa: F401 - the --time-budget grammar, re-exported
+
 Steps = Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images per step (per device).")]
 LR = Annotated[float, typer.Option("--lr", help="Learning rate.")]
@@ -39,28 +41,6 @@ Threads = Annotated[str, typer.Option(
 
 TimeBudget = Annotated[str, typer.Option(
     "--time-budget", help="Training time budget: seconds, or with a unit (90s, 5m, 1.5h); 0: run --steps.")]
-
-
-def parse_duration(text: str | float | None) -> float:
-    """``--time-budget``, one meaning in every verb: a plain number is seconds; ``s``, ``m``, ``h`` suffixes.
-
-    Raises:
-        ConfigError: Not a duration, negative, not finite, or over a week.
-    """
-    import math
-
-    from pictorch.errors import ConfigError
-
-    raw = "0" if text is None else str(text).strip().lower()
-    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(raw[-1:], None)
-    number = raw[:-1] if scale else raw
-    try:
-        value = float(number) * (scale or 1.0)
-    except ValueError:
-        raise ConfigError(f"--time-budget takes seconds or a duration like 90s, 5m, 1.5h; got {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= 7 * 86400:
-        raise ConfigError(f"--time-budget must be between 0 and a week, got {text!r}")
-    return value
 
 
 def json_object(text: str | None, option: str = "--model-kw", example: str = '{"width": 16}') -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    TimeBudget,
     WeightDecay,
 )
 
@@ -62,8 +63,7 @@ def train(
     image_size: Annotated[int, typer.Option(help="Resize folder photos to this size (0: backbone's).")] = 0,
     mode: Annotated[str, typer.Option(help="L or RGB for folder photos.")] = "L",
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
-    time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
-                                                    "the LR schedule fitted to it (0: no limit).")] = 0.0,
+    time_budget: TimeBudget = "0",
     faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the faces of folder "
                                                "photos first (default: on for --backbone dlib-face).")] = None,
     steps: Steps = 1000,
