@@ -1,11 +1,15 @@
-"""Options shared by every ``train`` command, as Annotated aliases, and their conversion to TrainConfig.
+"""Options shared by every ``train`` command, declared once, and their conversion to TrainConfig.
 
-A task's train command declares::
+A task's train command declares only its own options; :func:`train_options` adds the shared ones (with the
+command's defaults) and hands the function the shared values it names after ``*``::
 
-    def train(ctx: typer.Context, ..., steps: Steps = 1000, batch_size: BatchSize = 64, lr: LR = 1e-3,
-              out_dir: OutDir = "runs/x", precision: Precision = "auto", seed: Seed = 0, resume: Resume = False,
-              config: ConfigFile = None, no_progress: NoProgress = False, ...):
-        cfg, task_cfg = train_and_task_config(TaskConfig, ctx.params, config, no_progress)
+    @app.command()
+    @train_options(steps=1000, lr=2e-3, out_dir="runs/x", without=("val_every",))
+    def train(ctx: typer.Context, data: Data = "fashion-mnist", *, threads: str, config: str | None,
+              no_progress: bool) -> None:
+        cfg, task_cfg = train_and_task_config(TaskConfig, ctx, config, no_progress)
+
+The Annotated aliases (``Steps``, ``LR``...) stay for commands that declare an option by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+
+from pictorch.engine.config import parse_duration  # noqa: F401 - the --time-budget grammar, re-exported
 
 Steps = Annotated[int, typer.Option("--steps", help="Optimizer steps in total.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Images per step (per device).")]
@@ -39,28 +45,6 @@ Threads = Annotated[str, typer.Option(
 
 TimeBudget = Annotated[str, typer.Option(
     "--time-budget", help="Training time budget: seconds, or with a unit (90s, 5m, 1.5h); 0: run --steps.")]
-
-
-def parse_duration(text: str | float | None) -> float:
-    """``--time-budget``, one meaning in every verb: a plain number is seconds; ``s``, ``m``, ``h`` suffixes.
-
-    Raises:
-        ConfigError: Not a duration, negative, not finite, or over a week.
-    """
-    import math
-
-    from pictorch.errors import ConfigError
-
-    raw = "0" if text is None else str(text).strip().lower()
-    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(raw[-1:], None)
-    number = raw[:-1] if scale else raw
-    try:
-        value = float(number) * (scale or 1.0)
-    except ValueError:
-        raise ConfigError(f"--time-budget takes seconds or a duration like 90s, 5m, 1.5h; got {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= 7 * 86400:
-        raise ConfigError(f"--time-budget must be between 0 and a week, got {text!r}")
-    return value
 
 
 def json_object(text: str | None, option: str = "--model-kw", example: str = '{"width": 16}') -> dict[str, Any]:
@@ -94,6 +78,76 @@ def set_threads(spec: str | int | None) -> bool:
 
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files.")]
+
+# every shared option: its alias and, where TrainConfig has no field of that name, its default
+_SHARED: dict[str, tuple[Any, Any]] = {
+    "steps": (Steps, None), "batch_size": (BatchSize, None), "lr": (LR, None), "weight_decay": (WeightDecay, None),
+    "out_dir": (OutDir, None), "precision": (Precision, None), "accelerator": (Accelerator, None),
+    "devices": (Devices, None), "seed": (Seed, None), "log_every": (LogEvery, None), "ckpt_every": (CkptEvery, None),
+    "picture_every": (PictureEvery, None), "val_every": (ValEvery, None), "resume": (Resume, None),
+    "config": (ConfigFile, None), "no_progress": (NoProgress, False), "threads": (Threads, "auto"),
+    "time_budget": (TimeBudget, "0"),
+}
+#: what a ``train`` command has unless it says otherwise (``--time-budget`` is opt-in: ``extra=``)
+TRAIN_OPTIONS = tuple(n for n in _SHARED if n != "time_budget")
+
+
+def train_options(*, only: tuple[str, ...] | None = None, without: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+                  helps: dict[str, str] | None = None, **defaults: Any) -> Any:
+    """Decorator adding the shared training options to a Typer command, declared once for every task.
+
+    Args:
+        only: The shared options this command has (default: :data:`TRAIN_OPTIONS`).
+        without: Options of that set this command has not (e.g. ``("val_every",)`` for a task that never
+            validates).
+        extra: Opt-in options (``"time_budget"``).
+        helps: Another help text for an option (``{"out_dir": "Folder for the runs and the table."}``).
+        defaults: The command's defaults (``steps=1000, lr=2e-3, out_dir="runs/classify"``); TrainConfig's
+            (or the option's own) default otherwise.
+
+    The decorated function receives the shared values it names as keyword-only parameters (after ``*``);
+    all of them are in ``ctx.params`` too, where :func:`train_and_task_config` reads them.
+    """
+    import copy
+    import dataclasses
+    import functools
+    import inspect
+
+    from pictorch.engine.config import TrainConfig
+
+    names = [n for n in (only or TRAIN_OPTIONS) if n not in without] + list(extra)
+    unknown = set(names + list(defaults) + list(helps or {})) - set(_SHARED)
+    if unknown or not set(defaults) <= set(names):
+        raise ValueError(f"train_options: unknown or undeclared options {sorted(unknown or set(defaults) - set(names))}")
+    base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+    def option(name: str) -> inspect.Parameter:
+        alias, own_default = _SHARED[name]
+        if helps and name in helps:
+            info = copy.copy(alias.__metadata__[0])
+            info.help = helps[name]
+            alias = Annotated[alias.__origin__, info]
+        default = defaults[name] if name in defaults else base.get(name, own_default)
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=alias, default=default)
+
+    def decorate(func: Any) -> Any:
+        sig = inspect.signature(func, eval_str=True)
+        wanted = {n for n, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY}
+        if not wanted <= set(names):
+            raise ValueError(f"{func.__name__}: keyword-only {sorted(wanted - set(names))} are not shared options")
+        own = [p for p in sig.parameters.values() if p.kind != p.KEYWORD_ONLY]
+        params = own + [option(n) for n in names]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            return func(**{k: v for k, v in kwargs.items() if k in sig.parameters})
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params} | {"return": sig.return_annotation}
+        del command.__wrapped__  # Typer must read this signature, not the function's
+        return command
+
+    return decorate
 
 
 def typed_options(ctx: Any) -> set[str] | None:

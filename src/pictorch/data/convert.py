@@ -76,3 +76,86 @@ def as_uint8_batch(images: Any) -> Any:
     if x.shape[1] == 4:
         x = x[:, :3]
     return x.contiguous()
+
+
+RESIZE_POLICIES = ("fit", "stretch", "center_crop", "none")
+"""How an image reaches a model's input size: letterbox (keep the aspect, pad black, centred), stretch each axis,
+scale to cover and crop the centre, or not at all (fully convolutional models take any size)."""
+
+# ITU-R 601 luma, as PIL's convert("L")
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def to_mode(images: Any, mode: str | None) -> Any:
+    """uint8 N×C×H×W (C = 1, 3 or 4) -> ``mode`` channels: "L" (luma), "RGB" (gray repeated), None (as is)."""
+    import torch
+
+    if images.shape[1] == 4:
+        images = images[:, :3]
+    c = images.shape[1]
+    if mode is None or (mode == "L" and c == 1) or (mode == "RGB" and c == 3):
+        return images
+    if mode == "RGB" and c == 1:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if mode == "L" and c == 3:
+        w = torch.tensor(_LUMA, device=images.device).view(1, 3, 1, 1)
+        return (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise ConfigError(f"cannot convert {c}-channel images to {mode}")
+
+
+def _interpolate(images: Any, hw: tuple[int, int]) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for i in range(0, len(images), 1024):  # bounded float memory for large in-memory sets
+        x = F.interpolate(images[i:i + 1024].float(), size=hw, mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out) if out else images
+
+
+def resize(images: Any, size: int | tuple[int, int] | list[int] | None, policy: str = "fit") -> Any:
+    """uint8 N×C×H×W -> uint8 N×C×H'×W' at ``size`` by ``policy`` (:data:`RESIZE_POLICIES`).
+
+    Bilinear with antialiasing (torch's PIL-like filter) on the tensor side, so an array handed to a model and
+    the same picture read from its file reach the model as the same pixels.
+    """
+    import torch
+
+    if policy not in RESIZE_POLICIES:
+        raise ConfigError(f"resize policy must be one of {', '.join(RESIZE_POLICIES)}, got {policy!r}")
+    if not size or policy == "none":
+        return images
+    hw = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    h, w = int(images.shape[-2]), int(images.shape[-1])
+    if (h, w) == hw:
+        return images
+    if policy == "stretch":
+        return _interpolate(images, hw)
+    if policy == "fit":
+        s = min(hw[0] / h, hw[1] / w)
+        inner = (max(1, min(hw[0], round(h * s))), max(1, min(hw[1], round(w * s))))
+        x = _interpolate(images, inner)
+        canvas = torch.zeros(*images.shape[:2], *hw, dtype=torch.uint8, device=images.device)
+        top, left = (hw[0] - inner[0]) // 2, (hw[1] - inner[1]) // 2
+        canvas[..., top:top + inner[0], left:left + inner[1]] = x
+        return canvas
+    s = max(hw[0] / h, hw[1] / w)  # center_crop: cover, then cut the middle
+    outer = (max(hw[0], round(h * s)), max(hw[1], round(w * s)))
+    x = _interpolate(images, outer)
+    top, left = (outer[0] - hw[0]) // 2, (outer[1] - hw[1]) // 2
+    return x[..., top:top + hw[0], left:left + hw[1]].contiguous()
+
+
+def to_input(images: Any, size: int | tuple[int, int] | list[int] | None = None, mode: str | None = None,
+             policy: str = "fit") -> Any:
+    """The one converter: any accepted array (see the module doc) -> uint8 N×C×H×W in ``mode`` at ``size``."""
+    return resize(to_mode(as_uint8_batch(images), mode), size, policy).contiguous()
+
+
+def normalize(images: Any, mean: Any, std: Any) -> Any:
+    """uint8 -> float model input ``(x / 255 - mean) / std``: :func:`pictorch.data.loader.to_float`'s arithmetic,
+    so what training fed the model and what a loaded model is fed agree to the bit."""
+    from pictorch.data.loader import to_float
+
+    return to_float(images, list(mean), list(std))

@@ -82,7 +82,8 @@ def save_checkpoint(
         modules: One module (stored as ``"model"``) or a name -> module mapping.
         meta: Task description: at least ``task``; ``normalization``, ``classes``, ``step``, ``metrics`` and
             task-specific fields are recommended. ``models`` (rebuild specs) is filled in from the modules'
-            registry specs when not given.
+            registry specs when not given; ``input`` (the one input record every loaded model reads:
+            :func:`pictorch.engine.inference.input_record`) is completed from the older fields.
         train_state: Optimizer/scheduler/RNG/loader state for resuming; saved to ``<path>.state.pt``.
 
     Returns:
@@ -104,6 +105,7 @@ def save_checkpoint(
             spec = module_spec(mod)
             if spec is not None:
                 specs[name] = spec
+    from pictorch.engine.inference import input_record
     from pictorch.utils import tensors_sha256
 
     full_meta = {
@@ -113,6 +115,7 @@ def save_checkpoint(
         "torch_version": torch.__version__,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **meta,
+        "input": input_record(meta),  # one record every Predictor reads (derived from older fields if absent)
         "models": specs,
         "module_names": list(modules),
     }

@@ -47,6 +47,24 @@ def check_numbers(cfg: Any, ranges: dict[str, tuple[float | None, float | None]]
             raise ConfigError(f"{opt} must be <= {hi:g}, got {v:g}")
 
 
+def parse_duration(text: str | float | None) -> float:
+    """``--time-budget``, one meaning in every verb: a plain number is seconds; ``s``, ``m``, ``h`` suffixes.
+
+    Raises:
+        ConfigError: Not a duration, negative, not finite, or over a week.
+    """
+    raw = "0" if text is None else str(text).strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(raw[-1:], None)
+    number = raw[:-1] if scale else raw
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ConfigError(f"--time-budget takes seconds or a duration like 90s, 5m, 1.5h; got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 7 * 86400:
+        raise ConfigError(f"--time-budget must be between 0 and a week, got {text!r}")
+    return value
+
+
 @dataclass
 class TrainConfig:
     """Options every training run shares (the task adds its own dataclass beside it).

@@ -47,8 +47,13 @@ class TrainTask:
         """Optimizers by name over the (Fabric-wrapped) modules."""
         raise NotImplementedError
 
-    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        """Optional LR schedulers by name; stepped once per training step."""
+    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: RunLength) -> dict[str, Any]:
+        """Optional LR schedulers by name; stepped once per training step.
+
+        ``total_steps`` is the planned length as an int, and calling it, ``total_steps()``, gives the run's live
+        length (``ctx.total_steps``, which a time budget refits): an LR lambda that reads ``total_steps()``
+        follows the refit without the task mirroring the context.
+        """
         return {}
 
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -122,6 +127,24 @@ class StepContext:
     def clip_gradients(self, module: nn.Module, optimizer: Any, max_norm: float) -> Any:
         """Clip gradient norm (precision-aware)."""
         return self.fabric.clip_gradients(module, optimizer, max_norm=max_norm)
+
+
+class RunLength(int):
+    """The run's planned step count (an int, for schedules fixed at the start) that, called, reads the live one.
+
+    A :class:`~pictorch.engine.hooks.TimeBudget` refits ``ctx.total_steps`` from the measured speed; an LR
+    lambda built from ``total_steps()`` follows it, one built from the int keeps the plan.
+    """
+
+    _ctx: StepContext
+
+    def __new__(cls, ctx: StepContext) -> RunLength:
+        obj = super().__new__(cls, ctx.total_steps)
+        obj._ctx = ctx
+        return obj
+
+    def __call__(self) -> int:
+        return int(self._ctx.total_steps)
 
 
 def make_fabric(cfg: TrainConfig) -> Any:
@@ -213,10 +236,10 @@ class Trainer:
                    else m.to(fabric.device) for name, m in modules.items()}
         optimizers = task.configure_optimizers(wrapped)
         optimizers = {name: fabric.setup_optimizers(o) for name, o in optimizers.items()}
-        schedulers = task.configure_schedulers(optimizers, cfg.steps)
-
         ctx = StepContext(fabric=fabric, cfg=cfg, run_dir=self.run_dir, modules=wrapped, optimizers=optimizers,
-                          schedulers=schedulers, total_steps=cfg.steps)
+                          total_steps=cfg.steps)
+        schedulers = task.configure_schedulers(optimizers, RunLength(ctx))
+        ctx.schedulers = schedulers
         hooks = [ProgressHook(cfg.steps, task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
                  *self.extra_hooks]
 

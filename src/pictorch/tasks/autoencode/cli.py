@@ -8,22 +8,8 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
     DataDir,
-    Devices,
-    LogEvery,
-    NoProgress,
-    PictureEvery,
-    Precision,
-    Resume,
-    Seed,
-    Steps,
-    ValEvery,
-    WeightDecay,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Autoencoders: reconstruct, denoise, compress, search, interpolate.")
@@ -34,6 +20,8 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 
 
 @app.command()
+@train_options(without=("threads",), steps=3000, batch_size=128, lr=2e-3, out_dir="runs/autoencode",
+               picture_every=500)
 def train(
     ctx: typer.Context,
     data: Annotated[str, typer.Option("--data", help="fashion-mnist, synthetic, or an image folder.")] = "fashion-mnist",
@@ -54,22 +42,7 @@ def train(
     mode: Annotated[str | None, typer.Option("--mode", help="L (gray) or RGB.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Use at most this many training images (0: all).")] = 0,
     data_dir: DataDir = None,
-    steps: Steps = 3000,
-    batch_size: BatchSize = 128,
-    lr: LR = 2e-3,
-    weight_decay: WeightDecay = 0.0,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/autoencode",
-    precision: Precision = "auto",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 500,
-    val_every: ValEvery = 0,
-    resume: Resume = False,
-    config: ConfigFile = None,
-    no_progress: NoProgress = False,
+    *, config: str | None, no_progress: bool,
 ) -> None:
     """Train an autoencoder (vanilla, convolutional, denoising, sparse or variational)."""
     from pictorch.cli_common import echo_result, train_and_task_config

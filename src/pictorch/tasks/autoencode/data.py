@@ -112,9 +112,9 @@ def _image_files(inputs: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_files(inputs: Sequence[str | Path], size: int | Sequence[int], mode: str) -> tuple[torch.Tensor, list[str]]:
-    """Decode image files and folders (recursively) into uint8 N×C×H×W at ``size``; bad files are skipped
-    with a warning, none decodable is a :class:`DataError`."""
+def load_files(inputs: Sequence[str | Path], size: int | Sequence[int] | None, mode: str) -> tuple[Any, list[str]]:
+    """Decode image files and folders (recursively) into uint8 N×C×H×W at ``size`` (None: a list of C×H×W at
+    their own sizes); bad files are skipped with a warning, none decodable is a :class:`DataError`."""
     if not inputs:
         raise DataError("no input images given")
     for item in inputs:
@@ -127,7 +127,8 @@ def load_files(inputs: Sequence[str | Path], size: int | Sequence[int], mode: st
     from pictorch.data.decode import load_images
 
     # bad files are skipped with one warning; none readable is a DataError naming the first
-    images, ok, _bad = load_images([str(f) for f in files], mode=mode, size=_pair(size), on_error="skip")
+    images, ok, _bad = load_images([str(f) for f in files], mode=mode, size=_pair(size) if size else None,
+                                   on_error="skip")
     return images, [str(p) for p in ok]
 
 

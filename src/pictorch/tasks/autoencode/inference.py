@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from pictorch.engine.inference import Predictor
 from pictorch.errors import ConfigError, DataError
 from pictorch.tasks.autoencode.steps import TASK
-from pictorch.utils import resolve_device
 
 # -- a loaded model -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class TrainedAutoencoder:
+class TrainedAutoencoder(Predictor):
     """A trained autoencoder with its checkpoint metadata; works on uint8 or [0, 1] float batches.
+
+    A :class:`~pictorch.engine.inference.Predictor` (its input record: the model's size and mode, x/255).
 
     Attributes:
         model: The autoencoder module (eval mode).
@@ -29,24 +29,7 @@ class TrainedAutoencoder:
         path: Checkpoint path.
     """
 
-    model: Any
-    meta: dict[str, Any]
-    path: Path | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    batch_size: int = 256
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> TrainedAutoencoder:
-        """Load an autoencoder checkpoint (file or run folder).
-
-        Raises:
-            CheckpointError: Missing, corrupt, or a checkpoint of another task.
-        """
-        from pictorch.engine.checkpoint import load_task_model
-
-        dev = resolve_device(device)
-        model, p = load_task_model(path, TASK, ("model",), dev)
-        return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev)
+    task = TASK
 
     @property
     def code_size(self) -> int:
@@ -61,31 +44,21 @@ class TrainedAutoencoder:
         return int(self.model.in_chans)
 
     @property
-    def mode(self) -> str:
-        return "L" if self.in_chans == 1 else "RGB"
-
-    @property
     def variational(self) -> bool:
         return bool(getattr(self.model, "variational", False))
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (0..255) or float ([0, 1]) N×C×H×W -> float [0, 1] at the model's size and channels."""
-        import torch.nn.functional as F
+        """uint8 (0..255) or float ([0, 1]) images -> float [0, 1] at the model's size and channels.
 
-        if images.ndim == 3:
-            images = images.unsqueeze(0)
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-        c = x.shape[1]
-        if c != self.in_chans:
-            if self.in_chans == 1 and c == 3:
-                x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-            elif self.in_chans == 3 and c == 1:
-                x = x.expand(-1, 3, -1, -1)
-            else:
-                raise ConfigError(f"images have {c} channels; this autoencoder takes {self.in_chans}")
-        if tuple(x.shape[-2:]) != self.image_size:
-            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
-        return x.clamp(0, 1)
+        A float batch already at the model's shape passes as it is (a corrupted input for ``denoise`` keeps
+        its precision); anything else goes through the one converter (:meth:`Predictor.to_uint8`).
+        """
+        if isinstance(images, torch.Tensor) and images.is_floating_point() and images.ndim == 4 \
+                and tuple(images.shape[1:]) == (self.in_chans, *self.image_size):
+            return images.float().clamp(0, 1)
+        from pictorch.data.convert import normalize
+
+        return normalize(self.to_uint8(images), self.mean, self.std)  # on the CPU, as the callers compare
 
     def _batches(self, x: torch.Tensor):
         for i in range(0, len(x), self.batch_size):
@@ -128,7 +101,9 @@ def _load(ae: str | os.PathLike | TrainedAutoencoder, device: str | None = None)
 def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
     from pictorch.tasks.autoencode.data import load_files
 
-    return load_files(inputs, size=ae.image_size, mode=ae.mode)
+    # decoded at their own size, then the converter arrays take: a file reconstructs as its pixels do
+    images, paths = load_files(inputs, size=None, mode=ae.mode)
+    return torch.cat([ae.to_uint8(im.unsqueeze(0)) for im in images]), paths
 
 
 # -- verbs ----------------------------------------------------------------------------------------------------

@@ -9,28 +9,17 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
     DataDir,
-    Devices,
-    LogEvery,
-    NoProgress,
-    PictureEvery,
-    Precision,
-    Resume,
-    Seed,
-    Steps,
-    Threads,
-    ValEvery,
-    WeightDecay,
     set_threads,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True,
                   help="Transfer-learn and train CNN classifiers (three fine-tuning regimes, EfficientNet scaling).")
+
+# the shared options of the verbs that train several short runs (compare, scale)
+QUICK = ("steps", "batch_size", "lr", "weight_decay", "out_dir", "precision", "seed", "no_progress", "threads")
+TABLE_HELP = {"out_dir": "Folder for the runs and the table."}
 
 Ckpt = Annotated[str, typer.Argument(help="Classify checkpoint (.safetensors) or its run folder.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
@@ -66,6 +55,7 @@ def _echo_note(note: str | None) -> None:
 
 
 @app.command()
+@train_options(lr=2e-3, weight_decay=5e-4, out_dir="runs/classify")
 def train(
     ctx: typer.Context,
     data: Data = "fashion-mnist",
@@ -101,23 +91,7 @@ def train(
     patience: Annotated[int, typer.Option("--patience", help="Early stopping: validations without improvement "
                                                              "(0: off; needs --val-every).")] = 0,
     data_dir: DataDir = None,
-    steps: Steps = 1000,
-    batch_size: BatchSize = 64,
-    lr: LR = 2e-3,
-    weight_decay: WeightDecay = 5e-4,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/classify",
-    precision: Precision = "auto",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 0,
-    val_every: ValEvery = 0,
-    resume: Resume = False,
-    config: ConfigFile = None,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, threads: str, config: str | None, no_progress: bool,
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
     tune = set_threads(threads)
@@ -213,6 +187,7 @@ def _regimes(text: str) -> list[str]:
 
 
 @app.command()
+@train_options(only=QUICK, steps=200, lr=3e-3, weight_decay=5e-4, out_dir="runs/compare", helps=TABLE_HELP)
 def compare(
     data: Data = "fashion-mnist",
     init: Init = None,
@@ -234,15 +209,8 @@ def compare(
                                                                    "set.")] = 0.2,
     test_limit: Annotated[int, typer.Option("--test-limit", help="At most N test images (0: all).")] = 0,
     data_dir: DataDir = None,
-    steps: Steps = 200,
-    batch_size: BatchSize = 64,
-    lr: LR = 3e-3,
-    weight_decay: WeightDecay = 5e-4,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Folder for the runs and the table.")] = "runs/compare",
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, steps: int, batch_size: int, lr: float, weight_decay: float, out_dir: str, precision: str, seed: int,
+    no_progress: bool, threads: str,
 ) -> None:
     """Train head / last-k / full / scratch on the same split: accuracy, trainable parameters, time."""
     tune = set_threads(threads)
@@ -266,22 +234,18 @@ def compare(
 
 
 @app.command("transfer-demo")
+@train_options(only=("steps", "batch_size", "lr", "out_dir", "seed", "no_progress", "threads"), steps=150, lr=3e-3,
+               out_dir="runs/transfer-demo", helps=TABLE_HELP)
 def transfer_demo(
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Folder for the runs and the table.")] = "runs/transfer-demo",
     pretrain_steps: Annotated[int, typer.Option("--pretrain-steps", help="Steps on the source classes.")] = 500,
     source: Annotated[str, typer.Option("--source", help="Fashion-MNIST classes to pretrain on.")] = "0-4",
     target: Annotated[str, typer.Option("--target", help="Classes learned from --per-class images.")] = "5-9",
-    steps: Steps = 150,
     per_class: Annotated[int, typer.Option("--per-class", help="Images per new class.")] = 50,
     arch: Arch = "small_cnn",
     model_kw: ModelKw = '{"width": 16}',
-    batch_size: BatchSize = 64,
-    lr: LR = 3e-3,
     test_limit: Annotated[int, typer.Option("--test-limit", help="Test images scored (0: all 5000).")] = 2000,
     data_dir: DataDir = None,
-    seed: Seed = 0,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, steps: int, batch_size: int, lr: float, out_dir: str, seed: int, no_progress: bool, threads: str,
 ) -> None:
     """Pretrain on Fashion-MNIST 0-4, learn 5-9 from 50 images per class with each regime; which wins?"""
     tune = set_threads(threads)
@@ -297,6 +261,8 @@ def transfer_demo(
 
 
 @app.command()
+@train_options(only=QUICK, without=("weight_decay",), steps=60, lr=3e-3, out_dir="runs/scale",
+               helps={"steps": "Training steps per candidate.", "out_dir": "Folder for the tables."})
 def scale(
     data: Data = "fashion-mnist",
     arch: Annotated[str, typer.Option("--arch", "-a", help="A registered model taking width_mult and depth_mult "
@@ -316,14 +282,8 @@ def scale(
     train_images: Annotated[int, typer.Option("--train-images", help="Training subset per candidate.")] = 3000,
     val_images: Annotated[int, typer.Option("--val-images", help="Validation images scored.")] = 1000,
     data_dir: DataDir = None,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps per candidate.")] = 60,
-    batch_size: BatchSize = 64,
-    lr: LR = 3e-3,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Folder for the tables.")] = "runs/scale",
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, steps: int, batch_size: int, lr: float, out_dir: str, precision: str, seed: int, no_progress: bool,
+    threads: str,
 ) -> None:
     """EfficientNet compound scaling on your data: grid-search α, β, γ, then the B1..Bn configs."""
     tune = set_threads(threads)

@@ -137,24 +137,11 @@ def load_dataset(data: str, split: str = "train", data_dir: str | None = None, i
 
 def convert_images(images: torch.Tensor, image_size: int | tuple[int, int] | list[int] | None,
                    mode: str | None) -> torch.Tensor:
-    """uint8 N×C×H×W -> the given side/size and mode ("L"/"RGB"), on the tensor side."""
-    import torch.nn.functional as F
+    """uint8 N×C×H×W -> the given side/size (stretched) and mode ("L"/"RGB"), by the one converter
+    :mod:`pictorch.data.convert`."""
+    from pictorch.data.convert import resize, to_mode
 
-    if mode == "RGB" and images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1).contiguous()
-    elif mode == "L" and images.shape[1] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        images = (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    if image_size:
-        hw = (int(image_size), int(image_size)) if isinstance(image_size, int) else tuple(int(v) for v in image_size)
-        if tuple(images.shape[-2:]) != hw:
-            out = []
-            for i in range(0, len(images), 1024):
-                x = F.interpolate(images[i:i + 1024].float(), size=hw, mode="bilinear", antialias=True,
-                                  align_corners=False)
-                out.append(x.round().clamp(0, 255).to(torch.uint8))
-            images = torch.cat(out)
-    return images
+    return resize(to_mode(images, mode), image_size, "stretch")
 
 
 def check_training_set(ds: ImageSet, where: str) -> None:

@@ -5,24 +5,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pictorch.engine.inference import Predictor
 from pictorch.errors import ConfigError, DataError
 from pictorch.tasks.classify.steps import TASK
-from pictorch.utils import resolve_device
 
 TTA_MODES = ("none", "hflip")
 
 # -- a trained classifier ------------------------------------------------------------------------------------
 
 
-@dataclass
-class TrainedClassifier:
+class TrainedClassifier(Predictor):
     """A trained classifier with its checkpoint metadata; takes uint8 images of any size/mode.
+
+    A :class:`~pictorch.engine.inference.Predictor`: the checkpoint's input record says the size, mode,
+    normalization and resize policy, so arrays and files reach the network the same way.
 
     Attributes:
         model: The network (eval mode).
@@ -32,16 +33,14 @@ class TrainedClassifier:
             image; sound when the training augmentation flipped images).
     """
 
-    model: Any
-    meta: dict[str, Any]
-    path: Path | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    batch_size: int = 256
-    tta: str = "none"
+    task = TASK  # with --ema, load_model gives the average
 
-    def __post_init__(self) -> None:
-        if self.tta not in TTA_MODES:
-            raise ConfigError(f"unknown --tta {self.tta!r}; known: {', '.join(TTA_MODES)}")
+    def __init__(self, model: Any, meta: dict[str, Any], path: Path | None = None,
+                 device: torch.device | str = "cpu", batch_size: int = 256, tta: str = "none") -> None:
+        if tta not in TTA_MODES:
+            raise ConfigError(f"unknown --tta {tta!r}; known: {', '.join(TTA_MODES)}")
+        super().__init__(model, meta, path, device, batch_size)
+        self.tta = tta
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None, tta: str = "none") -> TrainedClassifier:
@@ -50,11 +49,12 @@ class TrainedClassifier:
         Raises:
             CheckpointError: Missing, corrupt, or a checkpoint of another task.
         """
-        from pictorch.engine.checkpoint import load_task_model
+        model, meta, p, dev = cls.load_parts(path, device)
+        return cls(model, meta, p, dev, tta=tta)
 
-        dev = resolve_device(device)
-        model, p = load_task_model(path, TASK, ("model",), dev)  # with --ema, load_model gives the average
-        return cls(model=model, meta=dict(model.pictorch_meta), path=p, device=dev, tta=tta)
+    def with_tta(self, tta: str) -> TrainedClassifier:
+        """The same model with another test-time augmentation."""
+        return TrainedClassifier(self.model, self.meta, self.path, self.device, self.batch_size, tta)
 
     @property
     def classes(self) -> list[str]:
@@ -62,29 +62,7 @@ class TrainedClassifier:
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return tuple(self.meta["image_size"])  # type: ignore[return-value]
-
-    @property
-    def mode(self) -> str:
-        return self.meta.get("mode", "RGB")
-
-    @property
-    def mean(self) -> list[float]:
-        return list(self.meta["normalization"]["mean"])
-
-    @property
-    def std(self) -> list[float]:
-        return list(self.meta["normalization"]["std"])
-
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (numpy or torch; N×C×H×W, N×H×W×C, C×H×W, H×W×C, N×H×W or H×W; uint8 or float in [0, 1];
-        any size, 1 or 3 channels) -> normalized float at the model's size and mode."""
-        from pictorch.data.convert import as_uint8_batch
-        from pictorch.data.loader import to_float
-        from pictorch.tasks.classify.data import convert_images
-
-        x = convert_images(as_uint8_batch(images), self.image_size, self.mode)
-        return to_float(x.to(self.device), self.mean, self.std)
+        return tuple(self.input["size"])  # type: ignore[return-value]
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -95,13 +73,9 @@ class TrainedClassifier:
                 out = (out + self.model(x.flip(-1)).float()) / 2
             return out.cpu()
 
-        from pictorch.data.convert import as_uint8_batch
-        from pictorch.engine.inference import ensure_finite
-
-        images = as_uint8_batch(images)
+        images = self.to_uint8(images)
         out = [scores(self.prepare(images[i:i + self.batch_size])) for i in range(0, len(images), self.batch_size)]
-        return ensure_finite(torch.cat(out) if out else torch.zeros(0, len(self.classes)), "the classifier",
-                             self.path)
+        return self.check(torch.cat(out) if out else torch.zeros(0, len(self.classes)), "the classifier")
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities N×K."""
@@ -126,7 +100,7 @@ def load(path: str | os.PathLike, device: str | None = None, tta: str = "none") 
 def _clf(ckpt: str | os.PathLike | TrainedClassifier, device: str | None = None,
          tta: str = "none") -> TrainedClassifier:
     if isinstance(ckpt, TrainedClassifier):
-        return replace(ckpt, tta=tta) if tta != "none" else ckpt
+        return ckpt.with_tta(tta) if tta != "none" else ckpt
     return TrainedClassifier.load(ckpt, device=device, tta=tta)
 
 
@@ -159,13 +133,11 @@ def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | 
     Returns:
         ``[{"path", "top": [{"label", "prob"}]}]``; unreadable files are skipped with a warning.
     """
-    from pictorch.data.decode import load_images
-
     if top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {top_k}")
     clf = _clf(ckpt, device, tta)
     files = collect_files(inputs)
-    images, ok, _bad = load_images(files, mode=clf.mode, size=clf.image_size, resize="fit")
+    images, ok, _bad = clf.read_files(files)  # the array road's converter: a file answers as its pixels do
     probs = clf.predict_proba(images)
     k = min(top_k, probs.shape[1])
     p, idx = probs.topk(k, dim=1)

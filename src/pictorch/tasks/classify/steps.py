@@ -416,10 +416,10 @@ class ClassifyTask(TrainTask):
         opt = make(groups, lr=self.lr, weight_decay=self.weight_decay)
         return {"opt": opt}
 
-    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: int) -> dict[str, Any]:
-        self._total = total_steps  # kept live in training_step: a time budget refits the run's length
+    def configure_schedulers(self, optimizers: dict[str, Any], total_steps: Any) -> dict[str, Any]:
+        # total_steps() is the live length: a time budget refits the run and the schedule follows it
         return {"opt": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], lr_factor(self.cfg.schedule,
-                                                                                      lambda: self._total))}
+                                                                                      total_steps))}
 
     def on_fit_start(self, ctx: StepContext) -> None:
         self.augment.to(ctx.device)
@@ -439,7 +439,6 @@ class ClassifyTask(TrainTask):
     def training_step(self, ctx: StepContext, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model = ctx.modules["model"]
         opt = ctx.optimizers["opt"]
-        self._total = ctx.total_steps
         self.set_train_mode(model)
         self.augment.train()
         x = self.augment(self.prepare(batch["image"]))

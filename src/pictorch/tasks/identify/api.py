@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pictorch.engine.inference import Predictor
 from pictorch.errors import CheckpointError, ConfigError, DataError
 
 
@@ -27,30 +28,20 @@ def fingerprint_of(spec: Any, state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def convert_images(images: torch.Tensor, mode: str, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 N×C×H×W -> uint8 N×C'×H'×W' with the embedder's channels (L: luma; RGB: repeated) and size."""
+    """uint8 N×C×H×W -> uint8 N×C'×H'×W' with the embedder's channels (L: luma; RGB: repeated) and size
+    (stretched), through the one converter :mod:`pictorch.data.convert`."""
+    from pictorch.data.convert import resize, to_mode
+
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise DataError(f"expected uint8 images N×C×H×W, got {images.dtype} {tuple(images.shape)}")
-    c = images.shape[1]
-    x = images
-    if mode == "L" and c == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    elif mode == "L" and c == 4:
-        return convert_images(x[:, :3], mode, size)
-    elif mode == "RGB" and c == 1:
-        x = x.expand(-1, 3, -1, -1)
-    elif mode == "RGB" and c == 4:
-        x = x[:, :3]
-    elif c not in (1, 3):
-        raise DataError(f"cannot convert {c}-channel images to {mode}")
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x.float(), size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-        x = x.round().clamp(0, 255).to(torch.uint8)
-    return x.contiguous()
+    return resize(to_mode(images, mode), tuple(size), "stretch").contiguous()
 
 
-class Embedder:
+class Embedder(Predictor):
     """A trained embedding model ready to embed images.
+
+    A :class:`~pictorch.engine.inference.Predictor`: mode, size and normalization come from the checkpoint's
+    input record.
 
     Attributes:
         fingerprint: sha256 over architecture spec + weights.
@@ -61,18 +52,18 @@ class Embedder:
         meta: The checkpoint metadata.
     """
 
+    task = "identify"
+
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any], fingerprint: str, device: str = "cpu"):
-        self.model = model.eval().to(device)
-        self.meta = meta
+        meta = dict(meta)  # the defaults of checkpoints older than the input record
+        meta.setdefault("mode", "L")
+        meta.setdefault("input_size", [28, 28])
+        ch = 1 if meta["mode"] == "L" else 3
+        meta.setdefault("normalization", {"mean": [0.5] * ch, "std": [0.5] * ch})
+        super().__init__(model.eval().to(device), meta, meta.get("source"), device)
         self.fingerprint = fingerprint
-        self.device = torch.device(device)
         self.dim = int(getattr(model, "out_dim", 0) or meta.get("embed_dim") or 0)
-        self.mode = str(meta.get("mode", "L"))
-        self.input_size = tuple(int(v) for v in meta.get("input_size", (28, 28)))
-        norm = meta.get("normalization") or {}
-        ch = 1 if self.mode == "L" else 3
-        self.mean = torch.tensor(norm.get("mean", [0.5] * ch), dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(norm.get("std", [0.5] * ch), dtype=torch.float32).view(1, -1, 1, 1)
+        self.input_size = tuple(self.input["size"] or (28, 28))
         self.classes = list(meta.get("classes", []))
         self.name = str(meta.get("source", "identify"))
 
@@ -85,14 +76,15 @@ class Embedder:
         """Embed uint8 images N×C×H×W (any size/channels); returns float32 N×dim, L2-normalized."""
         if images.shape[0] == 0:
             return torch.zeros(0, self.dim)
+        from pictorch.data.convert import normalize
+
         x_all = convert_images(images, self.mode, self.input_size)
         self.model.eval()
         out = []
         for s in range(0, x_all.shape[0], batch_size):
-            x = x_all[s:s + batch_size].to(self.device).float() / 255.0
-            x = (x - self.mean.to(self.device)) / self.std.to(self.device)
+            x = normalize(x_all[s:s + batch_size].to(self.device), self.mean, self.std)
             out.append(F.normalize(self.model(x).float(), dim=1).cpu())
-        return torch.cat(out)
+        return self.check(torch.cat(out), "the embedder")
 
     @property
     def metric(self) -> str:

@@ -12,21 +12,9 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
     DataDir,
-    Devices,
-    LogEvery,
-    NoProgress,
-    OutDir,
-    Precision,
-    Resume,
     Seed,
-    Steps,
-    WeightDecay,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Recognize people/objects from a few photos.")
@@ -37,6 +25,7 @@ Classes = Annotated[str | None, typer.Option("--classes", help="Identities to us
 
 
 @app.command()
+@train_options(extra=("time_budget",), without=("picture_every", "val_every", "threads"), out_dir="runs/identify")
 def train(
     ctx: typer.Context,
     data: Data = "fashion-mnist",
@@ -62,24 +51,9 @@ def train(
     image_size: Annotated[int, typer.Option(help="Resize folder photos to this size (0: backbone's).")] = 0,
     mode: Annotated[str, typer.Option(help="L or RGB for folder photos.")] = "L",
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
-    time_budget: Annotated[float, typer.Option(help="Stop after about this many seconds of training, with "
-                                                    "the LR schedule fitted to it (0: no limit).")] = 0.0,
     faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the faces of folder "
                                                "photos first (default: on for --backbone dlib-face).")] = None,
-    steps: Steps = 1000,
-    batch_size: BatchSize = 64,
-    lr: LR = 1e-3,
-    weight_decay: WeightDecay = 0.0,
-    out_dir: OutDir = "runs/identify",
-    precision: Precision = "auto",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    ckpt_every: CkptEvery = 0,
-    resume: Resume = False,
-    no_progress: NoProgress = False,
-    config: ConfigFile = None,
+    *, no_progress: bool, config: str | None,
 ) -> None:
     """Train an embedding (triplet loss with a miner, DeepFace softmax, ArcFace or CosFace)."""
     from pictorch.cli_common import echo_result, train_and_task_config

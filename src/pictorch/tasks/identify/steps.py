@@ -85,12 +85,15 @@ class IdentifyConfig:
     augment: bool = True
     val_images: int = 2000
     collapse_spread: float = 0.05
-    time_budget: float = 0.0
+    time_budget: float | str = 0.0
     faces: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from pictorch.engine.config import parse_duration
         from pictorch.tasks.identify.losses import LOSS_NAMES
+
+        self.time_budget = parse_duration(self.time_budget)  # gan/translate's grammar: 90, 90s, 5m, 1.5h
         from pictorch.tasks.identify.miners import make_miner
 
         if self.loss not in LOSS_NAMES:
@@ -248,7 +251,6 @@ class IdentifyTask(TrainTask):
         self.norm: dict[str, list[float]] = {}
         self.augment: nn.Module | None = None
         self.model_kwargs: dict[str, Any] = {}
-        self._total = 1
         self._out_dim = cfg.embed_dim
 
     def build(self) -> dict[str, nn.Module]:
@@ -302,8 +304,8 @@ class IdentifyTask(TrainTask):
         return {"opt": adamw(groups, lr=self.lr, weight_decay=self.weight_decay)}
 
     def configure_schedulers(self, optimizers, total_steps):
-        self._total = total_steps
-        return {"lr": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], _lr_lambda(lambda: self._total))}
+        # total_steps() is the live length: a time budget refits the run and the schedule follows it
+        return {"lr": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], _lr_lambda(total_steps))}
 
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.norm["mean"], device=images.device).view(1, -1, 1, 1)
@@ -327,7 +329,6 @@ class IdentifyTask(TrainTask):
         ctx.backward(out[self.loss_fn.term])
         opt.step()
         spread, std = embedding_spread(emb)
-        self._total = ctx.total_steps  # the live length (a time budget refits it)
         return {**{k: v.detach() for k, v in out.items()}, "spread": spread, "emb_std": std}
 
     def check_health(self, ctx, metrics):

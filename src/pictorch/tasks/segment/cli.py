@@ -9,23 +9,8 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
-    Devices,
-    LogEvery,
-    NoProgress,
-    PictureEvery,
-    Precision,
-    Resume,
-    Seed,
-    Steps,
-    Threads,
-    ValEvery,
-    WeightDecay,
     set_threads,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True,
@@ -77,6 +62,7 @@ def _echo_report(rep: dict) -> None:
 
 
 @app.command()
+@train_options(steps=500, batch_size=8, lr=3e-3, weight_decay=1e-4, out_dir="runs/segment", log_every=25)
 def train(
     ctx: typer.Context,
     data: Data = "nuclei",
@@ -105,23 +91,7 @@ def train(
     threshold: Annotated[float, typer.Option("--threshold", help="Binary foreground threshold.")] = 0.5,
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last",
                                                 help="Channels-last memory format (faster conv nets on CPUs).")] = True,
-    steps: Steps = 500,
-    batch_size: BatchSize = 8,
-    lr: LR = 3e-3,
-    weight_decay: WeightDecay = 1e-4,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/segment",
-    precision: Precision = "auto",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 25,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 0,
-    val_every: ValEvery = 0,
-    resume: Resume = False,
-    config: ConfigFile = None,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, config: str | None, no_progress: bool, threads: str,
 ) -> None:
     """Train a segmentation network (binary or multi-class masks; any image sizes)."""
     tune = set_threads(threads)
@@ -182,6 +152,9 @@ def evaluate(
 
 
 @app.command()
+@train_options(only=("steps", "batch_size", "lr", "weight_decay", "out_dir", "precision", "seed", "no_progress",
+                     "threads"), helps={"out_dir": "Folder for the runs and report.json."}, steps=300, batch_size=8,
+               lr=3e-3, weight_decay=1e-4, out_dir="runs/segment-compare")
 def compare(
     data: Data = "nuclei",
     fold: Fold = None,
@@ -190,16 +163,7 @@ def compare(
     loss: Annotated[str, typer.Option("--loss", help="Loss terms (as for train).")] = "ce+dice",
     augment: Annotated[str, typer.Option("--augment", help="Augmentation (as for train).")] = "light",
     crop: Annotated[int | None, typer.Option("--crop", help="Training crop side.")] = None,
-    steps: Steps = 300,
-    batch_size: BatchSize = 8,
-    lr: LR = 3e-3,
-    weight_decay: WeightDecay = 1e-4,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Folder for the runs and report.json.")] =
-    "runs/segment-compare",
-    precision: Precision = "auto",
-    seed: Seed = 0,
-    no_progress: NoProgress = False,
-    threads: Threads = "auto",
+    *, steps: int, batch_size: int, lr: float, weight_decay: float, out_dir: str, precision: str, seed: int, no_progress: bool, threads: str,
 ) -> None:
     """U-Net vs SegNet vs FCN on one split and budget: IoU/Dice, parameters, memory, img/s, time."""
     set_threads(threads)

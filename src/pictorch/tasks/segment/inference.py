@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pictorch.engine.inference import Predictor
 from pictorch.errors import ConfigError
 
 #: Above this many pixels, ``tile="auto"`` switches from whole-image to tiled inference (a 2048² image
@@ -118,45 +119,42 @@ def predict_masks(model: nn.Module, images: Sequence[torch.Tensor], mean: Sequen
     return out
 
 
-class Segmenter:
+class Segmenter(Predictor):
     """A trained segmentation model with its input record: ``predict`` on uint8 images of any size.
+
+    A :class:`~pictorch.engine.inference.Predictor` whose record says "any size" (resize ``none``: the network
+    pads to its multiple and crops back).
 
     Args:
         model: The network (eval mode).
         meta: Its checkpoint metadata.
         device: Where it runs.
+        path: The checkpoint it came from.
     """
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any], device: torch.device | str = "cpu"):
-        self.model = model.to(device).eval()
-        self.meta = meta
-        self.device = torch.device(device)
-        norm = meta.get("normalization") or {}
-        self.mean, self.std = list(norm.get("mean", [0.0])), list(norm.get("std", [1.0]))
+    task = "segment"
+
+    def __init__(self, model: nn.Module, meta: dict[str, Any], device: torch.device | str = "cpu",
+                 path: Any = None):
+        super().__init__(model.to(device).eval(), meta, path, device)
         self.classes = list(meta.get("classes") or [])
         self.colors = [tuple(c) for c in meta.get("colors") or []]
         self.binary = bool(meta.get("binary", len(self.classes) == 2))
         self.threshold = float(meta.get("threshold", 0.5))
-        self.mode = meta.get("mode", "RGB")
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Segmenter:
         """Load a ``segment`` checkpoint (file or run folder); another task's fails with a clear message."""
-        from pictorch.engine.checkpoint import load_task_model
-        from pictorch.utils import resolve_device
-
-        dev = resolve_device(device)
-        model, _ = load_task_model(path, "segment", device=dev)
-        return cls(model, model.pictorch_meta, dev)
+        model, meta, p, dev = cls.load_parts(path, device)
+        return cls(model, meta, dev, p)
 
     def probabilities(self, image: torch.Tensor, tile: int | str | None = "auto",
                       overlap: int = AUTO_OVERLAP) -> torch.Tensor:
         """K×H×W class probabilities of one uint8 C×H×W image."""
-        from pictorch.data.loader import to_float
-
         image = self._check(image)
-        x = to_float(image.unsqueeze(0).to(self.device), self.mean, self.std)
-        return probabilities(self.model, x, self.binary, resolve_tile(tile, *image.shape[-2:]), overlap)[0].cpu()
+        x = self.prepare(image.unsqueeze(0))
+        p = probabilities(self.model, x, self.binary, resolve_tile(tile, *image.shape[-2:]), overlap)[0].cpu()
+        return self.check(p, "the segmenter")
 
     def predict(self, image: torch.Tensor, tile: int | str | None = "auto", overlap: int = AUTO_OVERLAP
                 ) -> torch.Tensor:
@@ -165,14 +163,6 @@ class Segmenter:
         return ((p[1] > self.threshold) if self.binary else p.argmax(0)).to(torch.uint8)
 
     def _check(self, image: torch.Tensor) -> torch.Tensor:
-        want = 1 if self.mode == "L" else 3
         if image.ndim != 3:
             raise ConfigError(f"expected a C×H×W image, got shape {tuple(image.shape)}")
-        if image.shape[0] != want:
-            if want == 3 and image.shape[0] == 1:
-                return image.expand(3, -1, -1)
-            if want == 1 and image.shape[0] == 3:  # ITU-R 601 luma, as PIL's convert("L")
-                luma = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-                return (image.float() * luma).sum(0, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-            raise ConfigError(f"the model takes {want}-channel images, got {image.shape[0]} channels")
-        return image
+        return self.to_uint8(image.unsqueeze(0))[0]  # the one converter: channels to the model's mode

@@ -9,19 +9,11 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
-    LogEvery,
     NoProgress,
-    PictureEvery,
-    Precision,
-    Resume,
     Seed,
-    Steps,
     Threads,
     set_threads,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys optimisation and fast style transfer.")
@@ -100,6 +92,8 @@ def gatys(
 
 
 @app.command()
+@train_options(without=("weight_decay", "accelerator", "devices", "val_every"), steps=2000, batch_size=4,
+               out_dir="runs/stylize", precision="32-true", log_every=20, picture_every=200)
 def train(
     ctx: typer.Context,
     style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
@@ -116,21 +110,9 @@ def train(
     tv_weight: Annotated[float, typer.Option("--tv-weight")] = 0.0,
     width: Annotated[int, typer.Option("--width", help="TransformerNet width (32: the reference net).")] = 32,
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
-    steps: Steps = 2000,
-    batch_size: BatchSize = 4,
-    lr: LR = 1e-3,
-    out_dir: Annotated[str, typer.Option("--out", "-o", help="Run folder.")] = "runs/stylize",
     # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
     # mantissa turns small style differences into rounding noise
-    precision: Precision = "32-true",
-    seed: Seed = 0,
-    log_every: LogEvery = 20,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 200,
-    resume: Resume = False,
-    config: ConfigFile = None,
-    threads: Threads = "auto",
-    no_progress: NoProgress = False,
+    *, config: str | None, threads: str, no_progress: bool,
 ) -> None:
     """Fast style transfer: train a TransformerNet for one style on crops of real photos."""
     from pictorch.cli_common import echo_result, train_and_task_config

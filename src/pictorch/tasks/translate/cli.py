@@ -7,24 +7,10 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    ConfigFile,
     DataDir,
-    Devices,
-    LogEvery,
-    NoProgress,
-    OutDir,
-    PictureEvery,
-    Precision,
-    Resume,
     Seed,
-    Steps,
-    TimeBudget,
-    ValEvery,
     parse_duration,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Image-to-image translation: pix2pix (paired) and CycleGAN (unpaired).")
@@ -44,6 +30,8 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 @app.command()
+@train_options(extra=("time_budget",), without=("weight_decay",), steps=2000, batch_size=8, lr=2e-4,
+               out_dir="runs/translate", precision="32-true", picture_every=500)
 def train(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="pix2pix (paired) or cyclegan (unpaired).")] = "pix2pix",
@@ -88,26 +76,8 @@ def train(
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="D's real target (1: off).")] = 1.0,
     instance_noise: Annotated[float, typer.Option("--instance-noise", help="Noise std on D inputs (0: off).")]
     = 0.0,
-    time_budget: TimeBudget = "0",
-    threads: Annotated[str, typer.Option("--threads", help="CPU threads: auto (time real steps with 1 and all "
-                                         "cores, keep the faster, re-check as the load changes) or a number.")]
-    = "auto",
     data_dir: DataDir = None,
-    steps: Steps = 2000,
-    batch_size: BatchSize = 8,
-    lr: LR = 2e-4,
-    out_dir: OutDir = "runs/translate",
-    precision: Precision = "32-true",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 500,
-    val_every: ValEvery = 0,
-    resume: Resume = False,
-    no_progress: NoProgress = False,
-    config: ConfigFile = None,
+    *, time_budget: str, threads: str, no_progress: bool, config: str | None,
 ) -> None:
     """Train pix2pix or CycleGAN; writes the checkpoint, metrics.csv, curves.png and fixed A→B sample grids."""
     from pictorch.cli_common import echo_result, train_and_task_config

@@ -1,0 +1,200 @@
+"""One house for every capability: live run lengths, one --time-budget grammar, one thread policy."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pictorch.engine.config import TrainConfig
+from pictorch.engine.hooks import Hook
+from pictorch.engine.trainer import RunLength, Trainer, TrainTask
+from pictorch.errors import ConfigError
+
+TORCH_THREADS = 1
+
+
+def test_run_length_is_the_plan_and_reads_the_live_total():
+    ctx = types.SimpleNamespace(total_steps=100)
+    n = RunLength(ctx)
+    assert n == 100 and n // 20 == 5 and int(n) == 100  # static schedules see the plan
+    ctx.total_steps = 40
+    assert n() == 40 and n == 100  # called: the live length
+
+
+class _Linear(TrainTask):
+    task_name = "housetest"
+
+    def __init__(self):
+        self.seen: list[int] = []
+
+    def build(self):
+        return {"model": nn.Linear(2, 1)}
+
+    def configure_optimizers(self, modules):
+        return {"opt": torch.optim.SGD(modules["model"].parameters(), lr=0.1)}
+
+    def configure_schedulers(self, optimizers, total_steps):
+        def factor(step: int) -> float:
+            self.seen.append(total_steps())
+            return 1.0
+
+        return {"opt": torch.optim.lr_scheduler.LambdaLR(optimizers["opt"], factor)}
+
+    def training_step(self, ctx, batch):
+        loss = ctx.modules["model"](batch["x"]).pow(2).mean()
+        ctx.optimizers["opt"].zero_grad()
+        ctx.backward(loss)
+        ctx.optimizers["opt"].step()
+        return {"loss": loss.detach()}
+
+
+class _Shorten(Hook):
+    def on_step(self, ctx, images):
+        if ctx.step == 3:
+            ctx.total_steps = 6
+
+
+def test_a_schedule_follows_a_refitted_run_without_mirroring(tmp_path):
+    task = _Linear()
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=50, log_every=10, precision="32-true",
+                      accelerator="cpu", progress=False)
+    batches = [{"x": torch.randn(4, 2)} for _ in range(60)]
+    res = Trainer(cfg, hooks=[_Shorten()]).fit(task, batches)
+    assert res["step"] == 6
+    assert task.seen[0] == 50 and task.seen[-1] == 6  # the lambda read the refit, no task attribute copied it
+
+
+def test_identify_time_budget_takes_the_gan_grammar():
+    from pictorch.tasks.identify.steps import IdentifyConfig
+
+    assert IdentifyConfig(time_budget="5m").time_budget == 300.0
+    assert IdentifyConfig(time_budget="90").time_budget == 90.0
+    with pytest.raises(ConfigError):
+        IdentifyConfig(time_budget="soon")
+
+
+def test_classify_train_restores_the_callers_thread_count(monkeypatch):
+    """classify.api.train runs inside engine.threads.cpu_threads: the count comes back, also after an error."""
+    from pictorch.tasks.classify import api
+
+    def boom(self, task, loader):
+        torch.set_num_threads(1 if torch.get_num_threads() != 1 else 2)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(Trainer, "fit", boom)
+    from pictorch.data.synthetic import synthetic_shapes
+    from pictorch.tasks.classify.steps import ClassifyConfig
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        api.train(ClassifyConfig(data="synthetic", val_split=0), TrainConfig(steps=2, progress=False),
+                  data=synthetic_shapes(16, size=16, seed=0), tune_threads=False)
+    assert torch.get_num_threads() == before
+
+
+# -- one input record, one Predictor -------------------------------------------------------------------------
+
+
+def _tcfg(tmp_path, name, **kw):
+    return TrainConfig(out_dir=str(tmp_path / name), steps=2, batch_size=8, precision="32-true",
+                       accelerator="cpu", progress=False, log_every=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Tiny checkpoints of the tasks whose loaded model is a Predictor (2 steps each)."""
+    from pictorch.data.synthetic import synthetic_shapes
+    from pictorch.tasks.autoencode import api as ae_api
+    from pictorch.tasks.autoencode.steps import AutoencodeConfig
+    from pictorch.tasks.classify import api as clf_api
+    from pictorch.tasks.classify.steps import ClassifyConfig
+    from pictorch.tasks.segment import api as seg_api
+    from pictorch.tasks.segment.steps import SegmentConfig
+
+    tmp = tmp_path_factory.mktemp("house")
+    out = {}
+    out["classify"] = clf_api.train(ClassifyConfig(data="synthetic", val_split=0, augment="none"),
+                                    _tcfg(tmp, "clf"), data=synthetic_shapes(32, size=16, channels=3, seed=0),
+                                    tune_threads=False)["checkpoint"]
+    out["autoencode"] = ae_api.train(AutoencodeConfig(data="synthetic", limit=32, model="mlp", code_size=4,
+                                                      hidden="16", val_images=8),
+                                     _tcfg(tmp, "ae"))["checkpoint"]
+    out["segment"] = seg_api.train(SegmentConfig(data="synthetic", limit=8, model_kwargs={"width": 4}, crop=32),
+                                   _tcfg(tmp, "seg"))["checkpoint"]
+    return out
+
+
+def _loader(task):
+    from pictorch.tasks.autoencode.inference import TrainedAutoencoder
+    from pictorch.tasks.classify.inference import TrainedClassifier
+    from pictorch.tasks.segment.inference import Segmenter
+
+    return {"classify": TrainedClassifier, "autoencode": TrainedAutoencoder, "segment": Segmenter}[task]
+
+
+@pytest.mark.parametrize("task", ["classify", "autoencode", "segment"])
+def test_every_checkpoint_carries_the_input_record_and_reloads_through_the_base(trained, task):
+    from pictorch.engine.checkpoint import load_checkpoint
+    from pictorch.engine.inference import INPUT_KEYS, Predictor, input_record
+
+    meta = load_checkpoint(trained[task]).meta
+    assert set(meta["input"]) == set(INPUT_KEYS)
+    p = _loader(task).load(trained[task], device="cpu")
+    assert isinstance(p, Predictor) and p.input == meta["input"]
+    old = {k: v for k, v in meta.items() if k != "input"}  # a checkpoint written before the record
+    assert input_record(old)["mode"] == meta["input"]["mode"]
+    assert input_record(old)["mean"] == meta["input"]["mean"]
+
+
+def test_a_file_and_the_same_array_give_the_same_answer(trained, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from pictorch.data.decode import load_image
+    from pictorch.tasks.classify.inference import TrainedClassifier, predict
+
+    rng = np.random.default_rng(0)
+    f = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 255, (20, 45, 3), dtype=np.uint8)).save(f)  # not the model's size
+    clf = TrainedClassifier.load(trained["classify"], device="cpu")
+    by_file = predict(clf, [f], top_k=1)[0]["top"][0]
+    probs = clf.predict_proba(load_image(f, mode="RGB").permute(1, 2, 0).numpy())  # H×W×C, as PIL gives it
+    assert by_file["prob"] == pytest.approx(float(probs.max()), abs=1e-6)
+    assert by_file["label"] == clf.classes[int(probs.argmax())]
+
+
+def test_an_old_checkpoint_without_the_record_answers_the_same(trained):
+    from pictorch.tasks.classify.inference import TrainedClassifier
+
+    clf = TrainedClassifier.load(trained["classify"], device="cpu")
+    old = TrainedClassifier(clf.model, {k: v for k, v in clf.meta.items() if k != "input"}, clf.path)
+    x = torch.randint(0, 256, (3, 3, 24, 24), dtype=torch.uint8)
+    assert torch.equal(clf.logits(x), old.logits(x))
+
+
+def test_nan_outputs_are_refused(trained):
+    from pictorch.errors import CheckpointError
+    from pictorch.tasks.autoencode.inference import TrainedAutoencoder
+
+    ae = TrainedAutoencoder.load(trained["autoencode"], device="cpu")
+    with pytest.raises(CheckpointError, match="NaN"):
+        ae.check(torch.tensor([[float("nan")]]))
+
+
+def test_the_one_converter_resize_policies():
+    from pictorch.data.convert import resize, to_input
+
+    x = torch.full((1, 1, 10, 20), 200, dtype=torch.uint8)
+    fit = resize(x, (10, 10), "fit")
+    assert fit.shape == (1, 1, 10, 10) and int(fit[0, 0, 0, 0]) == 0 and int(fit[0, 0, 5, 5]) == 200  # letterbox
+    assert resize(x, (10, 10), "stretch").unique().tolist() == [200]
+    assert resize(x, (10, 10), "center_crop").unique().tolist() == [200]
+    assert resize(x, (10, 10), "none").shape == x.shape
+    rgb = to_input(np.zeros((4, 4, 3), np.uint8) + 7, (4, 4), "L")
+    assert rgb.shape == (1, 1, 4, 4) and rgb.unique().tolist() == [7]
+    with pytest.raises(ConfigError):
+        resize(x, (4, 4), "squash")
