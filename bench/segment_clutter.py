@@ -34,6 +34,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-scenes", type=int, default=2000, help="Training scenes (the 500 test scenes are fixed).")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--loss", default="ce+dice")
+    ap.add_argument("--class-weights", default="none", help="none, balanced (inverse pixel frequency) or w0,w1,...")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -41,13 +44,15 @@ def main() -> None:
     from pictorch.tasks.segment import api
     from pictorch.tasks.segment.steps import SegmentConfig
 
-    print(f"{torch.get_num_threads()} threads; {load()}")
+    print(f"{torch.get_num_threads()} threads; loss {args.loss}, class weights {args.class_weights}, lr {args.lr}, "
+          f"{args.steps} steps × {args.batch_size}, {args.train_scenes} training scenes; {load()}")
     archs = [a.strip() for a in args.archs.split(",")]
     scores: dict[str, list[float]] = {a: [] for a in archs}
     tmp = Path(tempfile.mkdtemp(prefix="segment-clutter-"))
     for seed in (int(s) for s in args.seeds.split(",")):
-        cfg = SegmentConfig(data="fashion-clutter", loss="ce+dice", augment="light", crop=64, limit=args.train_scenes)
-        tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=3e-3, weight_decay=1e-4, seed=seed,
+        cfg = SegmentConfig(data="fashion-clutter", loss=args.loss, augment="light", crop=64, limit=args.train_scenes,
+                            class_weights=args.class_weights)
+        tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-4, seed=seed,
                            progress=False, log_every=max(1, args.steps // 2))
         res = api.compare(cfg, tcfg, archs=archs, out_dir=tmp / f"seed{seed}")
         for r in res["rows"]:

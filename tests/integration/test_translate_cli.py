@@ -105,6 +105,27 @@ def test_evaluate_reports_scores_and_the_identity_baseline(run, trained, aligned
     assert (tmp_path / "ev" / "samples.png").exists()
 
 
+def test_evaluate_scores_fid_and_kid_on_a_domain_feature_net(run, trained, tmp_path):
+    from pictorch.metrics.fid import FeatureNet
+    from pictorch.registry import create_model
+    from pictorch.tasks.translate import api
+    from pictorch.tasks.translate.reports import distribution_scores
+
+    torch.manual_seed(0)
+    net = FeatureNet(create_model("small_cnn", in_chans=3, num_classes=2).eval(), (16, 16), 3, (0.5,) * 3,
+                     (0.5,) * 3, name="toy domain net")
+    rep = api.evaluate(trained, feature_net=net)
+    assert rep["feature_net"] == "toy domain net" and rep["n_fid"] == 12
+    assert np.isfinite(rep["fid"]) and rep["fid"] >= 0 and np.isfinite(rep["kid"])
+    real = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    same = distribution_scores(net, real, real, reference=real)
+    far = distribution_scores(net, torch.zeros_like(real), real)
+    # unbiased KID of a set against itself is not exactly 0 (the cross term keeps k(x, x)); it is far below
+    assert same["fid"] < 1e-6 and same["fid_floor"] < 1e-6 and far["fid"] > 1e-3 and abs(same["kid"]) < far["kid"]
+    # a feature net that is not a file: one line
+    _one_line_error(*run("translate", "evaluate", str(trained), "--feature-net", str(tmp_path / "none.safetensors")))
+
+
 def test_resume_continues_to_the_new_step_count(run, aligned_dir, tmp_path):
     code, text = run("translate", "train", "--data", str(aligned_dir), "--steps", "2", "--out", str(tmp_path), *TINY)
     assert code == 0, text

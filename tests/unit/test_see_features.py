@@ -132,3 +132,32 @@ def test_feature_info_channels_and_strides():
     info = feature_info(m, (64, 64))
     assert [r["channels"] for r in info] == [64, 128, 256, 512, 512]
     assert [r["reduction"] for r in info] == [2, 4, 8, 16, 32]
+
+
+def test_inception_path_in_the_frozen_net_grammar(tmp_path):
+    from pictorch.metrics.fid import InceptionFeatures
+
+    torch.manual_seed(0)
+    ref = InceptionFeatures().eval()
+    path = tmp_path / "inception.pth"
+    # torchvision's file also carries the classifier; extra keys are ignored
+    torch.save({**ref.state_dict(), "fc.weight": torch.zeros(1000, 2048)}, path)
+    m = load_frozen(f"inception:{path}")
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in ref.state_dict().items())
+    assert all(not p.requires_grad for p in m.parameters()) and not m.training
+    assert resolve_layer(m, "stage:3") == "Mixed_6e" and resolve_layer(m, "pool3") == "Mixed_7c"
+    fn = FeatureNet(m, ["Mixed_5d", "stage:3"])
+    x = torch.rand(1, 3, 75, 75)  # Inception-v3's smallest input
+    out = fn(x)
+    assert out["Mixed_5d"].shape[1] == 288 and out["stage:3"].shape[1] == 768
+    with torch.no_grad():  # the tap sees what the network computes on the [-1, 1] input
+        h = ref.Conv2d_2b_3x3(ref.Conv2d_2a_3x3(ref.Conv2d_1a_3x3(x * 2 - 1)))
+        h = torch.nn.functional.max_pool2d(h, 3, 2)
+        h = torch.nn.functional.max_pool2d(ref.Conv2d_4a_3x3(ref.Conv2d_3b_1x1(h)), 3, 2)
+        h = ref.Mixed_5d(ref.Mixed_5c(ref.Mixed_5b(h)))
+    assert torch.allclose(out["Mixed_5d"], h, atol=1e-5)
+    with pytest.raises(WeightsError, match="not found"):
+        load_frozen(f"inception:{tmp_path / 'missing.pth'}")
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match="not Inception-v3"):
+        load_frozen(f"inception:{tmp_path / 'other.pth'}")

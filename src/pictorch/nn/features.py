@@ -10,7 +10,8 @@ One feature stack for perceptual losses, style transfer, DeepDream and filter vi
   :func:`feature_info` gives channels and stride per stage;
 * :func:`resolve_layer` accepts module names, the network's aliases (VGG: ``relu4_2``), and ``stage:N``;
 * :func:`load_frozen` is the one grammar for naming a frozen net: ``CKPT`` | ``name[:tag]``
-  (``vgg19:caffe``, ``efficientnet_lite0``, ``resnet18:imagenet``, ``vgg16:random``).
+  (``vgg19:caffe``, ``efficientnet_lite0``, ``resnet18:imagenet``, ``vgg16:random``) | ``inception:PATH``
+  (an Inception-v3 weight file, the same network FID uses).
 """
 
 from __future__ import annotations
@@ -301,7 +302,10 @@ def feature_info(model: nn.Module, input_size: tuple[int, int] | None = None) ->
 
 
 def parse_frozen_spec(spec: str) -> tuple[str, str | None]:
-    """Split ``name[:tag]`` (``vgg19:caffe`` → ("vgg19", "caffe")); a path is returned whole."""
+    """Split ``name[:tag]`` (``vgg19:caffe`` → ("vgg19", "caffe")); a path is returned whole;
+    ``inception:PATH`` → ("inception", PATH) (the tag is a weight file)."""
+    if spec.startswith("inception:"):
+        return "inception", spec.split(":", 1)[1]
     if Path(spec).exists() or spec.endswith((".safetensors", ".pth", ".pt")):
         return spec, None
     name, _, tag = spec.partition(":")
@@ -310,6 +314,30 @@ def parse_frozen_spec(spec: str) -> tuple[str, str | None]:
 
 #: Architectures whose default weights are a bundled file rather than a download.
 _DEFAULT_TAGS = {"efficientnet_lite0": "imagenet"}
+
+#: Inception-v3's stages for ``stage:N`` (stride 2 after the stem's first conv, 8 after 5d, 16 after 6e, 32 after 7c).
+_INCEPTION_STAGES = ("Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c")
+
+
+def load_inception(path: str | Path) -> nn.Module:
+    """Inception-v3 from a local weight file (torchvision's ``inception_v3_google`` or pytorch-fid's
+    ``pt_inception-2015-12-05`` keys), frozen, tap-able at its module names (``Mixed_6e``) or ``stage:0-4``.
+
+    The network is the FID variant of :mod:`pictorch.metrics.fid` (one Inception in the house): input
+    [0, 1] RGB normalised with mean = std = 0.5 (i.e. [-1, 1]), 299² by default (any side ≥ 75 runs); its
+    ``forward`` returns the 2048-d pool3 features.
+
+    Raises:
+        WeightsError: the file is missing or does not hold Inception-v3 weights.
+    """
+    from pictorch.metrics.fid import inception_feature_net
+
+    model = inception_feature_net(path).model
+    aliases = {f"stage:{i}": n for i, n in enumerate(_INCEPTION_STAGES)}
+    aliases["pool3"] = "Mixed_7c"  # what FID averages over space
+    model.layer_aliases = lambda: dict(aliases)  # instance attribute: resolve_layer / list_layers read it
+    model.default_cfg = {**model.default_cfg, "arch": "inception_v3", "source": str(path)}
+    return model
 
 
 def load_frozen(spec: str, *, in_chans: int | None = None, **model_kw: Any) -> nn.Module:
@@ -323,7 +351,9 @@ def load_frozen(spec: str, *, in_chans: int | None = None, **model_kw: Any) -> n
     """
     name, tag = parse_frozen_spec(spec)
     p = Path(name)
-    if p.exists():
+    if name == "inception" and tag is not None:
+        model = load_inception(tag)
+    elif p.exists():
         from pictorch.engine.checkpoint import load_model
 
         obj = load_model(p)

@@ -229,9 +229,10 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
 
 
 def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = None, data_dir: str | None = None,
-             out: str | Path | None = None, mode: str = "eval", n: int = 0) -> dict[str, Any]:
+             out: str | Path | None = None, mode: str = "eval", n: int = 0,
+             feature_net: Any = None) -> dict[str, Any]:
     """Scores of a checkpoint on held-out pairs: L1, PSNR, SSIM of G(A) vs the true B, beside the identity
-    mapping's; CycleGAN also the cycle L1 both ways.
+    mapping's; CycleGAN also the cycle L1 both ways; FID/KID with a domain feature net when one is given.
 
     Args:
         ckpt: A translate checkpoint or run folder.
@@ -241,6 +242,10 @@ def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = Non
         out: Folder for ``report.json`` and a sample grid (never over an earlier report).
         mode: eval or paper (see :func:`apply`).
         n: Use at most this many test pairs (0: all).
+        feature_net: A domain feature network for FID/KID of G(A) against the real test B images (works
+            unpaired too): a classifier checkpoint of the B domain (Backbone interface, e.g. from
+            ``classify train``), ``inception:PATH``, or a :class:`pictorch.metrics.fid.FeatureNet`. The
+            real-vs-real floor (test B against training B) is reported beside them.
     """
     from pictorch.tasks.translate.data import load_translation_data
     from pictorch.tasks.translate.reports import cycle_l1, paired_scores, translate_batches
@@ -266,6 +271,14 @@ def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = Non
                               "split": "test" if d.test_a is not None else "all"}
     if d.paired and test_a.shape[0] == test_b.shape[0]:
         report.update(paired_scores(g, test_a, test_b))
+    if feature_net is not None:
+        from pictorch.metrics.fid import load_feature_net
+        from pictorch.tasks.translate.reports import distribution_scores
+
+        fnet = load_feature_net(str(feature_net)) if isinstance(feature_net, str | Path) else feature_net
+        ref = d.train_b if d.test_b is not None else None
+        report.update(distribution_scores(fnet, translate_batches(g, test_a), test_b, ref))
+        report["feature_net"] = getattr(fnet, "name", str(feature_net))
     if is_cycle:
         rev = load_translator(ckpt, reverse=True)
         _set_mode(rev, mode)

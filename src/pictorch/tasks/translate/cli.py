@@ -139,13 +139,18 @@ def evaluate(
     = None,
     mode: Mode = "eval",
     n: Annotated[int, typer.Option("--n", help="At most this many test pairs (0: all).")] = 0,
+    feature_net: Annotated[str | None, typer.Option("--feature-net", help="Domain feature network for FID/KID "
+                                                    "of G(A) vs the real test B: a classifier checkpoint of the "
+                                                    "B domain, or inception:PATH.")] = None,
 ) -> None:
-    """L1 / PSNR / SSIM of G(A) against the true B on held-out pairs, beside the identity mapping; cycle L1."""
+    """L1 / PSNR / SSIM of G(A) against the true B on held-out pairs, beside the identity mapping; cycle L1;
+    FID/KID with a domain feature net (and their real-vs-real floor)."""
     from pictorch.tasks.translate import api
 
-    rep = api.evaluate(ckpt, data=data, data_b=data_b, data_dir=data_dir, out=out, mode=mode, n=n)
+    rep = api.evaluate(ckpt, data=data, data_b=data_b, data_dir=data_dir, out=out, mode=mode, n=n,
+                       feature_net=feature_net)
     keys = [k for k in ("l1", "psnr", "ssim", "identity_l1", "identity_psnr", "identity_ssim", "cycle_l1_a",
-                        "cycle_l1_b") if k in rep]
+                        "cycle_l1_b", "fid", "fid_floor", "kid", "kid_floor") if k in rep]
     typer.echo(f"{rep['model']} on {rep['data']} ({rep['split']}, mode {mode}): "
                + ", ".join(f"{k} {rep[k]:.4g}" for k in keys))
     for f in rep.get("files", []):

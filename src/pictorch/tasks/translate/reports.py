@@ -53,3 +53,37 @@ def cycle_l1(g_ab: torch.nn.Module, g_ba: torch.nn.Module, a: torch.Tensor) -> f
     """Mean |F(G(a)) - a| on [0, 1] pixels."""
     rec = translate_batches(g_ba, translate_batches(g_ab, a))
     return float((_unit(rec) - _unit(a)).abs().mean())
+
+
+def distribution_scores(feature_net, fake: torch.Tensor, real: torch.Tensor,
+                        reference: torch.Tensor | None = None) -> dict[str, float]:
+    """FID and KID of translated images against real target-domain images, on a domain feature network.
+
+    Args:
+        feature_net: A :class:`pictorch.metrics.fid.FeatureNet` (a classifier checkpoint of the B domain, or
+            ``inception:PATH`` for photos).
+        fake: Translated images G(A) (uint8).
+        real: Real B images of the same split (uint8).
+        reference: Other real B images (e.g. the training split): FID/KID of ``real`` against them is the
+            real-vs-real floor, the score "as good as the data" gets at this sample size.
+
+    Returns:
+        ``fid``, ``kid`` (unbiased MMD², one subset when the sets are small), ``fid_floor``/``kid_floor`` when
+        ``reference`` is given, and ``n_fid`` (images per side).
+    """
+    from pictorch.errors import DataError
+    from pictorch.metrics.fid import fid_from_features, kid
+
+    n = min(int(fake.shape[0]), int(real.shape[0]))
+    if n < 2:
+        raise DataError(f"FID/KID need at least 2 translated and 2 real images, got {fake.shape[0]} and "
+                        f"{real.shape[0]}")
+    f_fake = feature_net.features(fake[:n], value_range=(0.0, 255.0))
+    f_real = feature_net.features(real[:n], value_range=(0.0, 255.0))
+    out = {"fid": fid_from_features(f_real, f_fake), "kid": kid(f_real, f_fake, subset_size=1000)[0],
+           "n_fid": float(n)}
+    if reference is not None and reference.shape[0] >= 2:
+        f_ref = feature_net.features(reference[:n], value_range=(0.0, 255.0))
+        out["fid_floor"] = fid_from_features(f_real, f_ref)
+        out["kid_floor"] = kid(f_real, f_ref, subset_size=1000)[0]
+    return out

@@ -114,6 +114,26 @@ class _TranslateTask(TrainTask):
 
     def on_fit_start(self, ctx: StepContext) -> None:
         self._seed = int(ctx.cfg.seed)
+        # restored pool images come back on the CPU in the default layout; put them where the new fakes live
+        # (a convolution over a channels-last and a contiguous copy of one image need not agree to the bit)
+        fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        for pool in self._pools().values():
+            pool.images = [t.to(ctx.device).contiguous(memory_format=fmt) for t in pool.images]
+
+    def _pools(self) -> dict[str, ImagePool]:
+        """The image pools by name (built in ``build``)."""
+        return {k: getattr(self, k) for k in ("pool", "pool_a", "pool_b") if isinstance(getattr(self, k, None),
+                                                                                        ImagePool)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The image pools (past fakes and their RNG): a resumed run shows D the same fakes as an
+        uninterrupted one, so resume is bit-exact (the test compares every weight with ``torch.equal``)."""
+        return {"pools": {k: p.state_dict() for k, p in self._pools().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, p in self._pools().items():
+            if k in state.get("pools", {}):
+                p.load_state_dict(state["pools"][k])
 
     def _d_terms(self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int) -> torch.Tensor:
         """D's loss on a real and a (detached) fake batch, with the configured tricks."""
