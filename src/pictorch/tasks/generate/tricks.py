@@ -20,7 +20,7 @@ from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.errors import ConfigError
 from pictorch.tasks.generate.losses import G_LOSSES
 
-MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan")
+MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan", "lapgan", "stackgan")
 Z_DISTS = ("normal", "uniform")
 
 
@@ -30,7 +30,8 @@ class GANConfig:
 
     Attributes:
         data: ``fashion-mnist``, an image folder (class sub-folders), or ``toy2d`` (tests).
-        model: gan (MLP), dcgan, cgan (conditional MLP), cdcgan (conditional DCGAN).
+        model: gan (MLP), dcgan, cgan (conditional MLP), cdcgan (conditional DCGAN), lapgan (a Laplacian pyramid
+            of GANs), stackgan (two conditional stages with conditioning augmentation).
         image_size: Side of generated images (DCGAN: multiple of 4 from 28).
         channels: Image channels (0: from the data).
         z_dim: Latent size.
@@ -60,6 +61,12 @@ class GANConfig:
         aux_weight: Conditional models: weight of an auxiliary-classifier loss (AC-GAN): D gets a class head
             trained on real images, G is rewarded when D's head recognises the asked-for class (0: off; default 2,
             which took class consistency on Fashion-MNIST from chance-like to 94% in a 5-minute run).
+        levels: LAPGAN: pyramid levels K (28 → 14 → 7 is 3); the image side must halve exactly K − 1 times.
+        kl_weight: StackGAN: λ of the conditioning-augmentation KL term D_KL(N(μ, Σ) ‖ N(0, I)) (>= 0).
+        stage1_fraction: StackGAN: the share of the run's steps that trains Stage I; Stage II trains in the rest
+            with Stage I frozen.
+        condition: StackGAN: what conditions it: ``class`` (class sub-folders or Fashion-MNIST labels) or a CSV
+            file of float vectors per image (``file,v1,v2,…``; multi-hot attributes or text embeddings).
         classes: Class names (filled from the data).
     """
 
@@ -91,6 +98,10 @@ class GANConfig:
     channels_last: bool = True
     cond_bn: bool = True
     aux_weight: float = 2.0
+    levels: int = 3
+    kl_weight: float = 1.0
+    stage1_fraction: float = 0.5
+    condition: str = "class"
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -119,6 +130,20 @@ class GANConfig:
             raise ConfigError(f"--aux-weight must be >= 0, got {self.aux_weight}")
         if self.instance_noise < 0:
             raise ConfigError(f"--instance-noise must be >= 0, got {self.instance_noise}")
+        if self.kl_weight < 0 or self.kl_weight != self.kl_weight:
+            raise ConfigError(f"--kl-weight is the weight λ of the KL term and must be >= 0, got {self.kl_weight}")
+        if not 0.0 < self.stage1_fraction < 1.0:
+            raise ConfigError(f"--stage1-fraction must be in (0, 1), got {self.stage1_fraction}")
+        if self.model in ("lapgan", "stackgan") and self.g_loss == "saturating":
+            raise ConfigError(f"--model {self.model} takes --g-loss non-saturating, hinge or wgan-gp "
+                              "(the shared adversarial kit has no saturating form)")
+        if self.model == "lapgan":
+            from pictorch.nn.pyramid import check_levels
+
+            check_levels(self.image_size, self.levels)
+        elif self.model == "stackgan" and (self.image_size % 2 or self.image_size < 8):
+            raise ConfigError(f"StackGAN's Stage I draws half the image: --image-size must be even and >= 8, got "
+                              f"{self.image_size}")
         if self.model in ("dcgan", "cdcgan"):
             from pictorch.tasks.generate.models import dcgan_plan
 
@@ -128,11 +153,11 @@ class GANConfig:
 
     @property
     def conditional(self) -> bool:
-        return self.model in ("cgan", "cdcgan")
+        return self.model in ("cgan", "cdcgan", "stackgan")
 
     @property
     def conv(self) -> bool:
-        return self.model in ("dcgan", "cdcgan")
+        return self.model in ("dcgan", "cdcgan", "lapgan", "stackgan")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
