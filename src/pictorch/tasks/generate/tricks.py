@@ -18,6 +18,7 @@ import torch
 
 from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.errors import ConfigError
+from pictorch.nn.latent import lerp, slerp  # noqa: F401  (the one slerp; re-exported for old imports)
 from pictorch.tasks.generate.losses import G_LOSSES
 
 MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan", "lapgan", "stackgan")
@@ -201,27 +202,6 @@ def noise_std(sigma: float, step: int, total_steps: int, anneal: float) -> float
         return sigma
     horizon = max(1.0, anneal * total_steps)
     return sigma * max(0.0, 1.0 - step / horizon)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latent rows ``a`` and ``b`` at fractions ``t`` (T,) -> T×D.
-
-    Falls back to lerp when the vectors are (nearly) parallel.
-    """
-    a, b = a.flatten().float(), b.flatten().float()
-    t = t.float()[:, None]
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    so = torch.sin(omega)
-    if float(so) < 1e-6:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation between latent rows at fractions ``t`` (T,) -> T×D."""
-    a, b = a.flatten().float(), b.flatten().float()
-    return (1 - t.float()[:, None]) * a + t.float()[:, None] * b
 
 
 def mean_pairwise_distance(x: torch.Tensor, max_n: int = 64) -> torch.Tensor:
