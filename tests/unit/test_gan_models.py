@@ -18,7 +18,8 @@ torch.manual_seed(0)
 
 def test_registry_has_all_gan_models_and_they_run():
     names = [n for n in MODELS.names(tag="gan")]
-    assert set(names) == {"gan.mlp_g", "gan.mlp_d", "gan.dcgan_g", "gan.dcgan_d"}
+    assert set(names) == {"gan.mlp_g", "gan.mlp_d", "gan.dcgan_g", "gan.dcgan_d", "gan.lapgan_g", "gan.lapgan_d",
+                          "gan.stackgan_g", "gan.stackgan_d"}
     z = torch.randn(3, 16)
     g = create_model("gan.mlp_g", z_dim=16, out_shape=[1, 28, 28], hidden=[32, 64])
     d = create_model("gan.mlp_d", in_shape=[1, 28, 28], hidden=[64, 32])

@@ -13,6 +13,7 @@ import torch
 
 from pictorch.engine.inference import Predictor
 from pictorch.errors import ConfigError, DataError
+from pictorch.nn.latent import lerp, slerp
 from pictorch.tasks.autoencode.steps import TASK
 
 # -- a loaded model -----------------------------------------------------------------------------------------
@@ -267,23 +268,6 @@ def denoise_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence
 # -- interpolation -----------------------------------------------------------------------------------------------
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between code vectors ``a`` and ``b`` (D) at fractions ``t`` (T) -> T×D.
-
-    Interpolates the direction on the great circle and the norm linearly; falls back to lerp for (nearly)
-    parallel vectors.
-    """
-    na, nb = a.norm(), b.norm()
-    ua, ub = a / na.clamp_min(1e-12), b / nb.clamp_min(1e-12)
-    omega = torch.arccos((ua * ub).sum().clamp(-1 + 1e-7, 1 - 1e-7))
-    t = t.view(-1, 1)
-    if float(omega) < 1e-4:
-        return a + t * (b - a)
-    so = torch.sin(omega)
-    direction = (torch.sin((1 - t) * omega) / so) * ua + (torch.sin(t * omega) / so) * ub
-    return direction * ((1 - t) * na + t * nb)
-
-
 def interpolate(ckpt: str | os.PathLike | TrainedAutoencoder, image_a: str, image_b: str, steps: int = 10,
                 out_dir: str | os.PathLike = "interpolation", method: str = "slerp",
                 device: str | None = None) -> dict[str, Any]:
@@ -308,7 +292,7 @@ def interpolate(ckpt: str | os.PathLike | TrainedAutoencoder, image_a: str, imag
         raise DataError("interpolate takes exactly two image files (A and B), not folders")
     codes = ae.encode(torch.cat([a_img, b_img]))
     t = torch.linspace(0, 1, steps)
-    path = slerp(codes[0], codes[1], t) if method == "slerp" else codes[0] + t.view(-1, 1) * (codes[1] - codes[0])
+    path = (slerp if method == "slerp" else lerp)(codes[0], codes[1], t)
     frames = ae.decode(path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

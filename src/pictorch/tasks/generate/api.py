@@ -43,20 +43,35 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     """
     from pictorch.engine.hooks import TimeBudget
     from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import load_training_images, make_loader
+    from pictorch.tasks.generate.data import load_condition_csv, load_training_images, make_loader
     from pictorch.tasks.generate.steps import GANTask
 
     channels = cfg.channels
     ds = load_training_images(cfg.data, cfg.image_size, channels, data_dir=data_dir, limit=limit)
-    if cfg.conditional and (ds.labels is None or len(ds.classes) < 2):
+    vector_cond = cfg.model == "stackgan" and cfg.condition != "class"
+    cond, cond_names = load_condition_csv(cfg.condition, ds) if vector_cond else (None, [])
+    if cfg.conditional and not vector_cond and (ds.labels is None or len(ds.classes) < 2):
         raise DataError(f"{cfg.data}: a conditional GAN needs labelled images of at least 2 classes (class "
-                        "sub-folders); use --model gan or dcgan for unlabelled data")
-    cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes))
+                        "sub-folders); use --model gan or dcgan for unlabelled data"
+                        + (", or --condition FILE.csv for StackGAN" if cfg.model == "stackgan" else ""))
+    labelled = cfg.conditional and not vector_cond
+    cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes) if labelled else [])
     shape = tuple(int(s) for s in ds.images.shape[1:])
-    loader = make_loader(ds.images, ds.labels if cfg.conditional else None, train_cfg.batch_size * cfg.d_steps,
-                         seed=train_cfg.seed)
-    task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
-                   lr=train_cfg.lr, extra_meta={"data": cfg.data, "data_dir": data_dir})
+    loader = make_loader(ds.images, ds.labels if labelled else None, train_cfg.batch_size * cfg.d_steps,
+                         seed=train_cfg.seed, extras={"cond": cond} if cond is not None else None)
+    common: dict[str, Any] = {"num_classes": len(ds.classes) if labelled else 0, "total_steps": train_cfg.steps,
+                              "lr": train_cfg.lr, "extra_meta": {"data": cfg.data, "data_dir": data_dir}}
+    if cfg.model == "lapgan":
+        from pictorch.tasks.generate.steps_multiscale import LapGANTask
+
+        task: GANTask = LapGANTask(cfg, shape, **common)
+    elif cfg.model == "stackgan":
+        from pictorch.tasks.generate.steps_multiscale import StackGANTask
+
+        task = StackGANTask(cfg, shape, cond_dim=cond.shape[1] if cond is not None else len(ds.classes),
+                            one_hot=cond is None, condition_names=cond_names, fixed_conditions=cond, **common)
+    else:
+        task = GANTask(cfg, shape, **common)
     hooks: list[Any] = [TimeBudget(max_seconds)] if max_seconds > 0 else []
     from pictorch.engine.threads import cpu_threads
 
@@ -94,6 +109,46 @@ class GAN:
     def conditional(self) -> bool:
         return bool(self.meta.get("conditional"))
 
+    @property
+    def condition_dim(self) -> int:
+        """Width of the condition vectors of a vector-conditioned model (StackGAN on a CSV); 0 otherwise."""
+        cond = self.meta.get("condition") or {}
+        return int(cond.get("dim", 0)) if cond.get("kind") == "vector" else 0
+
+    def condition_rows(self, text: str) -> torch.Tensor:
+        """Condition vectors from ``--condition``: ``v1,v2,…`` rows separated by ``;``, or a CSV file of rows
+        (``file,v1,…`` or ``v1,…``; a header line is skipped). Rows of the wrong width fail in one line."""
+        dim = self.condition_dim
+        if not dim:
+            raise ConfigError(f"{self.path}: --condition is for models conditioned on vectors (stackgan trained "
+                              "with --condition FILE.csv); use --class for class-conditioned models")
+        p = Path(text)
+        lines = p.read_text().splitlines() if p.is_file() else text.split(";")
+        rows = []
+        for line in lines:
+            cells = [c.strip() for c in line.split(",") if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            try:
+                vals = [float(c) for c in cells]
+            except ValueError:
+                try:
+                    vals = [float(c) for c in cells[1:]]  # a leading file name
+                except ValueError:
+                    if rows:
+                        raise ConfigError(f"--condition: {line!r} is not a row of numbers") from None
+                    continue  # a header row
+            if len(vals) != dim:
+                raise ConfigError(f"--condition: this model takes condition vectors of width {dim} "
+                                  f"({', '.join(self.meta['condition'].get('names') or [])}), got {len(vals)} "
+                                  f"values in {line.strip()!r}")
+            if any(v != v or v in (float("inf"), float("-inf")) for v in vals):
+                raise ConfigError(f"--condition: values must be finite numbers, got {line.strip()!r}")
+            rows.append(vals)
+        if not rows:
+            raise ConfigError(f"--condition: no condition rows in {text!r}")
+        return torch.tensor(rows, dtype=torch.float32)
+
     def class_index(self, name_or_index: str | int) -> int:
         """The index of a class given by name or number; unknown classes fail listing the known ones."""
         if not self.conditional:
@@ -117,6 +172,14 @@ class GAN:
             if labels is not None:
                 self.class_index(0)  # raises the "not conditional" error
             return None
+        if self.condition_dim:
+            if not isinstance(labels, torch.Tensor):
+                raise ConfigError(f"{self.path}: this model is conditioned on {self.condition_dim}-wide vectors: "
+                                  "pass --condition v1,v2,...")
+            if labels.ndim != 2 or labels.shape[1] != self.condition_dim:
+                raise ConfigError(f"condition vectors must be {self.condition_dim} wide, got shape "
+                                  f"{tuple(labels.shape)}")
+            return labels.float()
         if labels is None:
             return torch.arange(n) % len(self.classes)
         if isinstance(labels, torch.Tensor):
@@ -173,17 +236,33 @@ def _check_image_gan(gan: GAN, verb: str) -> None:
 
 # -- tools -----------------------------------------------------------------------------------------------
 def sample(ckpt: str | Path, n: int = 64, class_: str | int | None = None, per_class: bool = False,
-           out: str | Path = "samples.png", seed: int = 0, nrow: int = 8) -> dict[str, Any]:
+           out: str | Path = "samples.png", seed: int = 0, nrow: int = 8,
+           condition: str | None = None) -> dict[str, Any]:
     """Write samples as a grid (``out`` ends in .png/.jpg) or as one PNG per sample (``out`` is a folder).
 
-    ``per_class`` draws ``n`` samples of every class, one row per class.
+    ``per_class`` draws ``n`` samples of every class, one row per class; ``condition`` (vector-conditioned
+    models) gives condition rows (see :meth:`GAN.condition_rows`), ``n`` samples each, one grid row per condition.
     """
     from pictorch.viz.grid import save_image_grid
 
     gan = load_gan(ckpt)
     _check_image_gan(gan, "sample")
+    if n < 1:
+        raise ConfigError(f"--n must be >= 1, got {n}")
     labels_text = None
-    if per_class:
+    if condition is not None or gan.condition_dim:
+        if class_ is not None or per_class:
+            raise ConfigError(f"{ckpt}: this model is conditioned on vectors: use --condition, not --class")
+        if condition is None:
+            raise ConfigError(f"{ckpt}: this model is conditioned on {gan.condition_dim}-wide vectors: pass "
+                              "--condition v1,v2,... (several separated by ';', or a CSV file)")
+        rows = gan.condition_rows(condition)
+        y = rows.repeat_interleave(n, 0)
+        z = sample_z(y.shape[0], gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
+        images = gan.generate(z, y)
+        nrow = n if rows.shape[0] > 1 else nrow
+        labels_text = [f"c{i // n}" for i in range(y.shape[0])]
+    elif per_class:
         if not gan.conditional:
             raise ConfigError(f"{ckpt}: --per-class needs a conditional GAN (cgan/cdcgan)")
         if class_ is not None:

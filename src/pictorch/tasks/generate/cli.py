@@ -52,11 +52,23 @@ def _int_list(text: str, option: str) -> list[int]:
 @app.command()
 def train(
     ctx: typer.Context,
-    data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
+    data: Annotated[str, typer.Option("--data", help="fashion-mnist, photo-crops (real colour photos shipped with "
+                                      "the dependencies, cut into crops) or a folder of images (class "
+                                      "sub-folders).")]
     = "fashion-mnist",
     data_dir: DataDir = None,
-    model: Annotated[str, typer.Option("--model", help="gan (MLP), dcgan, cgan (conditional MLP), cdcgan.")]
+    model: Annotated[str, typer.Option("--model", help="gan (MLP), dcgan, cgan (conditional MLP), cdcgan, lapgan "
+                                       "(Laplacian pyramid of GANs), stackgan (two conditional stages).")]
     = "dcgan",
+    levels: Annotated[int, typer.Option("--levels", help="lapgan: pyramid levels (28 → 14 → 7 is 3; the side must "
+                                        "halve exactly levels − 1 times).")] = 3,
+    kl_weight: Annotated[float, typer.Option("--kl-weight", help="stackgan: weight λ >= 0 of the conditioning-"
+                                             "augmentation KL term (logged as kl).")] = 1.0,
+    stage1_fraction: Annotated[float, typer.Option("--stage1-fraction", help="stackgan: share of the steps that "
+                                                   "trains Stage I; Stage II trains in the rest.")] = 0.5,
+    condition: Annotated[str, typer.Option("--condition", help="stackgan: class (the data's classes) or a CSV of "
+                                           "float vectors per image: file,v1,v2,... (multi-hot attributes, "
+                                           "text embeddings).")] = "class",
     image_size: Annotated[int, typer.Option("--image-size", help="Image side; DCGAN: multiple of 4 from 28.")] = 28,
     channels: Annotated[int, typer.Option("--channels", help="Image channels (0: as in the data).")] = 0,
     z_dim: Annotated[int, typer.Option("--z-dim", help="Latent size.")] = 100,
@@ -138,15 +150,19 @@ def sample(
     n: Annotated[int, typer.Option("--n", help="Samples (per class with --per-class).")] = 64,
     class_: Annotated[str | None, typer.Option("--class", help="Class name or index (conditional models).")] = None,
     per_class: Annotated[bool, typer.Option("--per-class", help="One row of --n samples per class.")] = False,
+    condition: Annotated[str | None, typer.Option(
+        "--condition", help="Vector-conditioned models: comma-separated values of one condition, several "
+        "separated by ';', or a CSV of rows (file,v1,...); one row of --n samples each.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="grid.png, or a folder for one PNG per sample.")]
     = "samples.png",
     seed: Seed = 0,
     nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
 ) -> None:
-    """Generate samples: a grid or one file per sample; a chosen class or every class (conditional)."""
+    """Generate samples: a grid or one file per sample; a chosen class, every class or given condition vectors."""
     from pictorch.tasks.generate import api
 
-    res = api.sample(ckpt, n=n, class_=class_, per_class=per_class, out=out, seed=seed, nrow=nrow)
+    res = api.sample(ckpt, n=n, class_=class_, per_class=per_class, out=out, seed=seed, nrow=nrow,
+                     condition=condition)
     where = res["files"][0] if len(res["files"]) == 1 else f"{len(res['files'])} files in {out}"
     typer.echo(f"wrote {res['images'].shape[0]} samples: {where}")
 

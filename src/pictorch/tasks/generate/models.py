@@ -358,3 +358,8 @@ def dcgan_d(*, image_size: int = 28, channels: int = 1, ndf: int = 64, num_class
     """DCGAN discriminator (see :class:`DCGANDiscriminator`)."""
     return DCGANDiscriminator(image_size, channels, ndf, num_classes, norm, spectral_norm, fully_connected,
                               aux_classifier)
+
+
+# LAPGAN and StackGAN register beside these (one module per family; imported here so the registry's discovery
+# list, which names this module, finds them without a shared edit)
+from pictorch.tasks.generate import multiscale as _multiscale  # noqa: E402, F401

@@ -18,9 +18,10 @@ import torch
 
 from pictorch.engine.config import MAX_IMAGE_SIDE
 from pictorch.errors import ConfigError
+from pictorch.nn.latent import lerp, slerp  # noqa: F401  (the one slerp; re-exported for old imports)
 from pictorch.tasks.generate.losses import G_LOSSES
 
-MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan")
+MODEL_KINDS = ("gan", "dcgan", "cgan", "cdcgan", "lapgan", "stackgan")
 Z_DISTS = ("normal", "uniform")
 
 
@@ -30,7 +31,8 @@ class GANConfig:
 
     Attributes:
         data: ``fashion-mnist``, an image folder (class sub-folders), or ``toy2d`` (tests).
-        model: gan (MLP), dcgan, cgan (conditional MLP), cdcgan (conditional DCGAN).
+        model: gan (MLP), dcgan, cgan (conditional MLP), cdcgan (conditional DCGAN), lapgan (a Laplacian pyramid
+            of GANs), stackgan (two conditional stages with conditioning augmentation).
         image_size: Side of generated images (DCGAN: multiple of 4 from 28).
         channels: Image channels (0: from the data).
         z_dim: Latent size.
@@ -60,6 +62,12 @@ class GANConfig:
         aux_weight: Conditional models: weight of an auxiliary-classifier loss (AC-GAN): D gets a class head
             trained on real images, G is rewarded when D's head recognises the asked-for class (0: off; default 2,
             which took class consistency on Fashion-MNIST from chance-like to 94% in a 5-minute run).
+        levels: LAPGAN: pyramid levels K (28 → 14 → 7 is 3); the image side must halve exactly K − 1 times.
+        kl_weight: StackGAN: λ of the conditioning-augmentation KL term D_KL(N(μ, Σ) ‖ N(0, I)) (>= 0).
+        stage1_fraction: StackGAN: the share of the run's steps that trains Stage I; Stage II trains in the rest
+            with Stage I frozen.
+        condition: StackGAN: what conditions it: ``class`` (class sub-folders or Fashion-MNIST labels) or a CSV
+            file of float vectors per image (``file,v1,v2,…``; multi-hot attributes or text embeddings).
         classes: Class names (filled from the data).
     """
 
@@ -91,6 +99,10 @@ class GANConfig:
     channels_last: bool = True
     cond_bn: bool = True
     aux_weight: float = 2.0
+    levels: int = 3
+    kl_weight: float = 1.0
+    stage1_fraction: float = 0.5
+    condition: str = "class"
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -119,6 +131,20 @@ class GANConfig:
             raise ConfigError(f"--aux-weight must be >= 0, got {self.aux_weight}")
         if self.instance_noise < 0:
             raise ConfigError(f"--instance-noise must be >= 0, got {self.instance_noise}")
+        if self.kl_weight < 0 or self.kl_weight != self.kl_weight:
+            raise ConfigError(f"--kl-weight is the weight λ of the KL term and must be >= 0, got {self.kl_weight}")
+        if not 0.0 < self.stage1_fraction < 1.0:
+            raise ConfigError(f"--stage1-fraction must be in (0, 1), got {self.stage1_fraction}")
+        if self.model in ("lapgan", "stackgan") and self.g_loss == "saturating":
+            raise ConfigError(f"--model {self.model} takes --g-loss non-saturating, hinge or wgan-gp "
+                              "(the shared adversarial kit has no saturating form)")
+        if self.model == "lapgan":
+            from pictorch.nn.pyramid import check_levels
+
+            check_levels(self.image_size, self.levels)
+        elif self.model == "stackgan" and (self.image_size % 2 or self.image_size < 8):
+            raise ConfigError(f"StackGAN's Stage I draws half the image: --image-size must be even and >= 8, got "
+                              f"{self.image_size}")
         if self.model in ("dcgan", "cdcgan"):
             from pictorch.tasks.generate.models import dcgan_plan
 
@@ -128,11 +154,11 @@ class GANConfig:
 
     @property
     def conditional(self) -> bool:
-        return self.model in ("cgan", "cdcgan")
+        return self.model in ("cgan", "cdcgan", "stackgan")
 
     @property
     def conv(self) -> bool:
-        return self.model in ("dcgan", "cdcgan")
+        return self.model in ("dcgan", "cdcgan", "lapgan", "stackgan")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,27 +202,6 @@ def noise_std(sigma: float, step: int, total_steps: int, anneal: float) -> float
         return sigma
     horizon = max(1.0, anneal * total_steps)
     return sigma * max(0.0, 1.0 - step / horizon)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latent rows ``a`` and ``b`` at fractions ``t`` (T,) -> T×D.
-
-    Falls back to lerp when the vectors are (nearly) parallel.
-    """
-    a, b = a.flatten().float(), b.flatten().float()
-    t = t.float()[:, None]
-    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    so = torch.sin(omega)
-    if float(so) < 1e-6:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation between latent rows at fractions ``t`` (T,) -> T×D."""
-    a, b = a.flatten().float(), b.flatten().float()
-    return (1 - t.float()[:, None]) * a + t.float()[:, None] * b
 
 
 def mean_pairwise_distance(x: torch.Tensor, max_n: int = 64) -> torch.Tensor:

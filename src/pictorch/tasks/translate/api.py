@@ -22,8 +22,11 @@ import torch
 
 from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.translate.config import TranslateConfig
+from pictorch.tasks.translate.data import (
+    photo_sources,  # offline photos, shared with `gan --data photo-crops`
+)
 
-__all__ = ["TranslateConfig", "apply", "evaluate", "load_translator", "train"]
+__all__ = ["TranslateConfig", "apply", "evaluate", "load_translator", "photo_sources", "train"]
 
 APPLY_MODES = ("eval", "paper")
 
