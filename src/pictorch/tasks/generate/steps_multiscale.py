@@ -258,8 +258,11 @@ class StackGANTask(_KitTask):
 
     def checkpoint_meta(self) -> dict[str, Any]:
         meta = super().checkpoint_meta()
-        meta.update({"condition": {"kind": "class" if self.one_hot else "vector", "dim": self.cond_dim,
-                                   "names": self.condition_names},
+        cond: dict[str, Any] = {"kind": "class" if self.one_hot else "vector", "dim": self.cond_dim,
+                                "names": self.condition_names}
+        if not self.one_hot:
+            cond["csv"] = str(Path(self.cfg.condition).resolve())
+        meta.update({"condition": cond,
                      "kl_weight": self.cfg.kl_weight, "stage1_fraction": self.cfg.stage1_fraction,
                      "stage1_size": self.shape[-1] // 2})
         return meta
