@@ -66,7 +66,8 @@ def main() -> None:
                             ndf=args.ndf, instance_noise=0.05, monitor_warmup=300)
             run = out / data / model
             tcfg = TrainConfig(out_dir=str(run), steps=10**7, batch_size=args.batch_size, lr=2e-4,
-                               accelerator="cpu", progress=False, log_every=50, picture_every=0)
+                               accelerator="cpu", precision="32-true", progress=False, log_every=50,
+                               picture_every=0)  # fp32: what AVX2 CPUs without native bf16 (CI, users) run
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
             res = api.train(cfg, tcfg, max_seconds=args.budget, threads=int(args.threads))
