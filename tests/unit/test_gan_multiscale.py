@@ -164,7 +164,7 @@ def _signed(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.learns
 def test_each_lapgan_level_moves_toward_its_real_level(tmp_path):
     imgs = _target(256)
-    cfg = _gan("lapgan", levels=3)  # 16 → 8 → 4
+    cfg = _gan("lapgan", levels=3, ngf=32)  # 16 → 8 → 4; level widths 32, 32, 16 (finest)
     task = LapGANTask(cfg, (1, 16, 16), total_steps=150)
     torch.manual_seed(0)
     fresh = task.build()
