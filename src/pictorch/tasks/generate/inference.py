@@ -242,6 +242,10 @@ def _safe(name: str) -> str:
 
 
 def _default_label(gan: GAN, class_: str | int | None, n: int) -> torch.Tensor | None:
+    if gan.condition_dim:
+        raise ConfigError(f"{gan.path}: interpolate and arithmetic hold the condition fixed by --class; this model "
+                          "is conditioned on vectors: use `gan sample --condition` (latent paths with a fixed "
+                          "vector are not offered yet)")
     if not gan.conditional:
         if class_ is not None:
             gan.class_index(class_)
