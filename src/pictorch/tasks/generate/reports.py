@@ -166,12 +166,14 @@ def feature_net_cache_dir(data: str, image_size: int, channels: int) -> Path:
     import hashlib
     import os
 
-    from pictorch.tasks.generate.data import FASHION_NAMES
+    from pictorch.tasks.generate.data import FASHION_NAMES, PHOTO_NAMES
 
     home = os.environ.get("PICTORCH_HOME")
     base = Path(home).expanduser() if home else Path("~/.cache/pictorch").expanduser()
     if data in FASHION_NAMES:
         key = "fashion-mnist"
+    elif data in PHOTO_NAMES:
+        key = "photo-crops"
     else:
         p = Path(data).expanduser().resolve()
         key = f"{_safe(p.name)}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
