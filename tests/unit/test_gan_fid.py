@@ -191,7 +191,9 @@ def test_consistency_counts_samples_that_follow_labels(tmp_path, monkeypatch, fo
     meta = {"z_dim": 4, "z_dist": "normal", "conditional": True, "classes": names, "sample_shape": [1, 28, 28],
             "image_size": 28, "channels": 1, "data": str(tmp_path / "data"), "model": "cdcgan"}
     gan = api.GAN(G=_LookupG(follow), D=None, meta=meta, path=tmp_path, classes=names)
-    monkeypatch.setattr(api, "load_gan", lambda path, device="cpu": gan)
+    from pictorch.tasks.generate import reports
+
+    monkeypatch.setattr(reports, "load_gan", lambda path, device="cpu": gan)  # evaluate lives in reports.py
     rep = api.evaluate(tmp_path, feature_net="x", n=40, out=tmp_path / "eval.json")
     acc = rep["conditional_consistency"]["accuracy"]
     if follow:
@@ -223,7 +225,9 @@ def test_default_feature_net_is_trained_once_and_cached(tmp_path, monkeypatch):
         calls.append(kw.get("max_seconds"))
         return real_train(*a, **kw)
 
-    monkeypatch.setattr(api, "train_feature_net", counting)
+    from pictorch.tasks.generate import reports
+
+    monkeypatch.setattr(reports, "train_feature_net", counting)
     p1 = api.default_feature_net(str(tmp_path / "data"), image_size=28, channels=1, seconds=1.0, width=4, batch_size=16)
     p2 = api.default_feature_net(str(tmp_path / "data"), image_size=28, channels=1, seconds=1.0, width=4, batch_size=16)
     assert p1 == p2 and p1.exists() and calls == [1.0]

@@ -164,7 +164,7 @@ def _signed(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.learns
 def test_each_lapgan_level_moves_toward_its_real_level(tmp_path):
     imgs = _target(256)
-    cfg = _gan("lapgan", levels=3)  # 16 → 8 → 4
+    cfg = _gan("lapgan", levels=3, ngf=32)  # 16 → 8 → 4; level widths 32, 32, 16 (finest)
     task = LapGANTask(cfg, (1, 16, 16), total_steps=150)
     torch.manual_seed(0)
     fresh = task.build()
@@ -224,3 +224,37 @@ def test_each_stackgan_stage_moves_toward_its_class_target(tmp_path):
 
             before, after = gap(fresh_g(z, y, stage=stage)), gap(g(z, y, stage=stage))
             assert after < 0.5 * before, (stage, before, after)
+
+
+# -- data --------------------------------------------------------------------------------------------------------
+def test_condition_csv_rows_by_file_and_bad_rows(tmp_path):
+    from pictorch.errors import DataError
+    from pictorch.tasks.generate.data import Images, load_condition_csv
+
+    imgs = Images(torch.zeros(3, 1, 8, 8, dtype=torch.uint8), None, [],
+                  [str(tmp_path / "a" / "x.png"), str(tmp_path / "a" / "y.png"), str(tmp_path / "b" / "x.png")])
+    csv = tmp_path / "c.csv"
+    csv.write_text("file,hair,glasses\na/x.png,1,0\ny.png,0,1\nb/x.png,0.5,0.5\n")
+    cond, names = load_condition_csv(csv, imgs)
+    assert names == ["hair", "glasses"] and cond.tolist() == [[1, 0], [0, 1], [0.5, 0.5]]
+    csv.write_text("a/x.png,1,0\ny.png,0,1\n")
+    with pytest.raises(DataError, match="no condition row for image .*b/x.png"):
+        load_condition_csv(csv, imgs)
+    csv.write_text("a/x.png,1,0\ny.png,0,yes\nb/x.png,1,1\n")
+    with pytest.raises(DataError, match="line 2: condition values must be numbers"):
+        load_condition_csv(csv, imgs)
+    csv.write_text("a/x.png,1,nan\n")
+    with pytest.raises(DataError, match="finite"):
+        load_condition_csv(csv, imgs)
+    with pytest.raises(DataError, match="no such condition CSV"):
+        load_condition_csv(tmp_path / "missing.csv", imgs)
+
+
+def test_photo_crops_are_labelled_by_source_photo():
+    pytest.importorskip("sklearn")
+    from pictorch.tasks.generate.data import photo_crops
+
+    ds = photo_crops(32, per_photo=2)
+    assert ds.images.dtype == torch.uint8 and ds.images.shape[1:] == (3, 32, 32)
+    assert len(ds.classes) >= 2 and ds.images.shape[0] == 2 * len(ds.classes)
+    assert ds.labels.tolist() == [i for i in range(len(ds.classes)) for _ in range(2)]

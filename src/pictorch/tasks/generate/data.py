@@ -165,7 +165,7 @@ def load_condition_csv(path: str | Path, images: Images) -> tuple[torch.Tensor, 
         keys = []
         for q in images.paths:
             qp = Path(q)
-            keys.append([q, qp.name, "/".join(qp.parts[-2:]), qp.stem])
+            keys.append([q, "/".join(qp.parts[-2:]), qp.name, qp.stem])  # most specific first
     else:
         keys = [[str(i)] for i in range(n)]
     out = []

@@ -9,6 +9,11 @@ the cross-entropy objectives and the raw critic means for WGAN/hinge.
   easily rejects samples (early training), which is why the lectures recommend the non-saturating form.
 * ``hinge``: D minimizes relu(1 − D(x)) + relu(1 + D(G(z))); G minimizes −D(G(z)).
 * ``wgan-gp``: critic minimizes D(G(z)) − D(x) + λ‖∇D(x̂)‖ penalty; G minimizes −D(G(z)).
+
+The penalty, instance noise, its annealing and the frozen-D context come from the shared kit
+(:mod:`pictorch.losses.adversarial`). These objectives stay here because they are not the kit's: D's
+cross-entropy is the sum over the real and fake halves (the kit averages them, as pix2pix), the saturating form
+exists only here, and the cDCGAN's learning tests (94% class consistency) were measured with these.
 """
 
 from __future__ import annotations
@@ -83,17 +88,6 @@ class GANLoss:
         if self.kind == "saturating":
             return -F.softplus(f).mean()  # log(1 − σ(f)) = −softplus(f)
         return -f.mean()
-
-    def gradient_penalty(self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                         y: torch.Tensor | None = None) -> torch.Tensor:
-        """WGAN-GP penalty λ·E[(‖∇D(x̂)‖₂ − 1)²] on random interpolates of real and fake samples."""
-        shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-        eps = torch.rand(shape, device=real.device, dtype=real.dtype)
-        xhat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-        out = d(xhat, y) if y is not None else d(xhat)
-        (grad,) = torch.autograd.grad(out.float().sum(), xhat, create_graph=True)
-        norm = grad.float().flatten(1).norm(dim=1)
-        return self.gp_weight * ((norm - 1) ** 2).mean()
 
 
 @LOSSES.register("gan")

@@ -144,7 +144,9 @@ class LaplacianGenerator(nn.Module):
         image_size: Full output side.
         channels: Image channels.
         levels: Pyramid levels K (28 with 3: 28 → 14 → 7).
-        ngf: Generator width.
+        ngf: Generator width: the coarse G's, and the next level's; each finer level halves it (at least 8), as
+            DCGAN halves width per doubling of the side, so every level costs about the same (at full width a
+            28-px level took most of a step's time on a CPU).
         noise_channels: Noise planes fed to each G_k.
     """
 
@@ -155,7 +157,8 @@ class LaplacianGenerator(nn.Module):
         self.z_dim, self.image_size, self.channels, self.levels = z_dim, image_size, channels, levels
         self.noise_channels = noise_channels
         self.coarse = SmallConvG(z_dim, self.sizes[-1], channels, ngf)
-        self.fine = nn.ModuleList(LevelG(channels, ngf, noise_channels) for _ in range(levels - 1))
+        self.fine = nn.ModuleList(LevelG(channels, max(8, ngf >> (levels - 2 - k)), noise_channels)
+                                  for k in range(levels - 1))
         _init_dcgan(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from pictorch.engine.trainer import StepContext, TrainTask
+from pictorch.losses.adversarial import frozen, gradient_penalty, instance_noise
 from pictorch.registry import MODELS, create_model
 from pictorch.tasks.generate.data import to_signed
 from pictorch.tasks.generate.losses import GANLoss
@@ -145,10 +146,7 @@ class GANTask(TrainTask):
             else:
                 with torch.no_grad():
                     xf = g(z, yr) if yr is not None else g(z)
-            xr_in, xf_in = xr, xf.float()
-            if sigma > 0:
-                xr_in = xr_in + sigma * torch.randn_like(xr_in)
-                xf_in = xf_in + sigma * torch.randn_like(xf_in)
+            xr_in, xf_in = instance_noise(xr, sigma), instance_noise(xf.float(), sigma)
             if cfg.separate_batches:
                 out_r, aux_r = self._d_aux(d, xr_in, yr)
                 out_f = self._d(d, xf_in, yr)
@@ -168,7 +166,7 @@ class GANTask(TrainTask):
                 t["aux_real"] = _class_loss(aux_r, yr, self.num_classes)
                 loss_d = loss_d + cfg.aux_weight * t["aux_real"]
             if cfg.g_loss == "wgan-gp":
-                gp = self.loss.gradient_penalty(d, xr_in, xf_in, yr)
+                gp = gradient_penalty(lambda x, yr=yr: self._d(d, x, yr), xr_in, xf_in, weight=cfg.gp_weight)
                 loss_d = loss_d + gp
                 t["gp"] = gp
             opt_d.zero_grad(set_to_none=True)
@@ -178,22 +176,19 @@ class GANTask(TrainTask):
                 v = v.detach().float()
                 terms[key] = terms[key] + v / k if key in terms else v / k
 
-        # generator step: D frozen so its weights collect no gradient
-        d.requires_grad_(False)
+        # generator step: D frozen so its weights collect no gradient (the shared kit's context restores each
+        # parameter's own flag, also when the step raises)
         yg = ys[-1]
-        xg_in = xg.float()
-        if sigma > 0:
-            xg_in = xg_in + sigma * torch.randn_like(xg_in)
-        out_g, aux_g = self._d_aux(d, xg_in, yg)
-        loss_g = self.loss.g_loss(out_g)
-        if aux_g is not None:
-            aux_fake = _class_loss(aux_g, yg, self.num_classes)
-            terms["aux_fake"] = aux_fake.detach()
-            loss_g = loss_g + cfg.aux_weight * aux_fake
-        opt_g.zero_grad(set_to_none=True)
-        ctx.backward(loss_g)
+        with frozen(d):
+            out_g, aux_g = self._d_aux(d, instance_noise(xg.float(), sigma), yg)
+            loss_g = self.loss.g_loss(out_g)
+            if aux_g is not None:
+                aux_fake = _class_loss(aux_g, yg, self.num_classes)
+                terms["aux_fake"] = aux_fake.detach()
+                loss_g = loss_g + cfg.aux_weight * aux_fake
+            opt_g.zero_grad(set_to_none=True)
+            ctx.backward(loss_g)
         opt_g.step()
-        d.requires_grad_(True)
 
         real_div = mean_pairwise_distance(xs[-1], 32)
         fake_div = mean_pairwise_distance(xg.detach(), 32)

@@ -23,13 +23,13 @@ import torch
 
 from pictorch.engine.trainer import StepContext
 from pictorch.losses.adversarial import GANLoss as AdvLoss
-from pictorch.losses.adversarial import anneal, d_targets, frozen, gradient_penalty, instance_noise
+from pictorch.losses.adversarial import d_targets, frozen, gradient_penalty, instance_noise
 from pictorch.nn.pyramid import down, gaussian_pyramid, up
 from pictorch.registry import create_model
 from pictorch.tasks.generate.data import to_signed
 from pictorch.tasks.generate.multiscale import kl_to_standard_normal
 from pictorch.tasks.generate.steps import GANTask, _adam
-from pictorch.tasks.generate.tricks import GANConfig, mean_pairwise_distance, sample_z
+from pictorch.tasks.generate.tricks import GANConfig, mean_pairwise_distance, noise_std, sample_z
 
 _MODES = {"non-saturating": "vanilla", "hinge": "hinge", "wgan-gp": "wgangp"}
 
@@ -88,7 +88,7 @@ class LapGANTask(_KitTask):
         x = self._cl(to_signed(batch["image"]))
         n, levels = x.shape[0], cfg.levels
         pyr = gaussian_pyramid(x, levels)
-        sigma = anneal(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
+        sigma = noise_std(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
         # per level: (real input to D, fake with G's graph, conditioning low-pass image or None)
         real: list[torch.Tensor] = []
         fake: list[torch.Tensor] = []
@@ -205,7 +205,7 @@ class StackGANTask(_KitTask):
         y = batch["label"] if self.one_hot else batch["cond"]
         real = self._cl(down(x)) if stage == 1 else x
         n = x.shape[0]
-        sigma = anneal(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
+        sigma = noise_std(cfg.instance_noise, ctx.step, self.total_steps, cfg.noise_anneal)
         z = sample_z(n, cfg.z_dim, cfg.z_dist, device=x.device)
         gm = unwrap(g)
         stage1 = gm.stage1_modules()
@@ -258,8 +258,11 @@ class StackGANTask(_KitTask):
 
     def checkpoint_meta(self) -> dict[str, Any]:
         meta = super().checkpoint_meta()
-        meta.update({"condition": {"kind": "class" if self.one_hot else "vector", "dim": self.cond_dim,
-                                   "names": self.condition_names},
+        cond: dict[str, Any] = {"kind": "class" if self.one_hot else "vector", "dim": self.cond_dim,
+                                "names": self.condition_names}
+        if not self.one_hot:
+            cond["csv"] = str(Path(self.cfg.condition).resolve())
+        meta.update({"condition": cond,
                      "kl_weight": self.cfg.kl_weight, "stage1_fraction": self.cfg.stage1_fraction,
                      "stage1_size": self.shape[-1] // 2})
         return meta

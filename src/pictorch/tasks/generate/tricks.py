@@ -196,12 +196,13 @@ def d_targets(n: int, device: torch.device, smoothing: float, flip: float) -> tu
 
 def noise_std(sigma: float, step: int, total_steps: int, anneal: float) -> float:
     """Instance-noise std at ``step``: linear decay from ``sigma`` to 0 over ``anneal`` of training."""
+    from pictorch.losses.adversarial import anneal as linear_decay
+
     if sigma <= 0:
         return 0.0
-    if anneal <= 0:
+    if anneal <= 0:  # no annealing: constant noise
         return sigma
-    horizon = max(1.0, anneal * total_steps)
-    return sigma * max(0.0, 1.0 - step / horizon)
+    return linear_decay(sigma, step, total_steps, anneal)
 
 
 def mean_pairwise_distance(x: torch.Tensor, max_n: int = 64) -> torch.Tensor:
