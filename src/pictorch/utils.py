@@ -121,6 +121,43 @@ def cpu_supports_bf16() -> bool:
     return bool(probe and "AMX" in str(probe()))
 
 
+def cpu_kind() -> dict[str, Any]:
+    """What this CPU runs torch's kernels with, for benches, ``pictorch info`` and per-CPU-kind tables.
+
+    Returns a dict: ``model`` (the CPU's name), ``isa`` (the ISA the kernels use: "AMX", "AVX-512",
+    "AVX2" or "baseline"; the lower of the CPU's own and the caps set by ``ATEN_CPU_CAPABILITY`` and
+    ``ONEDNN_MAX_CPU_ISA``), ``native_isa`` (the CPU's own), ``bf16_native`` (:func:`cpu_supports_bf16`),
+    ``capped`` (True when an environment cap lowered the ISA: an emulated smaller CPU) and ``kind``, a short
+    key: "avx2" (no native bf16), "avx512" (AVX-512 without bf16), "avx512-bf16" or "amx".
+    """
+    import torch
+
+    text = _cpu_flags()
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 "") or (os.uname().machine if hasattr(os, "uname") else "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")),
+                     []))
+    order = ["baseline", "AVX2", "AVX-512", "AMX"]
+    native = ("AMX" if "amx_bf16" in flags else "AVX-512" if "avx512f" in flags else
+              "AVX2" if "avx2" in flags else "baseline")
+    level = order.index(native)
+    # torch's own vectorized kernels (element-wise, BN, reductions) follow ATEN_CPU_CAPABILITY; oneDNN's
+    # convolutions and matmuls follow ONEDNN_MAX_CPU_ISA
+    probe = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    aten = str(probe()).upper() if probe else ""
+    if aten:
+        level = min(level, 3 if "AMX" in aten else 2 if "AVX512" in aten else 1 if "AVX2" in aten else 0)
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap and cap not in ("ALL", "DEFAULT"):
+        level = min(level, 3 if "AMX" in cap else 2 if "AVX512" in cap else 1 if "AVX2" in cap else 0)
+    isa = order[level]
+    bf16 = cpu_supports_bf16() and level >= 2
+    kind = {"AMX": "amx", "AVX-512": "avx512-bf16" if bf16 else "avx512"}.get(isa, "avx2" if level == 1 else
+                                                                              "baseline")
+    return {"model": model, "isa": isa, "native_isa": native, "bf16_native": bf16,
+            "capped": level < order.index(native), "kind": kind}
+
+
 def resolve_device(device: str | None = "auto") -> Any:
     """``"auto"``/None -> cuda when available, else cpu; anything else -> ``torch.device(device)``."""
     import torch
