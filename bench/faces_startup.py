@@ -5,8 +5,9 @@ with `python -c pass` (the interpreter's floor) and face_recognition's own CLI o
 
 Each round runs the three commands one after another (rotating which goes first), so a change of load on the
 shared machine hits all three alike; the medians and ranges are printed with the CPU, threads and load.
-face_recognition's CLI (`face_recognition KNOWN_DIR PHOTO`) has no gallery: it describes the known photos at
-every start, so it is given one known photo, as the pictorch gallery holds one person's one photo. Its models
+Two photos: one ORL face (92x112) and a 1280x800 group photo of six. face_recognition's CLI (`face_recognition
+KNOWN_DIR PHOTO`) has no gallery: it describes the known photos at every start (six here, one per person; the
+pictorch gallery holds the same six photos). Its models
 package needs `pkg_resources` (gone from setuptools >= 81): the same one-function shim as bench/faces_orl.py is
 set before its `main` runs. pictorch's `who` is also run once with `-X importtime`, to list what it imports.
 """
@@ -51,6 +52,21 @@ def wall(cmd: list[str], env: dict[str, str]) -> float:
     return took
 
 
+def make_group(orl: Path, people: list[str], out: str) -> None:
+    """A 1280x800 photo of six ORL faces (each person's 5th photo, 1.2-2x) on a noisy grey background."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    canvas = Image.fromarray(rng.integers(70, 140, (800, 1280, 3), dtype=np.uint8))
+    for j, name in enumerate(people):
+        sc = 1.2 + 0.15 * j
+        face = Image.open(orl / name / "5.pgm").convert("RGB")
+        face = face.resize((int(92 * sc), int(112 * sc)), Image.Resampling.BICUBIC)
+        canvas.paste(face, ((j % 3) * 420 + 60, (j // 3) * 400 + 60))
+    canvas.save(out, quality=92)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orl", default=str(DEFAULT_ORL if DEFAULT_ORL.is_dir() else "/work/shared/data/att_faces"))
@@ -60,20 +76,23 @@ def main() -> None:
     if not orl.is_dir():
         sys.exit(f"error: ORL faces not found at {orl} (s1..s40/*.pgm)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    known, query = orl / "s1" / "1.pgm", orl / "s1" / "5.pgm"
+    people = [f"s{i}" for i in range(1, 7)]
     with tempfile.TemporaryDirectory() as tmp:
         g = str(Path(tmp) / "g.db")
         kdir = Path(tmp) / "known"
         kdir.mkdir()
-        (kdir / "s1.pgm").write_bytes(known.read_bytes())
-        subprocess.run([sys.executable, "-m", "pictorch", "identify", "enroll", "s1", str(known), "-g", g,
-                        "--model", "dlib-face"], env=env, check=True, capture_output=True)
-        cmds = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "pictorch identify who": [sys.executable, "-m", "pictorch", "identify", "who", str(query), "-g", g,
-                                      "--json"],
-            "face_recognition CLI": [sys.executable, "-c", FR_CLI, str(kdir), str(query)],
-        }
+        for name in people:  # one known photo per person for both; the group photo shows each person's 5th
+            (kdir / f"{name}.pgm").write_bytes((orl / name / "1.pgm").read_bytes())
+            subprocess.run([sys.executable, "-m", "pictorch", "identify", "enroll", name, str(orl / name / "1.pgm"),
+                            "-g", g, "--model", "dlib-face"], env=env, check=True, capture_output=True)
+        group = str(Path(tmp) / "group.jpg")
+        make_group(orl, people, group)
+        one = str(orl / "s1" / "5.pgm")
+        cmds = {"python -c pass": [sys.executable, "-c", "pass"]}
+        for label, photo in (("one face (92x112)", one), ("group (1280x800, 6)", group)):
+            cmds[f"pictorch who, {label}"] = [sys.executable, "-m", "pictorch", "identify", "who", photo, "-g", g,
+                                             "--json"]
+            cmds[f"face_recognition, {label}"] = [sys.executable, "-c", FR_CLI, str(kdir), photo]
         for c in cmds.values():  # warm the page cache and pictorch's detector cache once
             wall(c, env)
         print(f"CPU {cpu_model()}, {os.cpu_count()} cores, one process each (dlib single-threaded), "
@@ -81,15 +100,17 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in cmds}
         names = list(cmds)
         for r in range(args.rounds):
-            for k in names[r % 3:] + names[:r % 3]:
+            for k in names[r % len(names):] + names[:r % len(names)]:
                 times[k].append(wall(cmds[k], env))
-        print(f"one photo (ORL 92x112, one face), {args.rounds} interleaved rounds; load {load()}")
-        print(f"  {'':24s}{'median s':>10s}{'min':>8s}{'max':>8s}")
+        print(f"one photo per process, {args.rounds} interleaved rounds; 6 people known; load {load()}")
+        print(f"  {'':36s}{'median s':>10s}{'min':>8s}{'max':>8s}")
         for k, v in times.items():
-            print(f"  {k:24s}{statistics.median(v):>10.2f}{min(v):>8.2f}{max(v):>8.2f}")
-        pt, fr = statistics.median(times["pictorch identify who"]), statistics.median(times["face_recognition CLI"])
-        print(f"  pictorch / face_recognition: {pt / fr:.2f}")
-        r = subprocess.run([sys.executable, "-X", "importtime", *cmds["pictorch identify who"][1:]], env=env,
+            print(f"  {k:36s}{statistics.median(v):>10.2f}{min(v):>8.2f}{max(v):>8.2f}")
+        for label in ("one face (92x112)", "group (1280x800, 6)"):
+            pt = statistics.median(times[f"pictorch who, {label}"])
+            fr = statistics.median(times[f"face_recognition, {label}"])
+            print(f"  {label}: face_recognition / pictorch {fr / pt:.2f}x")
+        r = subprocess.run([sys.executable, "-X", "importtime", *cmds["pictorch who, one face (92x112)"][1:]], env=env,
                            capture_output=True, text=True)
         top = [ln.split("|") for ln in r.stderr.splitlines() if ln.startswith("import time:") and "|" in ln]
         heavy = sorted(((int(c.strip()), n.strip()) for _, c, n in top if not n.startswith("    ")

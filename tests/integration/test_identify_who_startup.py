@@ -136,3 +136,15 @@ def test_torch_engine_gives_dlibs_numbers_and_auto_picks_by_batch(photos, tmp_pa
     bad.write_bytes(b"\x01\x01\x01\x0dloss_metric_2" + bytes(64))
     with pytest.raises(PictorchError, match="not"):
         dlib_resnet.DlibResNet(bad)
+
+
+def test_load_array_decodes_as_load_image(photos, tmp_path):
+    from pictorch.data.decode import load_array, load_image
+    from pictorch.errors import BadImageError
+
+    for p in (photos / "astro.png", photos / "astro_flip.jpg"):
+        for mode in ("RGB", "L"):
+            np.testing.assert_array_equal(load_array(p, mode), load_image(p, mode).permute(1, 2, 0).numpy())
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(BadImageError, match="empty"):
+        load_array(tmp_path / "empty.jpg")
