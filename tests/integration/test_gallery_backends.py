@@ -160,6 +160,24 @@ def test_postgres_url_errors(pg_server_url, tmp_path):
     assert "secret" not in str(e.value)
 
 
+def test_postgres_reconnects_after_a_lost_connection(pg_url):
+    """A server-side disconnect fails one call with one clear line; the next call reconnects."""
+    import psycopg
+
+    from pictorch.gallery.pg import GalleryUnavailable, split_url
+
+    embs = _people(2, 2)
+    with create_gallery(pg_url, "m", D) as g:
+        _fill(g, embs)
+        pid = g._conn.info.backend_pid
+        with psycopg.connect(split_url(pg_url)[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(GalleryUnavailable, match="lost the connection") as e:
+            g.people()
+        assert "\n" not in str(e.value) and e.value.status == 503
+        assert g.people() == {"p0": 2, "p1": 2} and g.identify(embs["p1"][:1])[0].name == "p1"
+
+
 # ---------------------------------------------------------------------------------------------- a shared server
 def test_postgres_two_writers(pg_url):
     """Two clients enrolling at once: every enrolment lands, and a photo both send is stored once."""

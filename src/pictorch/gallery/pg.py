@@ -55,6 +55,12 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CONNECT_TIMEOUT_S = 10
 
 
+class GalleryUnavailable(PictorchError):
+    """The PostgreSQL server could not be reached or the connection broke (HTTP: 503, try again)."""
+
+    status = 503
+
+
 def is_url(spec: Any) -> bool:
     """Is ``spec`` a PostgreSQL gallery URL (rather than a SQLite file)?"""
     return isinstance(spec, str) and spec.startswith(SCHEMES)
@@ -105,8 +111,8 @@ def _connect(url: str, what: str) -> Any:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
     except psycopg.Error as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PictorchError(f"cannot connect to the PostgreSQL gallery {redact(url)} ({first}); check the URL "
-                            f"and that the server is running ({what})") from None
+        raise GalleryUnavailable(f"cannot connect to the PostgreSQL gallery {redact(url)} ({first}); check the "
+                                 f"URL and that the server is running ({what})") from None
 
 
 def _has_gallery(conn: Any, schema: str) -> bool:
@@ -304,16 +310,21 @@ class PgGallery(OpenSet):
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[Any]:
-        """The connection, with server failures as one clear message each."""
+        """The connection, with server failures as one clear message each; a connection that broke (server
+        restarted, network cut) is replaced here, so a long-lived service fails one request, not all later."""
         self._require_open()
         psycopg = _psycopg()
+        if self._conn.broken or self._conn.closed:
+            self._conn.close()
+            self._conn = _connect(self.url, "reconnecting")
         try:
             yield self._conn
         except psycopg.errors.UndefinedTable as e:
             raise PictorchError(f"{self.path} is not a pictorch gallery any more ({str(e).strip()})") from None
         except psycopg.OperationalError as e:
-            raise PictorchError(f"lost the PostgreSQL gallery {self.path} ({str(e).strip()}); the last change "
-                                "may not have been stored: check and try again") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise GalleryUnavailable(f"lost the connection to the PostgreSQL gallery {self.path} ({first}); a "
+                                     "change in flight may not have been stored: check and try again") from None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Any]:
@@ -753,11 +764,14 @@ def start_pgserver(folder: Any) -> tuple[Any, str]:
         raise PictorchError("pgserver is not installed: pip install 'pictorch[postgres]'") from None
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srv = pgserver.get_server(folder, cleanup_mode="delete")
-        return srv, srv.get_uri()
-    except Exception as e:  # noqa: BLE001 - initdb/pg_ctl failures come as many types; one line says why
-        raise PictorchError(f"pgserver could not start a PostgreSQL server in {folder}: "
-                            f"{type(e).__name__}: {str(e).strip()[:200]}") from None
+    last: Exception | None = None
+    for _attempt in range(2):  # pgserver gives pg_ctl 10 s: a loaded machine can miss it once
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                srv = pgserver.get_server(folder, cleanup_mode="delete")
+            return srv, srv.get_uri()
+        except Exception as e:  # noqa: BLE001 - initdb/pg_ctl failures come as many types; one line says why
+            last = e
+    raise PictorchError(f"pgserver could not start a PostgreSQL server in {folder}: "
+                        f"{type(last).__name__}: {str(last).strip()[:200]}")
