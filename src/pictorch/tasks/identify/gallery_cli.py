@@ -217,7 +217,11 @@ def verify(
         if as_json:
             _echo_json(res.to_dict())
             return
-        _files([], res.notes)
+        for where, note in res.notes:  # the gallery's own note (threshold not calibrated) as who prints it
+            if where == _shown(gallery):
+                _warn(note)
+            else:
+                _note(f"{where}: {note}")
         verdict = "no threshold" if res.same is None else person if res.same else f"not {person}"
         typer.echo(f"{verdict}: {res.unit} {res.score:.4f} against {person}'s {res.photos_of_person} photo(s) "
                    f"({res.scoring} scoring), threshold {_fmt(res.threshold)}")
