@@ -646,9 +646,9 @@ class PgGallery(OpenSet):
         ef = int(self.index_options.get("ef_search", 128))
         out: list[list[tuple[str, float]]] = []
         with self._db() as conn, conn.transaction():
-            if not hnsw:  # exact: keep the planner off any index
-                conn.execute("SET LOCAL enable_indexscan = off")
-            elif scoring == "centroid":
+            # a flat gallery has no vector index, so its searches are exact scans (no planner setting needed:
+            # turning index scans off made each name lookup a scan of the people table too)
+            if hnsw and scoring == "centroid":
                 conn.execute(f"SET LOCAL hnsw.ef_search = {max(ef, k)}")
             for v in q:
                 qt = vector_text(v)
