@@ -216,8 +216,8 @@ _CHILD = textwrap.dedent("""
     g = open_gallery({url!r})
     rng = np.random.default_rng(0)
     for i in range(1000):
-        g.enroll(f"person{{i}}", rng.normal(size=(400, {d})).astype(np.float32),
-                 [f"person{{i}}_{{j}}" for j in range(400)])
+        g.enroll(f"person{{i}}", rng.normal(size=(1000, {d})).astype(np.float32),
+                 [f"person{{i}}_{{j}}" for j in range(1000)])
         print(f"ack {{i}}", flush=True)
 """)
 
@@ -234,12 +234,12 @@ def test_postgres_kill_mid_enrolment(pg_url):
             acked.append(line.split()[1])
             if len(acked) == 3:
                 break
-        threading.Event().wait(0.15)  # well inside the next 400-row enrolment (~0.5 s here)
+        threading.Event().wait(0.1)  # well inside the next 1000-row enrolment (~0.5-1 s here)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     with open_gallery(pg_url) as g:
         people = g.people()
         assert {f"person{i}" for i in acked} <= set(people)
-        assert set(people.values()) == {400}  # nobody half-enrolled
+        assert set(people.values()) == {1000}  # nobody half-enrolled
         assert g.check()["ok"]  # centroids in step with the people

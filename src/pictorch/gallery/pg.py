@@ -512,18 +512,31 @@ class PgGallery(OpenSet):
             person_id = row[0] if row else conn.execute(
                 f"INSERT INTO {self._s}.people(name, created_at) VALUES (%s, %s) RETURNING id", (name, now)
             ).fetchone()[0]
-            for done, i in enumerate(keep, 1):
-                source_id = None
-                if hashes[i]:
-                    source_id = conn.execute(
-                        f"INSERT INTO {self._s}.sources(sha256, path, person_id, added_at) VALUES (%s, %s, %s, %s) "
-                        "RETURNING id", (hashes[i], sources[i], person_id, now)).fetchone()[0]
-                conn.execute(f"INSERT INTO {self._s}.embeddings(person_id, source_id, vector) VALUES (%s, %s, "
-                             "%s::vector)", (person_id, source_id, vector_text(x[i])))
-                if progress is not None and (done % 256 == 0 or done == len(keep)):
-                    progress(done, len(keep))
+            # ids drawn from the identity sequences up front, then one pipelined executemany per table:
+            # a row-by-row INSERT ... RETURNING cost a round trip each (~1 ms a photo here)
+            with_hash = [i for i in keep if hashes[i]]
+            source_ids = self._next_ids(conn, "sources", len(with_hash))
+            source_of = dict(zip(with_hash, source_ids, strict=True))
+            with conn.cursor() as cur:
+                for start in range(0, len(keep), 256):
+                    part = keep[start : start + 256]
+                    rows = [(source_of[i], hashes[i], sources[i], person_id, now) for i in part if i in source_of]
+                    if rows:
+                        cur.executemany(f"INSERT INTO {self._s}.sources(id, sha256, path, person_id, added_at) "
+                                        "VALUES (%s, %s, %s, %s, %s)", rows)
+                    cur.executemany(f"INSERT INTO {self._s}.embeddings(person_id, source_id, vector) VALUES "
+                                    "(%s, %s, %s::vector)",
+                                    [(person_id, source_of.get(i), vector_text(x[i])) for i in part])
+                    if progress is not None:
+                        progress(start + len(part), len(keep))
             self._update_centroid(conn, person_id)
         return len(keep)
+
+    def _next_ids(self, conn: Any, table: str, n: int) -> list[int]:
+        if n == 0:
+            return []
+        return [r[0] for r in conn.execute(f"SELECT nextval(pg_get_serial_sequence('{self._s}.{table}', 'id')) "
+                                           "FROM generate_series(1, %s)", (n,)).fetchall()]
 
     def remove(self, name: str) -> int:
         """Remove a person and all their embeddings. Returns how many embeddings were removed."""
