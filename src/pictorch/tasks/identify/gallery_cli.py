@@ -178,7 +178,8 @@ def verify(
                                                        "roc.png."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy)
+    """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy; or one photo
+    against an enrolled person: PHOTO --person NAME --gallery G)
 
     Says same/different when a threshold is known (typed, the gallery's, or the model's default), and the score.
     """
