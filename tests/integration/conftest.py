@@ -13,10 +13,14 @@ import pytest
 def pg_server_url():
     """The URL of a pgserver PostgreSQL (with pgvector) for this session; skips when it cannot start.
 
+    ``PICTORCH_TEST_PG_URL`` names a server of your own instead (e.g. the system's PostgreSQL with pgvector).
     Its data folder is a private temp folder, not under pytest's basetemp: other pytest runs on a shared machine
     prune old basetemp folders, and one pruned this server's folder while it started.
     """
     pytest.importorskip("psycopg")
+    if os.environ.get("PICTORCH_TEST_PG_URL"):  # a server of your own (with pgvector): used as it is
+        yield os.environ["PICTORCH_TEST_PG_URL"]
+        return
     import shutil
     import tempfile
 
