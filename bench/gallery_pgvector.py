@@ -2,8 +2,8 @@
 
 For galleries of 100, 1,000 and 10,000 people (2 embeddings each, 128-d like dlib's descriptor): ``identify``
 latency p50/p95 of one query (what ``who`` does after detection and embedding), for both scorings (nearest
-photo, centroid), exact (FAISS flat / pgvector sequential scan) and HNSW (FAISS / pgvector, m=16,
-ef_construction=64, ef_search=128 on both); HNSW recall@1 and top-3 overlap against exact search; and ``migrate``
+photo, centroid), exact (FAISS flat / pgvector sequential scan) and HNSW (FAISS M=32, ef_construction=200 /
+pgvector m=16, ef_construction=64; ef_search=128 on both); HNSW recall@1 and top-3 overlap against exact search; and ``migrate``
 speed (the PostgreSQL galleries are made by migrating the SQLite ones, which also checks every row).
 
 The PostgreSQL server is a throwaway pgserver (16 + pgvector 0.6) on a Unix socket of this machine.

@@ -3,21 +3,35 @@ schema per test, for the PostgreSQL gallery tests (they skip when pgserver canno
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory):
-    """The URL of a pgserver PostgreSQL (with pgvector) for this session; skips when it cannot start."""
+def pg_server_url():
+    """The URL of a pgserver PostgreSQL (with pgvector) for this session; skips when it cannot start.
+
+    ``PICTORCH_TEST_PG_URL`` names a server of your own instead (e.g. the system's PostgreSQL with pgvector).
+    Its data folder is a private temp folder, not under pytest's basetemp: other pytest runs on a shared machine
+    prune old basetemp folders, and one pruned this server's folder while it started.
+    """
     pytest.importorskip("psycopg")
+    if os.environ.get("PICTORCH_TEST_PG_URL"):  # a server of your own (with pgvector): used as it is
+        yield os.environ["PICTORCH_TEST_PG_URL"]
+        return
+    import shutil
+    import tempfile
+
     from pictorch.errors import PictorchError
     from pictorch.gallery.pg import start_pgserver
 
+    folder = tempfile.mkdtemp(prefix="pictorch-pg-")
     try:
-        srv, url = start_pgserver(tmp_path_factory.mktemp("pg") / "data")
+        srv, url = start_pgserver(os.path.join(folder, "data"))
     except PictorchError as e:
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(str(e))
     import psycopg
 
@@ -29,6 +43,7 @@ def pg_server_url(tmp_path_factory):
         c.execute("SELECT pg_reload_conf()")
     yield url
     srv.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -160,6 +160,24 @@ def test_postgres_url_errors(pg_server_url, tmp_path):
     assert "secret" not in str(e.value)
 
 
+def test_postgres_reconnects_after_a_lost_connection(pg_url):
+    """A server-side disconnect fails one call with one clear line; the next call reconnects."""
+    import psycopg
+
+    from pictorch.gallery.pg import GalleryUnavailable, split_url
+
+    embs = _people(2, 2)
+    with create_gallery(pg_url, "m", D) as g:
+        _fill(g, embs)
+        pid = g._conn.info.backend_pid
+        with psycopg.connect(split_url(pg_url)[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(GalleryUnavailable, match="lost the connection") as e:
+            g.people()
+        assert "\n" not in str(e.value) and e.value.status == 503
+        assert g.people() == {"p0": 2, "p1": 2} and g.identify(embs["p1"][:1])[0].name == "p1"
+
+
 # ---------------------------------------------------------------------------------------------- a shared server
 def test_postgres_two_writers(pg_url):
     """Two clients enrolling at once: every enrolment lands, and a photo both send is stored once."""
@@ -198,8 +216,8 @@ _CHILD = textwrap.dedent("""
     g = open_gallery({url!r})
     rng = np.random.default_rng(0)
     for i in range(1000):
-        g.enroll(f"person{{i}}", rng.normal(size=(400, {d})).astype(np.float32),
-                 [f"person{{i}}_{{j}}" for j in range(400)])
+        g.enroll(f"person{{i}}", rng.normal(size=(1000, {d})).astype(np.float32),
+                 [f"person{{i}}_{{j}}" for j in range(1000)])
         print(f"ack {{i}}", flush=True)
 """)
 
@@ -216,12 +234,12 @@ def test_postgres_kill_mid_enrolment(pg_url):
             acked.append(line.split()[1])
             if len(acked) == 3:
                 break
-        threading.Event().wait(0.15)  # well inside the next 400-row enrolment (~0.5 s here)
+        threading.Event().wait(0.1)  # well inside the next 1000-row enrolment (~0.5-1 s here)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     with open_gallery(pg_url) as g:
         people = g.people()
         assert {f"person{i}" for i in acked} <= set(people)
-        assert set(people.values()) == {400}  # nobody half-enrolled
+        assert set(people.values()) == {1000}  # nobody half-enrolled
         assert g.check()["ok"]  # centroids in step with the people

@@ -92,10 +92,9 @@ BACKENDS.register("postgresql")(_Postgres)
 
 
 def backend_name(spec: str | os.PathLike) -> str:
-    """``"postgresql"`` for a ``postgresql://`` / ``postgres://`` URL, else ``"sqlite"``."""
-    from pictorch.gallery.pg import is_url
-
-    return "postgresql" if is_url(str(spec)) else "sqlite"
+    """``"postgresql"`` for a ``postgresql://`` / ``postgres://`` URL, else ``"sqlite"`` (decided without
+    importing the PostgreSQL backend: a SQLite ``who`` loads nothing of it)."""
+    return "postgresql" if str(spec).startswith(("postgresql://", "postgres://")) else "sqlite"
 
 
 def _backend(spec: str | os.PathLike) -> Any:

@@ -178,7 +178,8 @@ def verify(
                                                        "roc.png."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy)
+    """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy; or one photo
+    against an enrolled person: PHOTO --person NAME --gallery G)
 
     Says same/different when a threshold is known (typed, the gallery's, or the model's default), and the score.
     """
@@ -217,7 +218,11 @@ def verify(
         if as_json:
             _echo_json(res.to_dict())
             return
-        _files([], res.notes)
+        for where, note in res.notes:  # the gallery's own note (threshold not calibrated) as who prints it
+            if where == _shown(gallery):
+                _warn(note)
+            else:
+                _note(f"{where}: {note}")
         verdict = "no threshold" if res.same is None else person if res.same else f"not {person}"
         typer.echo(f"{verdict}: {res.unit} {res.score:.4f} against {person}'s {res.photos_of_person} photo(s) "
                    f"({res.scoring} scoring), threshold {_fmt(res.threshold)}")
