@@ -143,11 +143,25 @@ def main() -> None:
     best_v, t_ours = max(ours, key=lambda k: max(ours[k]))
     best_o, best_p = max(ours[(best_v, t_ours)]), max(plain[default_threads])
 
-    # 256×256 single-image inference, the full-size U-Net-256 (pix2pix's default generator)
-    from pictorch.tasks.translate.models import UnetGenerator
+    print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
+          f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
+          f"PatchGAN {d_kw['n_layers']} layers; img/s per round (best-of-rounds ratio to the plain fp32 loop at "
+          "the same thread count; +cl = channels-last)")
+    for t in cands:
+        print(f"  {t} thread(s): plain fp32 loop {', '.join(f'{v:.1f}' for v in plain[t])}")
+        for v in variants:
+            r = ours[(v, t)]
+            print(f"    pictorch {v:14s} {', '.join(f'{x:.1f}' for x in r)}; same-thread ratio "
+                  f"{max(r) / max(plain[t]):.2f}x")
+    print(f"  pictorch best ({best_v}, {t_ours} thread(s)) {best_o:.1f} img/s vs plain loop at torch's default "
+          f"{default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x")
 
+    # 256×256 single-image inference, the full-size U-Net-256 (pix2pix's default generator)
     if args.no_inference:
         return
+    from pictorch.tasks.translate.models import UnetGenerator
+
     unet = UnetGenerator(3, 3, num_downs=8, ngf=64, norm="batch").eval()
     x = torch.randint(0, 256, (3, 256, 256), dtype=torch.uint8)
     infer: dict[int, float] = {}
@@ -163,19 +177,6 @@ def main() -> None:
             infer[t] = min(times)
     torch.set_num_threads(default_threads)
 
-    print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
-          f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
-    print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
-          f"PatchGAN {d_kw['n_layers']} layers; img/s per round (best-of-rounds ratio to the plain fp32 loop at "
-          "the same thread count; +cl = channels-last)")
-    for t in cands:
-        print(f"  {t} thread(s): plain fp32 loop {', '.join(f'{v:.1f}' for v in plain[t])}")
-        for v in variants:
-            r = ours[(v, t)]
-            print(f"    pictorch {v:14s} {', '.join(f'{x:.1f}' for x in r)}; same-thread ratio "
-                  f"{max(r) / max(plain[t]):.2f}x")
-    print(f"  pictorch best ({best_v}, {t_ours} thread(s)) {best_o:.1f} img/s vs plain loop at torch's default "
-          f"{default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x")
     print("U-Net-256 inference, one 256×256 image, eval (best of 3): "
           + ", ".join(f"{t} thread(s) {v * 1000:.0f} ms" for t, v in infer.items()))
 
