@@ -8,6 +8,12 @@ classes). The segmenter on the real held-out tiles gives the ceiling. ``fd`` is 
 on the judge's hidden features (channel means and std devs) between generated held-out tiles and real training
 tiles: a realism score that blur does not pass (lower is better; real held-out tiles give its floor).
 
+Two judges: ``colour`` sees the tile as it is; ``texture`` sees only its colour-free high-pass (gray minus its
+5×5 local mean), so it must find land by its relief and cannot label a blurry tile from its colours alone. The
+colour judge is what the paper's FCN-score resembles least: land/water is a colour question, so blurry L1-only
+tiles with the right colours pass it; the texture judge asks for what the cGAN adds. Both judges also score the
+real held-out tiles blurred (3×3 box, twice): how much blur alone costs under each judge.
+
 Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``
 """
 
@@ -46,10 +52,10 @@ def header() -> str:
 class Segmenter(nn.Module):
     """A small fully convolutional land/water labeller (the FCN-score's judge)."""
 
-    def __init__(self, width: int = 24):
+    def __init__(self, width: int = 24, in_chans: int = 3):
         super().__init__()
         layers: list[nn.Module] = []
-        c = 3
+        c = in_chans
         for dil in (1, 2, 4, 1):
             layers += [nn.Conv2d(c, width, 3, padding=dil, dilation=dil), nn.BatchNorm2d(width), nn.ReLU(True)]
             c = width
@@ -64,15 +70,35 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255.0 * 2 - 1
 
 
-def train_segmenter(images: torch.Tensor, masks: torch.Tensor, steps: int = 200, seed: int = 0) -> Segmenter:
+def _texture(x: torch.Tensor) -> torch.Tensor:
+    """The colour-free high-pass a texture judge sees: gray minus its 5×5 local mean (×4 to unit-ish scale)."""
+    g = _unit(x).mean(1, keepdim=True)
+    return 4 * (g - F.avg_pool2d(g, 5, 1, 2, count_include_pad=False))
+
+
+VIEWS = {"colour": (_unit, 3), "texture": (_texture, 1)}
+
+
+def blurred(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images through a 3×3 box blur applied twice (the blur control)."""
+    y = x.float()
+    for _ in range(2):
+        y = F.avg_pool2d(y, 3, 1, 1, count_include_pad=False)
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
+def train_segmenter(images: torch.Tensor, masks: torch.Tensor, steps: int = 200, seed: int = 0,
+                    view: str = "colour") -> Segmenter:
     """Fit the judge on real images (uint8 N×3×H×W) and their masks (uint8 N×1×H×W, 255 = land)."""
     torch.manual_seed(seed)
-    m = Segmenter()
+    fn, chans = VIEWS[view]
+    m = Segmenter(in_chans=chans)
+    m.view = fn
     opt = torch.optim.Adam(m.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         idx = torch.randint(0, images.shape[0], (32,), generator=g)
-        loss = F.binary_cross_entropy_with_logits(m(_unit(images[idx])), (masks[idx] > 127).float())
+        loss = F.binary_cross_entropy_with_logits(m(fn(images[idx])), (masks[idx] > 127).float())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -82,7 +108,7 @@ def train_segmenter(images: torch.Tensor, masks: torch.Tensor, steps: int = 200,
 @torch.no_grad()
 def fcn_score(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
     """Pixel accuracy and mean IoU (land, water) of the judge's labels of ``images`` against ``masks``."""
-    pred = torch.cat([judge(_unit(images[i:i + 64])) > 0 for i in range(0, images.shape[0], 64)])
+    pred = torch.cat([judge(judge.view(images[i:i + 64])) > 0 for i in range(0, images.shape[0], 64)])
     true = masks > 127
     acc = (pred == true).float().mean().item()
     ious = []
@@ -148,11 +174,18 @@ def main() -> None:
     ceiling = fcn_score(judge, data.test_b, data.test_a)
     real_train_feats = judge_features(judge, crop_center(data.train_b, args.size)[:1000])
     ceiling["fd"] = frechet(judge_features(judge, data.test_b), real_train_feats)
+    tex_judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size),
+                                steps=400, view="texture")
+    tex_ceiling = fcn_score(tex_judge, data.test_b, data.test_a)
+    blur_c, blur_t = (fcn_score(j, blurred(data.test_b), data.test_a) for j in (judge, tex_judge))
     print(header())
     print(f"labels2satellite {args.size}px: {data.train_a.shape[0]} train tiles, {data.test_a.shape[0]} held-out "
           f"tiles (bands {data.info['held_out_longitude_bands']}); judge trained in {time.perf_counter() - t0:.0f}s")
     print(f"ceiling (judge on real held-out tiles): acc {ceiling['fcn_acc']:.3f}, mIoU {ceiling['fcn_miou']:.3f}; "
           f"FD(real held-out, real train) {ceiling['fd']:.3f} (the floor of fd)")
+    print(f"texture judge on real held-out tiles: acc {tex_ceiling['fcn_acc']:.3f}, mIoU {tex_ceiling['fcn_miou']:.3f}"
+          f"; on the same tiles blurred: colour judge acc {blur_c['fcn_acc']:.3f} mIoU {blur_c['fcn_miou']:.3f}, "
+          f"texture judge acc {blur_t['fcn_acc']:.3f} mIoU {blur_t['fcn_miou']:.3f}", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
     for arm in args.arms.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -164,7 +197,8 @@ def main() -> None:
             res = api.train(cfg, tcfg)
             g = api.load_translator(res["checkpoint"])
             pred = translate_batches(g, data.test_a)
-            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a),
+            tex = {f"tex_{k.split('_')[1]}": v for k, v in fcn_score(tex_judge, pred, data.test_a).items()}
+            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), **tex,
                  "fd": frechet(judge_features(judge, pred), real_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
@@ -172,7 +206,7 @@ def main() -> None:
           f"load average now {os.getloadavg()[0]:.2f}):")
     for arm, rs in rows.items():
         parts = []
-        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "fd"):
+        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd"):
             v = [r[k] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             parts.append(f"{k} {statistics.mean(v):.3f}±{sd:.3f}")

@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--steps", type=int, default=15, help="timed steps per round and side")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bf16", action="store_true", help="Time bf16 variants even where bf16 is emulated.")
+    ap.add_argument("--no-inference", action="store_true", help="Skip the U-Net-256 inference timing.")
     args = ap.parse_args()
     default_threads = torch.get_num_threads()
 
@@ -54,18 +56,27 @@ def main() -> None:
     a = torch.randint(0, 256, (n, 1, s, s), dtype=torch.uint8, generator=g0)
     b = torch.randint(0, 256, (n, 3, s, s), dtype=torch.uint8, generator=g0)
     data = TranslationData(a, b, paired=True, name="bench", crop=s)
-    cfg = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False)
-    tcfg = TrainConfig(out_dir="/tmp/pictorch-bench-translate", steps=10**6, batch_size=args.batch,
-                       precision="32-true", accelerator="cpu", progress=False)
 
-    # pictorch's step, driven as the trainer drives it
-    task = Pix2PixTask(cfg, data, lr=2e-4)
-    mods = task.build()
-    fabric = make_fabric(tcfg)
-    wrapped = {k: fabric.setup_module(m) for k, m in mods.items()}
-    opts = {k: fabric.setup_optimizers(o) for k, o in task.configure_optimizers(wrapped).items()}
-    ctx = StepContext(fabric=fabric, cfg=tcfg, run_dir=tcfg.out_dir, modules=wrapped, optimizers=opts)
-    task.total_steps = tcfg.steps
+    # pictorch's step, driven as the trainer drives it, in each precision / memory-format variant
+    def make_ours(precision: str, channels_last: bool):  # noqa: ANN202
+        c = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False, channels_last=channels_last)
+        tc = TrainConfig(out_dir="/tmp/pictorch-bench-translate", steps=10**6, batch_size=args.batch,
+                         precision=precision, accelerator="cpu", progress=False)
+        task = Pix2PixTask(c, data, lr=2e-4)
+        mods = task.build()
+        fabric = make_fabric(tc)
+        wrapped = {k: fabric.setup_module(m) for k, m in mods.items()}
+        opts = {k: fabric.setup_optimizers(o) for k, o in task.configure_optimizers(wrapped).items()}
+        ctx = StepContext(fabric=fabric, cfg=tc, run_dir=tc.out_dir, modules=wrapped, optimizers=opts)
+        task.total_steps = tc.steps
+        return task, ctx
+
+    from pictorch.utils import cpu_supports_bf16
+
+    names = ["32-true"] + (["bf16-mixed", "bf16-mixed+cl"] if cpu_supports_bf16() or args.bf16 else []) \
+        + ["32-true+cl"]
+    variants = {v: make_ours(v.split("+")[0], v.endswith("+cl")) for v in names}
+    cfg = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False)
 
     # the plain loop over the same architectures (fresh copies, NCHW)
     g_name, g_kw = cfg.generator_spec(1, 3, s)
@@ -100,7 +111,8 @@ def main() -> None:
             j = (i * args.batch) % (n - args.batch)
             yield a[j:j + args.batch], b[j:j + args.batch]
 
-    def time_ours(k: int) -> float:
+    def time_ours(variant: str, k: int) -> float:
+        task, ctx = variants[variant]
         t = time.perf_counter()
         for ab, bb in batches(k):
             task.training_step(ctx, {"image": ab, "target": bb})
@@ -112,24 +124,42 @@ def main() -> None:
             plain_step(ab, bb)
         return time.perf_counter() - t
 
-    time_ours(3)
+    for v in variants:
+        time_ours(v, 3)
     time_plain(3)  # warm-up (allocator, oneDNN primitive caches)
     from pictorch.engine.threads import thread_candidates
 
-    ours: dict[int, list[float]] = {}
+    ours: dict[tuple[str, int], list[float]] = {}
     plain: dict[int, list[float]] = {}
     cands = thread_candidates(default_threads)
-    for _ in range(args.rounds):
+    for _ in range(args.rounds):  # interleaved: plain, then every variant, per thread count, per round
         for t in cands:
             torch.set_num_threads(t)
-            ours.setdefault(t, []).append(args.steps * args.batch / time_ours(args.steps))
             plain.setdefault(t, []).append(args.steps * args.batch / time_plain(args.steps))
+            for v in variants:
+                ours.setdefault((v, t), []).append(args.steps * args.batch / time_ours(v, args.steps))
     torch.set_num_threads(default_threads)
     # pictorch's thread policy keeps the faster count (the tuner re-probes during a run; here: the best measured)
-    t_ours = max(cands, key=lambda t: max(ours[t]))
-    best_o, best_p = max(ours[t_ours]), max(plain[default_threads])
+    best_v, t_ours = max(ours, key=lambda k: max(ours[k]))
+    best_o, best_p = max(ours[(best_v, t_ours)]), max(plain[default_threads])
+
+    print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
+          f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
+          f"PatchGAN {d_kw['n_layers']} layers; img/s per round (best-of-rounds ratio to the plain fp32 loop at "
+          "the same thread count; +cl = channels-last)")
+    for t in cands:
+        print(f"  {t} thread(s): plain fp32 loop {', '.join(f'{v:.1f}' for v in plain[t])}")
+        for v in variants:
+            r = ours[(v, t)]
+            print(f"    pictorch {v:14s} {', '.join(f'{x:.1f}' for x in r)}; same-thread ratio "
+                  f"{max(r) / max(plain[t]):.2f}x")
+    print(f"  pictorch best ({best_v}, {t_ours} thread(s)) {best_o:.1f} img/s vs plain loop at torch's default "
+          f"{default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x")
 
     # 256×256 single-image inference, the full-size U-Net-256 (pix2pix's default generator)
+    if args.no_inference:
+        return
     from pictorch.tasks.translate.models import UnetGenerator
 
     unet = UnetGenerator(3, 3, num_downs=8, ngf=64, norm="batch").eval()
@@ -147,15 +177,6 @@ def main() -> None:
             infer[t] = min(times)
     torch.set_num_threads(default_threads)
 
-    print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
-          f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
-    print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
-          f"PatchGAN {d_kw['n_layers']} layers; img/s per round")
-    for t in cands:
-        print(f"  {t} thread(s): pictorch step {', '.join(f'{v:.1f}' for v in ours[t])}; plain loop "
-              f"{', '.join(f'{v:.1f}' for v in plain[t])}; same-thread ratio {max(ours[t]) / max(plain[t]):.2f}x")
-    print(f"  pictorch ({t_ours} thread(s), its policy) {best_o:.1f} img/s vs plain loop at torch's default "
-          f"{default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x")
     print("U-Net-256 inference, one 256×256 image, eval (best of 3): "
           + ", ".join(f"{t} thread(s) {v * 1000:.0f} ms" for t, v in infer.items()))
 
