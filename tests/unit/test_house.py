@@ -198,3 +198,32 @@ def test_the_one_converter_resize_policies():
     assert rgb.shape == (1, 1, 4, 4) and rgb.unique().tolist() == [7]
     with pytest.raises(ConfigError):
         resize(x, (4, 4), "squash")
+
+
+# -- one --data road ---------------------------------------------------------------------------------------------
+
+
+def test_data_specs_resolve_through_the_registry():
+    from pictorch.data.resolve import lookup, names, resolve
+
+    assert {"fashion-mnist", "synthetic", "toy-identities"} <= set(names("images"))
+    assert lookup("Fashion_MNIST") is not None and lookup("fmnist") is not None
+    ds = resolve("toy-identities:3x4", seed=0)
+    assert len(ds) == 12 and len(ds.classes) == 3
+    import pictorch.tasks.segment.data  # noqa: F401 - registers the masks domain
+    import pictorch.tasks.translate.data  # noqa: F401 - registers the pairs domain
+
+    assert {"nuclei", "earth", "synthetic", "synthetic-multi", "fashion-clutter"} <= set(names("masks"))
+    assert {"edges2photo", "gray2color", "day2night", "labels2satellite", "sneaker2boot"} <= set(names("pairs"))
+
+
+def test_an_unknown_data_spec_is_one_line_with_close_matches(tmp_path):
+    from pictorch.data.resolve import resolve
+    from pictorch.errors import DataError
+
+    with pytest.raises(DataError, match="did you mean synthetic") as e:
+        resolve("synthetc", folder=lambda p, **_: None)
+    assert "\n" not in str(e.value)
+    with pytest.raises(DataError, match="does not exist"):
+        resolve(str(tmp_path / "nope"), folder=lambda p, **_: None)
+    assert resolve(str(tmp_path), folder=lambda p, **_: ("folder", p)) == ("folder", str(tmp_path))
