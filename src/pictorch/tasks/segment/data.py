@@ -413,32 +413,22 @@ def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | Non
                    limit=limit, seed=seed, split=split)
 
 
-@dataset("nuclei", domain="masks")
-def _nuclei(**_: Any) -> SegSet:
-    return load_nuclei()
-
-
-@dataset("earth", domain="masks")
-def _earth(**_: Any) -> SegSet:
-    return load_earth()
-
-
-@dataset("fashion-clutter", domain="masks")
 def _fashion_clutter(limit: int = 0, seed: int = 0, split: str = "train", **_: Any) -> SegSet:
     from pictorch.tasks.segment.clutter import fashion_clutter
 
     return fashion_clutter((limit or 2000) if split == "train" else 500, split=split, seed=seed)
 
 
-@dataset("synthetic", domain="masks")
 def _synthetic(seed: int = 0, split: str = "train", multiclass: bool = False, **_: Any) -> SegSet:
     return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
                             multiclass=multiclass)
 
 
-@dataset("synthetic-multi", domain="masks")
-def _synthetic_multi(**kw: Any) -> SegSet:
-    return _synthetic(**kw, multiclass=True)
+dataset("nuclei", domain="masks")(lambda **_: load_nuclei())
+dataset("earth", domain="masks")(lambda **_: load_earth())
+dataset("fashion-clutter", domain="masks")(_fashion_clutter)
+dataset("synthetic", domain="masks")(_synthetic)
+dataset("synthetic-multi", domain="masks")(lambda **kw: _synthetic(**kw, multiclass=True))
 
 
 # -- batching ----------------------------------------------------------------------------------------------
