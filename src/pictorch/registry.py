@@ -125,6 +125,13 @@ def create_model(name: str, **kwargs: Any) -> Any:
     return MODELS.create(name, **kwargs)
 
 
+def create_with_weights(name: str, pretrained: str | None = None, weights: str | None = None, **kwargs: Any) -> Any:
+    """:func:`create_model` passing ``pretrained`` / ``weights`` only when given (a model without pretrained
+    weights takes neither argument)."""
+    sources = {k: v for k, v in (("pretrained", pretrained), ("weights", weights)) if v}
+    return create_model(name, **kwargs, **sources)
+
+
 def list_models(pattern: str | None = None, tag: str | None = None) -> list[str]:
     """Names of registered models, as timm's ``list_models``: ``pattern`` takes shell wildcards
     (``"resnet*"``, ``"*gan*"``), ``tag`` keeps those carrying it (``"backbone"``)."""

@@ -275,14 +275,9 @@ class ClassifyTask(TrainTask):
     # -- model ------------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         """The network with its weights (pretrained / init) and the regime applied."""
-        from pictorch import create_model
+        from pictorch.registry import create_with_weights
 
-        kw = dict(self.model_kwargs)
-        if self.cfg.pretrained:
-            kw["pretrained"] = self.cfg.pretrained
-        if self.cfg.weights:
-            kw["weights"] = self.cfg.weights
-        model = create_model(self.arch, **kw)
+        model = create_with_weights(self.arch, self.cfg.pretrained, self.cfg.weights, **self.model_kwargs)
         if self.init_state is not None:
             from pictorch.weights import load_pretrained
 
