@@ -76,10 +76,7 @@ class ResNet(Backbone):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.feature_dim = 512 * block.expansion
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.init_head(512 * block.expansion, num_classes, drop_rate)
         self.default_cfg = {
             "arch": arch,
             "input_size": (in_chans, 224, 224),
