@@ -47,6 +47,18 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
             os.fsync(f.fileno())
 
 
+def free_path(path: str | os.PathLike, first: int = 1) -> Path:
+    """``path``, or ``stem-<first>.ext``, ``stem-<first + 1>.ext``, ... whichever does not exist yet: results are
+    written beside earlier ones, never over them."""
+    p = Path(path)
+    if not p.exists():
+        return p
+    i = first
+    while (cand := p.with_name(f"{p.stem}-{i}{p.suffix}")).exists():
+        i += 1
+    return cand
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
     import numpy as np

@@ -202,12 +202,9 @@ def _inputs(items: list[str]) -> list[Path]:
 
 def _free_name(out: Path, stem: str, suffix: str = ".png") -> Path:
     """``out/stem.png``, or ``stem-1.png``, ``stem-2.png``... when taken: earlier results are never overwritten."""
-    p = out / f"{stem}{suffix}"
-    k = 1
-    while p.exists():
-        p = out / f"{stem}-{k}{suffix}"
-        k += 1
-    return p
+    from pictorch.utils import free_path
+
+    return free_path(out / f"{stem}{suffix}")
 
 
 def _set_mode(g: torch.nn.Module, mode: str) -> None:
