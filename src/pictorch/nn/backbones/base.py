@@ -85,6 +85,17 @@ class Backbone(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     @staticmethod
+    def imagenet_cfg(arch: str, in_chans: int, side: int, min_input_size: int, first_conv: str, classifier: str,
+                     **extra: Any) -> dict[str, Any]:
+        """The ``default_cfg`` of an ImageNet network: its input size, ImageNet mean/std (per ``in_chans``), the
+        official file of ``arch`` (:func:`pictorch.weights.pretrained_cfg`), and ``extra`` keys."""
+        from pictorch.weights import pretrained_cfg
+
+        return {"arch": arch, "input_size": (in_chans, side, side), "min_input_size": min_input_size, **extra,
+                "mean": channel_stats(IMAGENET_MEAN, in_chans), "std": channel_stats(IMAGENET_STD, in_chans),
+                **pretrained_cfg(arch), "first_conv": first_conv, "classifier": classifier}
+
+    @staticmethod
     def small_cfg(arch: str, in_chans: int, min_input_size: int, first_conv: str) -> dict[str, Any]:
         """The ``default_cfg`` of a small 28-px network without a pretrained file (inputs normalized by 0.5)."""
         return {"arch": arch, "input_size": (in_chans, 28, 28), "min_input_size": min_input_size,
