@@ -211,6 +211,16 @@ def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequenti
     return nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
 
 
+def _shortcut(block: nn.Module, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
+              drop_path: float) -> None:
+    """A residual block's ``downsample`` (built when the stride or the width changes), ``drop_path``, ``stride``."""
+    if downsample is None and (stride != 1 or inplanes != planes * block.expansion):
+        downsample = _downsample(inplanes, planes * block.expansion, stride)
+    block.downsample = downsample
+    block.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+    block.stride = stride
+
+
 class BasicBlock(nn.Module):
     """The two-3×3-conv residual block of ResNet-18/34 (torchvision names).
 
@@ -241,11 +251,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        if downsample is None and (stride != 1 or inplanes != planes * self.expansion):
-            downsample = _downsample(inplanes, planes * self.expansion, stride)
-        self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.stride = stride
+        _shortcut(self, inplanes, planes, stride, downsample, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -288,11 +294,7 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        if downsample is None and (stride != 1 or inplanes != planes * self.expansion):
-            downsample = _downsample(inplanes, planes * self.expansion, stride)
-        self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.stride = stride
+        _shortcut(self, inplanes, planes, stride, downsample, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
