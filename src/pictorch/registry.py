@@ -117,12 +117,19 @@ class Registry:
 
 MODELS = Registry("model", modules=["pictorch.nn.backbones"], discover="pictorch.tasks:MODEL_MODULES")
 LOSSES = Registry("loss")
-DATASETS = Registry("dataset", modules=["pictorch.data.sources"])
+DATASETS = Registry("dataset", modules=["pictorch.data.sources", "pictorch.data.resolve"])
 
 
 def create_model(name: str, **kwargs: Any) -> Any:
     """Build a registered model by name, e.g. ``create_model("resnet18", in_chans=1, num_classes=10)``."""
     return MODELS.create(name, **kwargs)
+
+
+def create_with_weights(name: str, pretrained: str | None = None, weights: str | None = None, **kwargs: Any) -> Any:
+    """:func:`create_model` passing ``pretrained`` / ``weights`` only when given (a model without pretrained
+    weights takes neither argument)."""
+    sources = {k: v for k, v in (("pretrained", pretrained), ("weights", weights)) if v}
+    return create_model(name, **kwargs, **sources)
 
 
 def list_models(pattern: str | None = None, tag: str | None = None) -> list[str]:

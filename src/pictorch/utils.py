@@ -12,41 +12,51 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[tuple[int, str]]:
+    """A temp file next to ``path`` (its fd and name), renamed over ``path`` when the block succeeds and
+    removed when it fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        yield fd, tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file next to ``path``; on success fsync and rename it over ``path``.
 
     A crash or Ctrl-C at any point leaves either the old file or the new one, never a partial one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _temp_beside(Path(path)) as (fd, _tmp), os.fdopen(fd, mode) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
     """Run ``writer(tmp_path)`` (a library that insists on writing a path itself) then rename atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with _temp_beside(Path(path)) as (fd, tmp):
+        os.close(fd)
         writer(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+
+
+def free_path(path: str | os.PathLike, first: int = 1) -> Path:
+    """``path``, or ``stem-<first>.ext``, ``stem-<first + 1>.ext``, ... whichever does not exist yet: results are
+    written beside earlier ones, never over them."""
+    p = Path(path)
+    if not p.exists():
+        return p
+    i = first
+    while (cand := p.with_name(f"{p.stem}-{i}{p.suffix}")).exists():
+        i += 1
+    return cand
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -198,3 +198,62 @@ def test_the_one_converter_resize_policies():
     assert rgb.shape == (1, 1, 4, 4) and rgb.unique().tolist() == [7]
     with pytest.raises(ConfigError):
         resize(x, (4, 4), "squash")
+
+
+# -- one --data road ---------------------------------------------------------------------------------------------
+
+
+def test_data_specs_resolve_through_the_registry():
+    from pictorch.data.resolve import lookup, names, resolve
+
+    assert {"fashion-mnist", "synthetic", "toy-identities"} <= set(names("images"))
+    assert lookup("Fashion_MNIST") is not None and lookup("fmnist") is not None
+    ds = resolve("toy-identities:3x4", seed=0)
+    assert len(ds) == 12 and len(ds.classes) == 3
+    import pictorch.tasks.segment.data  # noqa: F401 - registers the masks domain
+    import pictorch.tasks.translate.data  # noqa: F401 - registers the pairs domain
+
+    assert {"nuclei", "earth", "synthetic", "synthetic-multi", "fashion-clutter"} <= set(names("masks"))
+    assert {"edges2photo", "gray2color", "day2night", "labels2satellite", "sneaker2boot"} <= set(names("pairs"))
+
+
+def test_an_unknown_data_spec_is_one_line_with_close_matches(tmp_path):
+    from pictorch.data.resolve import resolve
+    from pictorch.errors import DataError
+
+    with pytest.raises(DataError, match="did you mean synthetic") as e:
+        resolve("synthetc", folder=lambda p, **_: None)
+    assert "\n" not in str(e.value)
+    with pytest.raises(DataError, match="does not exist"):
+        resolve(str(tmp_path / "nope"), folder=lambda p, **_: None)
+    assert resolve(str(tmp_path), folder=lambda p, **_: ("folder", p)) == ("folder", str(tmp_path))
+
+
+def test_translator_and_stylizer_load_through_the_base(tmp_path):
+    """The translate and stylize checkpoints carry the record and load as Predictors (2 pix2pix steps)."""
+    from pictorch.engine.checkpoint import load_checkpoint, save_checkpoint
+    from pictorch.engine.inference import INPUT_KEYS, Predictor
+    from pictorch.registry import create_model
+    from pictorch.tasks.stylize.api import Stylizer
+    from pictorch.tasks.translate.api import Translator
+    from pictorch.tasks.translate.config import TranslateConfig
+    from pictorch.tasks.translate.data import TranslationData, make_loader
+    from pictorch.tasks.translate.steps import TASKS
+
+    a = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
+    data = TranslationData(a, a.expand(-1, 3, -1, -1).contiguous(), paired=True, name="toy", crop=0)
+    cfg = TranslateConfig(model="pix2pix", ngf=4, ndf=4, num_downs=3, n_layers_d=1, dropout="off", flip=False)
+    res = Trainer(_tcfg(tmp_path, "tr")).fit(TASKS["pix2pix"](cfg, data, lr=1e-3), make_loader(data, 4, seed=0,
+                                                                                               paired=True))
+    assert set(load_checkpoint(res["checkpoint"]).meta["input"]) == set(INPUT_KEYS)
+    tr = Translator.load(res["checkpoint"])
+    assert isinstance(tr, Predictor) and tr.mode == "L" and tr.input["resize"] == "none"
+    out = tr.translate(np.zeros((20, 24, 3), np.uint8))  # a colour photo of another size: converted to L
+    assert out.shape == (1, 3, 20, 24) and out.dtype == torch.uint8
+
+    net = create_model("stylize.transformer_net", width=4, blocks=1)
+    ckpt = save_checkpoint(tmp_path / "st.safetensors", net, {"task": "stylize", "input": {
+        "mode": "RGB", "range": [0.0, 1.0], "mean": [0.0] * 3, "std": [1.0] * 3, "size": None, "resize": "none"}})
+    st = Stylizer.load(ckpt, device="cpu")
+    y = st.stylize(np.full((12, 16), 128, np.uint8))  # one gray image: repeated to RGB
+    assert y.shape == (1, 3, 12, 16) and float(y.min()) >= 0 and float(y.max()) <= 1

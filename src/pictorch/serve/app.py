@@ -25,11 +25,11 @@ from fastapi import Path as Path_
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pictorch.errors import PictorchError
 from pictorch.gallery.backends import display_name, gallery_exists, short_name, sidecar
+from pictorch.serve.bodies import Calibrate64, Photo64, Photos64, Rename, Who64
 from pictorch.serve.keys import Key, KeyStore, default_keys_path
 from pictorch.serve.uploads import MAX_BYTES, MAX_PIXELS, Spool, Upload, from_base64
 
@@ -158,48 +158,7 @@ class Audit:
                 os.fsync(f.fileno())
 
 
-# ------------------------------------------------------------------------------------------ request bodies
-class Photo64(BaseModel):
-    """A base64 photo (a ``data:`` URL prefix is allowed)."""
-
-    name: str = Field("photo", max_length=200)
-    data: str
-
-
-class Photos64(BaseModel):
-    """Photos as base64."""
-
-    photos: list[Photo64] = Field(min_length=1)
-
-
-class Who64(Photos64):
-    """``who`` on base64 photos."""
-
-    top_k: int = Field(3, ge=1, le=100)
-    threshold: float | None = Field(None, allow_inf_nan=False)
-    largest_face: bool = False
-
-
-class Labelled64(Photo64):
-    """A calibration photo and who is on it (people not enrolled are strangers)."""
-
-    person: str = Field(min_length=1, max_length=200)
-
-
-class Calibrate64(BaseModel):
-    """Calibration photos (not used to enrol) and the false-accept rate to aim at."""
-
-    photos: list[Labelled64] = Field(min_length=1)
-    target_far: float = Field(0.01, ge=0.0, lt=1.0, allow_inf_nan=False)
-
-
-class Rename(BaseModel):
-    """A new name; ``merge`` joins an enrolled person of that name."""
-
-    name: str = Field(min_length=1, max_length=200)
-    merge: bool = False
-
-
+# the request bodies (base64 photos, who, calibrate, rename): serve/bodies.py
 # ------------------------------------------------------------------------------------------ keys
 _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key from pictorch serve keys create")
 

@@ -71,6 +71,37 @@ class Backbone(nn.Module):
         self.num_classes = 0
         self.drop_rate = 0.0
 
+    def init_head(self, feature_dim: int, num_classes: int, drop_rate: float) -> None:
+        """Set ``feature_dim``, ``num_classes``, ``drop_rate`` and the classifier ``fc`` (Identity for 0 classes)."""
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
+        self.drop_rate = float(drop_rate)
+        self.fc = nn.Linear(feature_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def init_convs(self) -> None:
+        """He (fan-out) initialisation of every convolution, as torchvision's ResNet and GoogLeNet."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    @staticmethod
+    def imagenet_cfg(arch: str, in_chans: int, side: int, min_input_size: int, first_conv: str, classifier: str,
+                     **extra: Any) -> dict[str, Any]:
+        """The ``default_cfg`` of an ImageNet network: its input size, ImageNet mean/std (per ``in_chans``), the
+        official file of ``arch`` (:func:`pictorch.weights.pretrained_cfg`), and ``extra`` keys."""
+        from pictorch.weights import pretrained_cfg
+
+        return {"arch": arch, "input_size": (in_chans, side, side), "min_input_size": min_input_size, **extra,
+                "mean": channel_stats(IMAGENET_MEAN, in_chans), "std": channel_stats(IMAGENET_STD, in_chans),
+                **pretrained_cfg(arch), "first_conv": first_conv, "classifier": classifier}
+
+    @staticmethod
+    def small_cfg(arch: str, in_chans: int, min_input_size: int, first_conv: str) -> dict[str, Any]:
+        """The ``default_cfg`` of a small 28-px network without a pretrained file (inputs normalized by 0.5)."""
+        return {"arch": arch, "input_size": (in_chans, 28, 28), "min_input_size": min_input_size,
+                "mean": channel_stats((0.5,), in_chans), "std": channel_stats((0.5,), in_chans), "url": None,
+                "filename": None, "sha256": None, "first_conv": first_conv, "classifier": "fc"}
+
     # -- structure ------------------------------------------------------------------------------------
     def feature_stages(self) -> list[nn.Module]:
         """Callable groups from the stem to the last feature stage; chained they give forward_features."""

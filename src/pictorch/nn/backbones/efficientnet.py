@@ -26,15 +26,11 @@ from torch import nn
 
 from pictorch.errors import ConfigError
 from pictorch.nn.backbones.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     Backbone,
-    channel_stats,
     maybe_load_pretrained,
 )
 from pictorch.nn.blocks import MBConv, make_activation
 from pictorch.registry import MODELS
-from pictorch.weights import pretrained_cfg
 
 #: The B0 base network (Table 1 of the paper), one row per MBConv stage:
 #: (expand_ratio, kernel, stride, in_channels, out_channels, repeats).
@@ -179,18 +175,8 @@ class EfficientNet(Backbone):
             nn.Dropout(p=self.drop_rate),
             nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity(),
         )
-        self.default_cfg = {
-            "arch": arch,
-            "input_size": (in_chans, int(resolution), int(resolution)),
-            "min_input_size": 1,
-            "width_mult": self.width_mult,
-            "depth_mult": self.depth_mult,
-            "mean": channel_stats(IMAGENET_MEAN, in_chans),
-            "std": channel_stats(IMAGENET_STD, in_chans),
-            **pretrained_cfg(arch),
-            "first_conv": "features.0.0",
-            "classifier": "classifier.1",
-        }
+        self.default_cfg = self.imagenet_cfg(arch, in_chans, int(resolution), 1, "features.0.0", "classifier.1",
+                                             width_mult=self.width_mult, depth_mult=self.depth_mult)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")

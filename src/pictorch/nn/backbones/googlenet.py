@@ -139,10 +139,7 @@ class GoogLeNet(Backbone):
         self.aux1: InceptionAux | None = InceptionAux(512, num_classes) if aux_logits else None
         self.aux2: InceptionAux | None = InceptionAux(528, num_classes) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.feature_dim = 1024
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.init_head(1024, num_classes, drop_rate)
         self.default_cfg = {
             "arch": arch,
             "input_size": (in_chans, 224, 224),
@@ -289,25 +286,9 @@ class InceptionSmall(Backbone):
                 c = mod.out_channels
             stages.append(nn.Sequential(*mods))
         self.stage1, self.stage2 = stages
-        self.feature_dim = c
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.default_cfg = {
-            "arch": "inception_small",
-            "input_size": (in_chans, 28, 28),
-            "min_input_size": 4,
-            "mean": channel_stats((0.5,), in_chans),
-            "std": channel_stats((0.5,), in_chans),
-            "url": None,
-            "filename": None,
-            "sha256": None,
-            "first_conv": "stem.0.conv",
-            "classifier": "fc",
-        }
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        self.init_head(c, num_classes, drop_rate)
+        self.default_cfg = self.small_cfg("inception_small", in_chans, 4, "stem.0.conv")
+        self.init_convs()
 
     def feature_stages(self) -> list[nn.Module]:
         return [self.stem, self.stage1, self.stage2]

@@ -15,15 +15,11 @@ from torch import nn
 
 from pictorch.errors import ConfigError
 from pictorch.nn.backbones.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     Backbone,
-    channel_stats,
     maybe_load_pretrained,
 )
 from pictorch.nn.blocks import BasicBlock, Bottleneck
 from pictorch.registry import MODELS
-from pictorch.weights import pretrained_cfg
 
 
 class ResNet(Backbone):
@@ -76,21 +72,8 @@ class ResNet(Backbone):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.feature_dim = 512 * block.expansion
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.default_cfg = {
-            "arch": arch,
-            "input_size": (in_chans, 224, 224),
-            "min_input_size": 1,
-            "stem": stem,
-            "mean": channel_stats(IMAGENET_MEAN, in_chans),
-            "std": channel_stats(IMAGENET_STD, in_chans),
-            **pretrained_cfg(arch),
-            "first_conv": "conv1",
-            "classifier": "fc",
-        }
+        self.init_head(512 * block.expansion, num_classes, drop_rate)
+        self.default_cfg = self.imagenet_cfg(arch, in_chans, 224, 1, "conv1", "fc", stem=stem)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torch import nn
 
-from pictorch.nn.backbones.base import Backbone, channel_stats, maybe_load_pretrained
+from pictorch.nn.backbones.base import Backbone, maybe_load_pretrained
 from pictorch.nn.blocks import ConvBnAct
 from pictorch.registry import MODELS
 
@@ -36,25 +36,9 @@ class SmallCNN(Backbone):
             nn.Sequential(ConvBnAct(w, 2 * w, act=act), ConvBnAct(2 * w, 2 * w, act=act), nn.MaxPool2d(2)),
             nn.Sequential(ConvBnAct(2 * w, 4 * w, act=act)),
         )
-        self.feature_dim = 4 * w
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.default_cfg = {
-            "arch": "small_cnn",
-            "input_size": (in_chans, 28, 28),
-            "min_input_size": 16,
-            "mean": channel_stats((0.5,), in_chans),
-            "std": channel_stats((0.5,), in_chans),
-            "url": None,
-            "filename": None,
-            "sha256": None,
-            "first_conv": "blocks.0.0.conv",
-            "classifier": "fc",
-        }
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        self.init_head(4 * w, num_classes, drop_rate)
+        self.default_cfg = self.small_cfg("small_cnn", in_chans, 16, "blocks.0.0.conv")
+        self.init_convs()
 
     def feature_stages(self) -> list[nn.Module]:
         return list(self.blocks)

@@ -23,14 +23,11 @@ import torch
 from torch import nn
 
 from pictorch.nn.backbones.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     Backbone,
-    channel_stats,
     maybe_load_pretrained,
 )
 from pictorch.registry import MODELS
-from pictorch.weights import BundledWeights, pretrained_cfg, register_bundled
+from pictorch.weights import BundledWeights, register_bundled
 
 CFGS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -86,16 +83,7 @@ class VGG(Backbone):
         self.num_classes = num_classes
         self.drop_rate = float(drop_rate)
         n_pool = sum(v == "M" for v in depth_cfg)
-        self.default_cfg = {
-            "arch": arch,
-            "input_size": (in_chans, 224, 224),
-            "min_input_size": 2**n_pool,
-            "mean": channel_stats(IMAGENET_MEAN, in_chans),
-            "std": channel_stats(IMAGENET_STD, in_chans),
-            **pretrained_cfg(arch),
-            "first_conv": "features.0",
-            "classifier": "classifier.6",
-        }
+        self.default_cfg = self.imagenet_cfg(arch, in_chans, 224, 2**n_pool, "features.0", "classifier.6")
 
     def _build(
         self, depth_cfg: list[int | str], batch_norm: bool, in_chans: int, num_classes: int, drop_rate: float,

@@ -16,7 +16,6 @@ from pictorch.data.files import IMAGE_EXTENSIONS, walk_images
 from pictorch.errors import DataError
 
 IMAGE_SUFFIXES = tuple(sorted(IMAGE_EXTENSIONS))
-FASHION = ("fashion-mnist", "fashion_mnist", "fmnist")
 
 
 def _pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -27,9 +26,16 @@ def _pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1]))
 
 
+def is_builtin(data: str) -> bool:
+    """Whether ``--data`` names a registered image set (Fashion-MNIST, synthetic...) rather than a folder."""
+    from pictorch.data.resolve import lookup
+
+    return lookup(data) is not None
+
+
 def default_mode(data: str) -> str:
-    """"L" for Fashion-MNIST and synthetic data, "RGB" for folders."""
-    return "L" if data in FASHION or data == "synthetic" else "RGB"
+    """"L" for the registered image sets, "RGB" for folders."""
+    return "L" if is_builtin(data) else "RGB"
 
 
 def load_dataset(data: str, *, split: str = "train", data_dir: str | None = None,
@@ -53,23 +59,10 @@ def load_dataset(data: str, *, split: str = "train", data_dir: str | None = None
 
     mode = mode or default_mode(data)
     size = _pair(image_size)
-    if data in FASHION:
-        from pictorch.data.fashion_mnist import load_fashion_mnist
+    from pictorch.data.resolve import resolve
 
-        ds = load_fashion_mnist(split=split, data_dir=data_dir)
-    elif data == "synthetic":
-        n = limit or 512
-        kw = {"size": size[0] if size else 32, "channels": 1 if mode == "L" else 3,
-              "seed": seed + (0 if split == "train" else 7919)}
-        from pictorch.data.synthetic import synthetic_shapes
-
-        ds = synthetic_shapes(n, **kw)
-    else:
-        root = Path(data)
-        if not root.is_dir():
-            raise DataError(f"{data}: not a dataset name or a folder; use fashion-mnist, synthetic or an image "
-                            "folder")
-        ds = load_folder(root, size=size or (32, 32), mode=mode)
+    ds = resolve(data, folder=lambda path, **_: load_folder(Path(path), size=size or (32, 32), mode=mode),
+                 split=split, data_dir=data_dir, size=size, mode=mode, seed=seed, n=limit or 512)
     if limit and len(ds) > limit:
         ds = ds.subset(torch.arange(limit))
     if len(ds) == 0:

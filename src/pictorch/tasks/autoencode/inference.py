@@ -188,6 +188,20 @@ def decode_codes(ckpt: str | os.PathLike | TrainedAutoencoder, codes_file: str |
     return {"out_dir": out, "files": files, "grid": grid}
 
 
+def _inputs_and_corrupted(ckpt: Any, inputs: Sequence[str], noise: str | None, seed: int,
+                          device: str | None) -> tuple[TrainedAutoencoder, torch.Tensor, torch.Tensor, list[str], Any]:
+    """The model, the files as [0, 1] model input, the same corrupted by ``noise`` (seeded), their paths and
+    the parsed corruptions (empty: no noise)."""
+    from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
+
+    ae = _load(ckpt, device)
+    images, paths = _read_images(ae, inputs)
+    clean = ae.prepare(images)
+    corruptions = parse_corruption(noise)
+    x_in = apply_corruptions(clean, corruptions, torch.Generator().manual_seed(seed)) if corruptions else clean
+    return ae, clean, x_in, paths, corruptions
+
+
 def _quality(recon: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
     from pictorch.metrics.image_quality import psnr, ssim
 
@@ -205,14 +219,9 @@ def reconstruct_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequ
     Returns:
         ``{"out", "count", "psnr", "ssim", ["noisy_psnr"]}``.
     """
-    from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
     from pictorch.viz.grid import save_image_grid
 
-    ae = _load(ckpt, device)
-    images, _ = _read_images(ae, inputs)
-    clean = ae.prepare(images)
-    corruptions = parse_corruption(noise)
-    x_in = apply_corruptions(clean, corruptions, torch.Generator().manual_seed(seed)) if corruptions else clean
+    ae, clean, x_in, _, corruptions = _inputs_and_corrupted(ckpt, inputs, noise, seed, device)
     recon = ae.reconstruct(x_in)
     result: dict[str, Any] = {"count": len(clean), **_quality(recon, clean)}
     if corruptions:
@@ -237,14 +246,9 @@ def denoise_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence
     Returns:
         ``{"out_dir", "files", ["noisy_psnr", "psnr"]}``.
     """
-    from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
     from pictorch.viz.grid import save_image_grid
 
-    ae = _load(ckpt, device)
-    images, paths = _read_images(ae, inputs)
-    x = ae.prepare(images)
-    corruptions = parse_corruption(add_noise)
-    x_in = apply_corruptions(x, corruptions, torch.Generator().manual_seed(seed)) if corruptions else x
+    ae, x, x_in, paths, corruptions = _inputs_and_corrupted(ckpt, inputs, add_noise, seed, device)
     clean = ae.denoise(x_in)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -77,9 +77,9 @@ def recall_at_1(vectors: torch.Tensor | np.ndarray, labels: torch.Tensor | np.nd
 
 def _index_set(ae: TrainedAutoencoder, index_from: str, data_dir: str | None, limit: int) -> tuple[torch.Tensor, list[str]]:
     """Images to search among and a label for each (class name or file name)."""
-    from pictorch.tasks.autoencode.data import FASHION, load_dataset
+    from pictorch.tasks.autoencode.data import is_builtin, load_dataset
 
-    if index_from in FASHION or index_from == "synthetic":
+    if is_builtin(index_from):
         ds = load_dataset(index_from, split="test", data_dir=data_dir, image_size=ae.image_size, mode=ae.mode,
                           limit=limit)
         classes = list(ds.classes or [])
@@ -174,7 +174,7 @@ def compress_report(ckpts: Sequence[str | os.PathLike], data: str = "fashion-mni
         ``{"rows": [{"method", "code_size", "psnr", "ssim"}], "table", "plot", "csv"}``.
     """
     from pictorch.metrics.image_quality import psnr, ssim
-    from pictorch.tasks.autoencode.data import FASHION, load_dataset
+    from pictorch.tasks.autoencode.data import is_builtin, load_dataset
     from pictorch.utils import atomic_write
 
     if not ckpts:
@@ -186,7 +186,7 @@ def compress_report(ckpts: Sequence[str | os.PathLike], data: str = "fashion-mni
             raise ConfigError(f"{m.path}: takes {m.model.image_shape} images but {models[0].path} takes {shape}; "
                               "compare models trained on the same images")
     size, mode = models[0].image_size, models[0].mode
-    if data in FASHION or data == "synthetic":
+    if is_builtin(data):
         test = load_dataset(data, split="test", data_dir=data_dir, image_size=size, mode=mode, limit=test_images).images
         train = load_dataset(data, split="train", data_dir=data_dir, image_size=size, mode=mode,
                              limit=pca_train_images).images

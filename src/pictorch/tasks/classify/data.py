@@ -15,11 +15,13 @@ from pictorch.errors import DataError
 
 log = logging.getLogger("pictorch")
 
-FASHION = ("fashion-mnist", "fashion_mnist", "fmnist")
 
 
 def is_builtin(data: str) -> bool:
-    return data in FASHION or data == "synthetic"
+    """Whether ``--data`` names a registered image set (not a folder)."""
+    from pictorch.data.resolve import lookup
+
+    return lookup(data) is not None
 
 
 def parse_classes(spec: str | None, names: list[str]) -> list[int] | None:
@@ -120,17 +122,12 @@ def load_dataset(data: str, split: str = "train", data_dir: str | None = None, i
 
     Built-in sets are resized with ``image_size`` and converted to ``mode`` on the tensor side.
     """
-    if data in FASHION:
-        from pictorch.data.fashion_mnist import load_fashion_mnist
+    from pictorch.data.resolve import resolve
 
-        ds = load_fashion_mnist(split=split, data_dir=data_dir)
-    elif data == "synthetic":
-        from pictorch.data.synthetic import synthetic_shapes
-
-        ds = synthetic_shapes(synthetic_n if split == "train" else max(64, synthetic_n // 4), size=32, channels=1,
-                              num_classes=4, seed=seed + (0 if split == "train" else 1000))
-    else:
-        return load_folder(data, image_size=image_size, mode=mode, classes=classes)
+    ds = resolve(data, folder=lambda path, **_: load_folder(path, image_size=image_size, mode=mode, classes=classes),
+                 split=split, data_dir=data_dir, seed=seed, n=synthetic_n)
+    if isinstance(ds, tuple):  # a folder: (set, note)
+        return ds
     ds = ImageSet(images=convert_images(ds.images, image_size, mode), labels=ds.labels, classes=list(ds.classes))
     return ds, None
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pictorch.engine.inference import Predictor
-from pictorch.errors import ConfigError, DataError
+from pictorch.errors import ConfigError
 from pictorch.tasks.classify.steps import TASK
 
 TTA_MODES = ("none", "hflip")
@@ -109,21 +109,9 @@ def _clf(ckpt: str | os.PathLike | TrainedClassifier, device: str | None = None,
 
 def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Image files from files and folders (folders searched recursively, hidden entries skipped)."""
-    from pictorch.data.files import walk_images
+    from pictorch.data.files import expand_inputs
 
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item).expanduser()
-        if not p.exists():
-            raise DataError(f"{p} does not exist")
-        if p.is_dir():
-            found = list(walk_images(p))
-            if not found:
-                raise DataError(f"no image files in {p}")
-            files += found
-        else:
-            files.append(p)
-    return files
+    return expand_inputs(inputs, what="image files")
 
 
 def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | os.PathLike], top_k: int = 3,

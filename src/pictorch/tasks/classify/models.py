@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from pictorch.errors import ConfigError
-from pictorch.nn.backbones.base import Backbone, channel_stats, maybe_load_pretrained
+from pictorch.nn.backbones.base import Backbone, maybe_load_pretrained
 from pictorch.nn.blocks import ConvBnAct
 from pictorch.registry import MODELS
 
@@ -61,25 +61,9 @@ class ScalableCNN(Backbone):
                 layers.append(nn.MaxPool2d(2))
             stages.append(nn.Sequential(*layers))
         self.stages_ = nn.ModuleList(stages)
-        self.feature_dim = c
-        self.num_classes = num_classes
-        self.drop_rate = float(drop_rate)
-        self.fc = nn.Linear(c, num_classes) if num_classes > 0 else nn.Identity()
-        self.default_cfg = {
-            "arch": "classify.scalable_cnn",
-            "input_size": (in_chans, 28, 28),
-            "min_input_size": 2 ** (len(widths) - 1),
-            "mean": channel_stats((0.5,), in_chans),
-            "std": channel_stats((0.5,), in_chans),
-            "url": None,
-            "filename": None,
-            "sha256": None,
-            "first_conv": "stages_.0.0.conv",
-            "classifier": "fc",
-        }
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        self.init_head(c, num_classes, drop_rate)
+        self.default_cfg = self.small_cfg("classify.scalable_cnn", in_chans, 2 ** (len(widths) - 1), "stages_.0.0.conv")
+        self.init_convs()
 
     def feature_stages(self) -> list[nn.Module]:
         return list(self.stages_)

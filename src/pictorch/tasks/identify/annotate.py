@@ -15,12 +15,9 @@ _THUMB = 256
 
 def unique_path(path: Path) -> Path:
     """``path``, or ``stem-1.suffix``, ``stem-2.suffix``, ... whichever does not exist yet."""
-    if not path.exists():
-        return path
-    i = 1
-    while (cand := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
-        i += 1
-    return cand
+    from pictorch.utils import free_path
+
+    return free_path(path)
 
 
 def _font(size: int) -> Any:

@@ -14,6 +14,7 @@ the value to back-propagate; the other entries are diagnostics (detached).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,12 @@ class TripletLoss(nn.Module):
 
     term = "triplet"
     needs_logits = False
+
+    @classmethod
+    def from_options(cls, margin: float | None = None, miner: str = "semi-hard", **_: Any) -> TripletLoss:
+        """The loss of ``identify train --loss triplet --margin M --miner NAME`` (margin default 0.2)."""
+        m = 0.2 if margin is None else margin
+        return cls(m, make_miner(miner, m))
 
     def __init__(self, margin: float = 0.2, miner: TripletMiner | str | None = None, reduction: str = "nonzero"):
         super().__init__()
@@ -75,6 +82,11 @@ class SoftmaxLoss(nn.Module):
     needs_logits = True
     head = "linear"
 
+    @classmethod
+    def from_options(cls, **_: Any) -> SoftmaxLoss:
+        """The loss of ``identify train --loss softmax`` (margin, miner and scale do not apply)."""
+        return cls()
+
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
         self.label_smoothing = float(label_smoothing)
@@ -91,6 +103,11 @@ class SoftmaxLoss(nn.Module):
 class _MarginSoftmax(nn.Module):
     needs_logits = True
     head = "cosine"
+
+    @classmethod
+    def from_options(cls, margin: float | None = None, scale: float = 30.0, **_: Any) -> _MarginSoftmax:
+        """The loss of ``--loss arcface|cosface [--margin M]`` (the class's own margin when None)."""
+        return cls(scale=scale) if margin is None else cls(margin=margin, scale=scale)
 
     def __init__(self, margin: float, scale: float = 30.0):
         super().__init__()
@@ -151,13 +168,7 @@ def make_loss(name: str, margin: float | None = None, miner: str = "semi-hard", 
     """Build a loss by name; ``margin`` None uses each loss's default (triplet 0.2, arcface 0.5, cosface 0.35)."""
     if name not in LOSS_NAMES:
         raise ConfigError(f"unknown loss {name!r}; use one of: {', '.join(LOSS_NAMES)}")
-    if name == "triplet":
-        m = 0.2 if margin is None else margin
-        return TripletLoss(m, make_miner(miner, m))
-    if name == "softmax":
-        return SoftmaxLoss()
-    cls = ArcFaceLoss if name == "arcface" else CosFaceLoss
-    return cls(scale=scale) if margin is None else cls(margin=margin, scale=scale)
+    return LOSSES.get(name).from_options(margin=margin, miner=miner, scale=scale)  # each class is registered by name
 
 
 __all__ = ["LOSS_NAMES", "ArcFaceLoss", "CosFaceLoss", "SoftmaxLoss", "TripletLoss", "make_loss"]

@@ -17,9 +17,6 @@ from pictorch.errors import ConfigError, DataError, TrainingDiverged
 from pictorch.tasks.identify.losses import make_loss
 from pictorch.tasks.identify.models import EmbeddingNet  # noqa: F401  (registers identify.embedder)
 
-FASHION = ("fashion-mnist", "fashion_mnist", "fmnist")
-TOY = "toy-identities"
-
 
 @dataclass
 class IdentifyConfig:
@@ -170,33 +167,18 @@ def load_identity_data(data: str, data_dir: str | None = None, classes: str | No
         mode: ``L`` or ``RGB`` for folder images.
         seed: Seed of the toy set.
     """
-    from pathlib import Path
+    from pictorch.data.resolve import resolve
 
-    if data.lower() in FASHION:
-        from pictorch.data.fashion_mnist import load_fashion_mnist
+    def folder(path: str, **_: Any) -> Any:
+        from pathlib import Path
 
-        ds = load_fashion_mnist(split, data_dir)
-    elif data.lower().startswith(TOY):
-        from pictorch.data.synthetic import toy_identities
-
-        ids, per = 20, 30
-        if ":" in data:
-            try:
-                ids, per = (int(x) for x in data.split(":", 1)[1].lower().split("x"))
-            except ValueError:
-                raise ConfigError(f"--data {data!r}: expected toy-identities:IDSxPER, e.g. toy-identities:20x30") \
-                    from None
-        ds = toy_identities(ids, per, size=32, seed=seed + (1000 if split == "test" else 0))
-    else:
         from pictorch.data.sources import load_image_folder
 
-        root = Path(data)
-        if not root.exists():
-            raise DataError(f"{root}: no such data folder; pass --data fashion-mnist or a folder with one "
-                            "subfolder of photos per person")
-        if not root.is_dir():
-            raise DataError(f"{root}: expected a folder with one subfolder of photos per person")
-        ds = load_image_folder(root, size=size or None, mode=mode)
+        if not Path(path).is_dir():
+            raise DataError(f"{path}: expected a folder with one subfolder of photos per person")
+        return load_image_folder(path, size=size or None, mode=mode)
+
+    ds = resolve(data, folder=folder, split=split, data_dir=data_dir, seed=seed)
     keep = parse_classes(classes, list(ds.classes))
     if keep is not None:
         ds = ds.filter_classes(keep, relabel=True)

@@ -24,6 +24,21 @@ def _model_for(model: str | None, gallery: str | os.PathLike | None) -> tuple[An
     raise PictorchError("verify needs --model (a checkpoint or dlib-face) or --gallery")
 
 
+def _settings(model: str | None, gallery: str | os.PathLike | None, faces: bool | None,
+              threshold: float | None) -> tuple[Any, str, bool, float | None]:
+    """The embedder, its metric, whether to detect faces and the threshold, from the model or the gallery."""
+    from pictorch.tasks.identify.preprocess import faces_default
+
+    embedder, svc = _model_for(model, gallery)
+    try:
+        metric = svc.metric if svc is not None else S.metric_of(embedder)
+        use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
+        return embedder, metric, use_faces, _verify_threshold(embedder, svc, threshold)
+    finally:
+        if svc is not None:
+            svc.close()
+
+
 def _verify_threshold(embedder: Any, svc: GalleryService | None, threshold: float | None) -> float | None:
     """The score threshold: typed, else the gallery's, else the model's default."""
     metric = svc.metric if svc is not None else S.metric_of(embedder)
@@ -38,18 +53,11 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
            gallery: str | os.PathLike | None = None, threshold: float | None = None, faces: bool | None = None,
            detector: str = "hog") -> VerifyResult:
     """Are two photos of the same person? (the largest face of each, for face models)."""
-    from pictorch.tasks.identify.preprocess import faces_default, prepare
+    from pictorch.tasks.identify.preprocess import prepare
 
     _check_detector(detector)
     _finite(threshold, "--threshold")
-    embedder, svc = _model_for(model, gallery)
-    try:
-        metric = svc.metric if svc is not None else S.metric_of(embedder)
-        use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
-        t = _verify_threshold(embedder, svc, threshold)
-    finally:
-        if svc is not None:
-            svc.close()
+    embedder, metric, use_faces, t = _settings(model, gallery, faces, threshold)
     prep = prepare([str(a), str(b)], embedder.input_size, embedder.mode, faces=use_faces, detector=detector)
     if prep.bad:
         p, r = prep.bad[0]
@@ -148,19 +156,12 @@ def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None =
     ``report.json`` and ``roc.png``."""
     import numpy as np
 
-    from pictorch.tasks.identify.preprocess import faces_default, prepare
+    from pictorch.tasks.identify.preprocess import prepare
 
     _check_detector(detector)
     _finite(threshold, "--threshold")
     pairs = read_pairs(pairs_file, root)
-    embedder, svc = _model_for(model, gallery)
-    try:
-        metric = svc.metric if svc is not None else S.metric_of(embedder)
-        use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
-        t = _verify_threshold(embedder, svc, threshold)
-    finally:
-        if svc is not None:
-            svc.close()
+    embedder, metric, use_faces, t = _settings(model, gallery, faces, threshold)
     uniq = list(dict.fromkeys(f for a, b, _ in pairs for f in (a, b)))
     prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
                    progress=progress)

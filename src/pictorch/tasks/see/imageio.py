@@ -69,13 +69,9 @@ def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | No
 
 def fresh_path(path: str | os.PathLike) -> Path:
     """``path``, or ``stem-2.ext``, ``stem-3.ext``, ... when it exists (earlier pictures are never replaced)."""
-    p = Path(path)
-    if not p.exists():
-        return p
-    i = 2
-    while (q := p.with_name(f"{p.stem}-{i}{p.suffix}")).exists():
-        i += 1
-    return q
+    from pictorch.utils import free_path
+
+    return free_path(path, first=2)
 
 
 def save_picture(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pictorch.data.resolve import dataset
 from pictorch.errors import DataError
 
 IGNORE = 255
@@ -403,21 +404,31 @@ def synthetic_segset(n: int = 64, size: int = 32, channels: int = 1, seed: int =
 
 def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | None = None, limit: int = 0,
                 seed: int = 0, split: str = "train") -> SegSet:
-    """``--data`` → SegSet: a folder, ``nuclei`` / ``earth`` (the whole image), ``fashion-clutter`` (11 classes),
-    ``synthetic`` / ``synthetic-multi``."""
-    s = spec.strip()
-    if s == "nuclei":
-        return load_nuclei()
-    if s == "earth":
-        return load_earth()
-    if s == "fashion-clutter":
-        from pictorch.tasks.segment.clutter import fashion_clutter
+    """``--data`` → SegSet through :func:`pictorch.data.resolve.resolve` (domain ``masks``): a folder,
+    ``nuclei`` / ``earth`` (the whole image), ``fashion-clutter`` (11 classes), ``synthetic`` / ``synthetic-multi``."""
+    from pictorch.data.resolve import resolve
 
-        return fashion_clutter((limit or 2000) if split == "train" else 500, split=split, seed=seed)
-    if s in ("synthetic", "synthetic-multi"):
-        return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
-                                multiclass=s.endswith("multi"))
-    return load_mask_folder(s, mode=mode, classes=classes, limit=limit)
+    return resolve(spec, domain="masks",
+                   folder=lambda path, **_: load_mask_folder(path, mode=mode, classes=classes, limit=limit),
+                   limit=limit, seed=seed, split=split)
+
+
+def _fashion_clutter(limit: int = 0, seed: int = 0, split: str = "train", **_: Any) -> SegSet:
+    from pictorch.tasks.segment.clutter import fashion_clutter
+
+    return fashion_clutter((limit or 2000) if split == "train" else 500, split=split, seed=seed)
+
+
+def _synthetic(seed: int = 0, split: str = "train", multiclass: bool = False, **_: Any) -> SegSet:
+    return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
+                            multiclass=multiclass)
+
+
+dataset("nuclei", domain="masks")(lambda **_: load_nuclei())
+dataset("earth", domain="masks")(lambda **_: load_earth())
+dataset("fashion-clutter", domain="masks")(_fashion_clutter)
+dataset("synthetic", domain="masks")(_synthetic)
+dataset("synthetic-multi", domain="masks")(lambda **kw: _synthetic(**kw, multiclass=True))
 
 
 # -- batching ----------------------------------------------------------------------------------------------

@@ -17,12 +17,9 @@ from torch import nn
 
 def free_path(path: Path) -> Path:
     """``path``, or ``name-1.ext``, ``name-2.ext``... if taken: results never silently replace earlier ones."""
-    if not path.exists():
-        return path
-    i = 1
-    while (p := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
-        i += 1
-    return p
+    from pictorch.utils import free_path as free
+
+    return free(path)
 
 
 def colorize(mask: torch.Tensor, colors: Sequence[Sequence[int]]) -> np.ndarray:

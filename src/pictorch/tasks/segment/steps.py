@@ -205,14 +205,9 @@ class SegmentTask(TrainTask):
         self.multiple = 1
 
     def build_model(self) -> nn.Module:
-        from pictorch import create_model
+        from pictorch.registry import create_with_weights
 
-        kw = dict(self.model_kwargs)
-        if self.cfg.pretrained:
-            kw["pretrained"] = self.cfg.pretrained
-        if self.cfg.weights:
-            kw["weights"] = self.cfg.weights
-        model = create_model(self.cfg.registry_name, **kw)
+        model = create_with_weights(self.cfg.registry_name, self.cfg.pretrained, self.cfg.weights, **self.model_kwargs)
         self._frozen_norms = freeze_encoder(model, self.cfg.freeze_encoder)
         self.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.total_params = sum(p.numel() for p in model.parameters())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pictorch.tasks.stylize.fast import FastStyleConfig, apply, export_onnx, load_stylizer, train
+from pictorch.tasks.stylize.fast import FastStyleConfig, Stylizer, apply, export_onnx, load_stylizer, train
 from pictorch.tasks.stylize.gatys import (
     GatysConfig,
     GatysResult,
@@ -12,5 +12,5 @@ from pictorch.tasks.stylize.gatys import (
     stylize_gatys,
 )
 
-__all__ = ["FastStyleConfig", "apply", "export_onnx", "load_stylizer", "train", "GatysConfig", "GatysResult", "build_loss", "keep_content_colors", "match_color_statistics",
+__all__ = ["FastStyleConfig", "Stylizer", "apply", "export_onnx", "load_stylizer", "train", "GatysConfig", "GatysResult", "build_loss", "keep_content_colors", "match_color_statistics",
            "stylize_gatys"]

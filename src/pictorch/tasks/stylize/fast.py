@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pictorch.engine.inference import Predictor, ensure_finite
 from pictorch.engine.trainer import StepContext, TrainTask
 from pictorch.errors import ConfigError, DataError
 from pictorch.registry import MODELS
@@ -185,11 +186,22 @@ def train(cfg: FastStyleConfig, train_cfg: Any, loss: Any = None) -> dict[str, A
     return Trainer(train_cfg).fit(task, loader)
 
 
+class Stylizer(Predictor):
+    """A trained TransformerNet with its input record (RGB, [0, 1], any size): :meth:`stylize` arrays."""
+
+    task = TASK
+
+    @torch.no_grad()
+    def stylize(self, images: Any) -> torch.Tensor:
+        """Any accepted array (uint8 or [0, 1] float; see :mod:`pictorch.data.convert`) -> float N×3×H×W in
+        [0, 1], each image at its own size."""
+        return self.check(self.model(self.prepare(images)).clamp(0, 1).cpu(), "the stylizer")
+
+
 def load_stylizer(ckpt: str | Path) -> tuple[torch.nn.Module, Path]:
     """A trained TransformerNet (eval) and its checkpoint path; CheckpointError for other tasks' files."""
-    from pictorch.engine.checkpoint import load_task_model
-
-    return load_task_model(ckpt, TASK)
+    st = Stylizer.load(ckpt, device="cpu")
+    return st.model, st.path
 
 
 class OnnxStylizer:
@@ -247,7 +259,7 @@ def apply(ckpt: str | Path, images: list[str | Path], out: str | Path, *, max_si
     written = []
     for p in images:
         x = load_photo(p, channels=3, max_side=max_side, max_pixels=max_pixels, what="photo")
-        y = run(x).clamp(0, 1)
+        y = ensure_finite(run(x).clamp(0, 1), "the stylizer", path)
         written.append(save_picture(y, Path(out) / f"{Path(p).stem}_{style}.png"))
     return written
 

@@ -20,13 +20,14 @@ from typing import Any
 
 import torch
 
+from pictorch.engine.inference import Predictor
 from pictorch.errors import CheckpointError, ConfigError, DataError
 from pictorch.tasks.translate.config import TranslateConfig
 from pictorch.tasks.translate.data import (
     photo_sources,  # offline photos, shared with `gan --data photo-crops`
 )
 
-__all__ = ["TranslateConfig", "apply", "evaluate", "load_translator", "photo_sources", "train"]
+__all__ = ["TranslateConfig", "Translator", "apply", "evaluate", "load_translator", "photo_sources", "train"]
 
 APPLY_MODES = ("eval", "paper")
 
@@ -155,6 +156,33 @@ def load_translator(path: str | Path, reverse: bool = False, device: str = "cpu"
     return g.to(device).eval()
 
 
+class Translator(Predictor):
+    """A translate checkpoint's generator (A→B, or with ``reverse`` CycleGAN's B→A) with its input record:
+    the channel mode of the side it reads (``meta["input"]``, or ``meta["output"]`` reversed), any size."""
+
+    task = "translate"
+
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], path: Any = None, device: Any = "cpu",
+                 reverse: bool = False) -> None:
+        if reverse:  # B→A reads what A→B writes
+            meta = {**meta, "input": {**(meta.get("output") or {}), "size": None, "resize": "none"}}
+        super().__init__(model, meta, path, device)
+        self.reverse = reverse
+
+    @classmethod
+    def load(cls, path: Any, device: str | None = None, reverse: bool = False) -> Translator:
+        """Load the generator of a ``translate train`` checkpoint (see :func:`load_translator`)."""
+        from pictorch.engine.checkpoint import resolve_checkpoint_path
+
+        g = load_translator(path, reverse=reverse, device=device or "cpu")
+        return cls(g, dict(g.pictorch_meta), resolve_checkpoint_path(path), device or "cpu", reverse)
+
+    @torch.no_grad()
+    def translate(self, images: Any) -> torch.Tensor:
+        """Any accepted array -> uint8 N×C×H×W translations, each at its input's size."""
+        return self.check(self.model(self.to_uint8(images).to(self.device)).cpu(), "the translator")
+
+
 def _inputs(items: list[str]) -> list[Path]:
     from pictorch.data.decode import is_image_file
 
@@ -177,12 +205,9 @@ def _inputs(items: list[str]) -> list[Path]:
 
 def _free_name(out: Path, stem: str, suffix: str = ".png") -> Path:
     """``out/stem.png``, or ``stem-1.png``, ``stem-2.png``... when taken: earlier results are never overwritten."""
-    p = out / f"{stem}{suffix}"
-    k = 1
-    while p.exists():
-        p = out / f"{stem}-{k}{suffix}"
-        k += 1
-    return p
+    from pictorch.utils import free_path
+
+    return free_path(out / f"{stem}{suffix}")
 
 
 def _set_mode(g: torch.nn.Module, mode: str) -> None:
@@ -208,11 +233,11 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
     from pictorch.errors import BadImageError
     from pictorch.viz.grid import _save_array
 
-    g = load_translator(ckpt, reverse=reverse)
+    tr = Translator.load(ckpt, reverse=reverse)
+    g = tr.model
     _set_mode(g, mode)
     torch.manual_seed(seed)
-    meta = g.pictorch_meta
-    in_mode = (meta.get("output", {}) if reverse else meta.get("input", {})).get("mode") or "RGB"
+    in_mode = tr.mode
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
@@ -222,7 +247,7 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
         except BadImageError as e:
             skipped.append((str(f), str(e)))
             continue
-        y = g(x.unsqueeze(0))[0]
+        y = tr.translate(x.unsqueeze(0))[0]
         p = _free_name(out, f.stem)
         _save_array(y.permute(1, 2, 0).cpu().numpy(), p)
         written.append(str(p))

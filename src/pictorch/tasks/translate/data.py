@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from pictorch.data.loader import TensorLoader
+from pictorch.data.resolve import dataset
 from pictorch.errors import DataError
 
 __all__ = ["BUILTIN_TASKS", "TranslationData", "UnpairedLoader", "joint_crop_flip", "load_translation_data",
@@ -439,14 +440,40 @@ def load_translation_data(data: str, data_b: str | None = None, *, paired: bool 
         seed: Seed of the crop positions.
         data_dir: Fashion-MNIST folder.
     """
-    key = data.lower().replace("_", "").replace("-", "")
-    if key in ("edges2photo", "gray2color"):
-        s = size or 32
-        per = limit or max(16, math.ceil(4096 / 13 * (32 / s) ** 2 / 4))
-        return _photo_task("edges" if key == "edges2photo" else "gray", s, per, max(8, per // 4), seed)
-    if key in ("day2night", "labels2satellite"):
-        s = size or 64
-        return _earth_task(key, s, limit or 2000, 200, seed)
-    if key == "sneaker2boot":
-        return _sneaker_boot(data_dir, limit)
+    from pictorch.data.resolve import lookup
+
+    found = None if data_b else lookup(data, domain="pairs")  # names: BUILTIN_TASKS, in DATASETS["pairs/..."]
+    if found is not None:
+        return found[0](size=size, limit=limit, seed=seed, data_dir=data_dir)
     return load_folders(data, data_b, paired, size, channels_a or 3, channels_b or channels_a or 3)
+
+
+@dataset("edges2photo", domain="pairs")
+def _edges2photo(size: int = 0, limit: int = 0, seed: int = 0, **_: Any) -> TranslationData:
+    return _photo(True, size, limit, seed)
+
+
+@dataset("gray2color", domain="pairs")
+def _gray2color(size: int = 0, limit: int = 0, seed: int = 0, **_: Any) -> TranslationData:
+    return _photo(False, size, limit, seed)
+
+
+def _photo(edges: bool, size: int, limit: int, seed: int) -> TranslationData:
+    s = size or 32
+    per = limit or max(16, math.ceil(4096 / 13 * (32 / s) ** 2 / 4))
+    return _photo_task("edges" if edges else "gray", s, per, max(8, per // 4), seed)
+
+
+@dataset("day2night", domain="pairs")
+def _day2night(size: int = 0, limit: int = 0, seed: int = 0, **_: Any) -> TranslationData:
+    return _earth_task("day2night", size or 64, limit or 2000, 200, seed)
+
+
+@dataset("labels2satellite", domain="pairs")
+def _labels2satellite(size: int = 0, limit: int = 0, seed: int = 0, **_: Any) -> TranslationData:
+    return _earth_task("labels2satellite", size or 64, limit or 2000, 200, seed)
+
+
+@dataset("sneaker2boot", domain="pairs")
+def _sneaker2boot(limit: int = 0, data_dir: str | None = None, **_: Any) -> TranslationData:
+    return _sneaker_boot(data_dir, limit)
