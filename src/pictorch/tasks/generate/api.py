@@ -53,6 +53,12 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
                         "sub-folders); use --model gan or dcgan for unlabelled data")
     cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes))
     shape = tuple(int(s) for s in ds.images.shape[1:])
+    from pictorch.utils import fit_batch_size
+
+    # a step draws batch × d_steps real samples; batch norm needs at least 2
+    bs = fit_batch_size(train_cfg.batch_size, int(ds.images.shape[0]) // cfg.d_steps, "training images per "
+                        "discriminator step", minimum=2)
+    train_cfg = replace(train_cfg, batch_size=bs)
     loader = make_loader(ds.images, ds.labels if cfg.conditional else None, train_cfg.batch_size * cfg.d_steps,
                          seed=train_cfg.seed)
     task = GANTask(cfg, shape, num_classes=len(ds.classes) if cfg.conditional else 0, total_steps=train_cfg.steps,
@@ -381,8 +387,10 @@ def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, da
     f_fake, logits = fnet.features_and_logits(fake, batch_size, logits=gan.conditional and fnet.classes is not None)
     fid = fid_from_features(f_a, f_fake)
     floor = fid_from_features(f_a, f_b)
-    kid_mean, kid_std = kid(f_a, f_fake, subset_size=min(kid_subset, n_use))
-    kid_floor, _ = kid(f_a, f_b, subset_size=min(kid_subset, n_use))
+    # subsets smaller than the sets: one subset of everything has no spread, so KID printed "± 0.0000" always
+    kid_size = max(2, min(kid_subset, n_use // 2))
+    kid_mean, kid_std = kid(f_a, f_fake, subset_size=kid_size)
+    kid_floor, _ = kid(f_a, f_b, subset_size=kid_size)
     pr = precision_recall(f_a, f_fake, k=k)
     report: dict[str, Any] = {
         "checkpoint": str(gan.path), "feature_net": fnet.name, "n": n_use,

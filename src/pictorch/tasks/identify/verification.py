@@ -31,7 +31,18 @@ def _verify_threshold(embedder: Any, svc: GalleryService | None, threshold: floa
         return S.from_user(threshold, metric)
     if svc is not None and svc.gallery.threshold is not None:
         return svc.gallery.threshold
-    return getattr(embedder, "default_threshold", None)
+    default = getattr(embedder, "default_threshold", None)
+    if default is None and metric == "cosine":
+        default = _trained_threshold(embedder)
+    return default
+
+
+def _trained_threshold(embedder: Any) -> float | None:
+    """The equal-error threshold that ``identify train`` measured on its held-out images (None: none)."""
+    import math
+
+    t = ((getattr(embedder, "meta", None) or {}).get("metrics") or {}).get("val_eer_threshold")
+    return float(t) if isinstance(t, int | float) and math.isfinite(t) else None
 
 
 def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
@@ -47,6 +58,7 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
         metric = svc.metric if svc is not None else S.metric_of(embedder)
         use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
         t = _verify_threshold(embedder, svc, threshold)
+        from_gallery = svc is not None and svc.gallery.threshold is not None
     finally:
         if svc is not None:
             svc.close()
@@ -57,8 +69,14 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
     e = embedder.embed_images(prep.images)
     score = float(S.pair_scores(e[:1], e[1:2], metric)[0])
     same = None if t is None else score >= t
+    notes = list(prep.notes)
+    if threshold is None and not from_gallery and t is not None:
+        where = ("the model's equal-error point on its training's held-out images"
+                 if t == _trained_threshold(embedder) else "the model's default")
+        notes.append(("verify", f"threshold {S.to_user(t, metric):.4f} is {where}; calibrate a gallery "
+                                   "(identify calibrate) or pass --threshold for a chosen false-accept rate"))
     return VerifyResult(str(a), str(b), S.to_user(score, metric), S.to_user(t, metric), same, S.unit(metric),
-                        list(prep.notes))
+                        notes)
 
 
 def read_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None = None
