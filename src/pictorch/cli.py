@@ -47,10 +47,14 @@ _DEBUG = False
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (they are off anyway when stderr "
+                                                            "is not a terminal)."),
 ) -> None:
     """pictorch: identify, classify, autoencode, generate, ... from the command line."""
     global _DEBUG
     _DEBUG = debug or os.environ.get("PICTORCH_DEBUG") == "1"
+    if quiet:  # read by pictorch.viz.progress and the trainers' progress hook, in this process
+        os.environ["PICTORCH_QUIET"] = "1"
 
 
 _MOUNTED: set[str] = set()

@@ -211,3 +211,64 @@ def echo_result(result: dict[str, Any], what: str) -> None:
     typer.echo(f"{what}: {result['step']} steps in {result['seconds']:.1f}s "
                f"({result['images_per_s']:.0f} img/s); {text}")
     typer.echo(f"checkpoint: {result['checkpoint']}")
+
+
+# -- where verbs write: never into the current folder by surprise, never over earlier results --------------------
+Force = Annotated[bool, typer.Option("--force", help="Write over the files an earlier run left at --out.")]
+
+
+def run_folder(model: str | None) -> Any:
+    """The run folder a checkpoint belongs to (the folder itself, or a checkpoint file's folder); None for a
+    name that is not a path (``dlib-face``, ``vgg19:caffe``)."""
+    from pathlib import Path
+
+    if not model:
+        return None
+    p = Path(model)
+    if p.is_dir():
+        return p
+    if p.is_file():
+        return p.parent
+    return None
+
+
+def output_path(out: str | None, default: str, model: str | None = None, force: bool = False,
+                folder: bool = False) -> str:
+    """Where a verb writes its picture, file or folder of files.
+
+    Without ``--out``: ``default`` inside the model's run folder (``runs/`` for a model that is no folder), made
+    unique (``samples-1.png``, ``decoded-2``...) so a second call never replaces the first's result. With
+    ``--out``: that path; an existing file (or a non-empty folder, for a folder output) is refused with one line
+    unless ``--force``, since the files there may be an earlier result or the very inputs.
+
+    Args:
+        out: The typed ``--out`` (None: not given).
+        default: The file or folder name to use without ``--out`` (``samples.png``, ``decoded``).
+        model: The checkpoint argument, whose run folder takes the default output.
+        force: ``--force``.
+        folder: The output is a folder of files (else one file; a GIF beside it counts with it).
+    """
+    from pathlib import Path
+
+    from pictorch.errors import ConfigError
+
+    if out is None:
+        base = run_folder(model) or Path("runs")
+        path = base / default
+        if path.exists():
+            i = 1
+            while (cand := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
+                i += 1
+            path = cand
+        return str(path)
+    path = Path(out)
+    if force or not path.exists():
+        return str(path)
+    if path.is_dir():
+        if not folder:
+            raise ConfigError(f"--out {out} is a folder; give a file name (e.g. {path / default})")
+        if not any(path.iterdir()):
+            return str(path)
+        raise ConfigError(f"--out {out} already holds files; pass --force to write over them, or choose another "
+                          "folder")
+    raise ConfigError(f"--out {out} already exists; pass --force to replace it, or choose another name")

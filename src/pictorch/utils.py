@@ -19,6 +19,7 @@ def _temp_beside(path: Path) -> Iterator[tuple[int, str]]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         yield fd, tmp
+        _usual_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -36,6 +37,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         yield f
         f.flush()
         os.fsync(f.fileno())
+
+
+def _usual_mode(tmp: str, path: Path) -> None:
+    """Give the temp file the mode a plain ``open()`` would: mkstemp makes it 0600, so every picture, report and
+    checkpoint written atomically was unreadable to the group and others (a web server, a colleague)."""
+    try:
+        mode = path.stat().st_mode & 0o777  # replacing a file keeps its mode
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
@@ -211,3 +225,21 @@ def human_count(n: float) -> str:
             return f"{n:.3g}{unit}"
         n /= 1000
     return f"{n:.3g}P"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 person``, ``2 people``; ``3 photos`` (``many`` defaults to ``word + 's'``)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def fit_batch_size(requested: int, available: int, what: str = "training images", minimum: int = 1) -> int:
+    """The batch size for ``available`` samples: ``requested``, lowered to what there is with a ``note:`` line
+    (a small folder trains instead of being refused, as classify does). Fewer than ``minimum`` samples is left to
+    the caller's loader to refuse."""
+    import sys
+
+    if available >= requested or available < minimum:
+        return requested
+    print(f"note: only {available} {what}: --batch-size lowered from {requested} to {available}",
+          file=sys.stderr, flush=True)
+    return available

@@ -86,6 +86,7 @@ def test_round_trip(run, shapes_dir, tmp_path):
     rep = json.loads((tmp_path / "eval.json").read_text())
     assert rep["n"] == 40 and rep["fid"] >= 0 and rep["fid_floor_real_vs_real"] >= 0
     assert 0 <= rep["precision"] <= 1 and 0 <= rep["recall"] <= 1
+    assert rep["kid_std"] > 0 and f"± {rep['kid_std']:.4f}" in out  # a real spread over subsets (was ± 0.0000)
     assert set(rep["conditional_consistency"]["per_class"]) == {"circle", "square", "triangle"}
     assert "FID floor (real vs real)" in out
 

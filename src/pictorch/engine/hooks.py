@@ -10,6 +10,7 @@ that shortens or lengthens a run changes ``ctx.total_steps``.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -109,11 +110,13 @@ class ProgressHook(Hook):
     def __init__(self, total: int, description: str = "train", enabled: bool = True):
         self.total = total
         self.description = description
-        self.enabled = enabled
+        # `pictorch --quiet` silences the training lines too
+        self.enabled = enabled and os.environ.get("PICTORCH_QUIET", "") in ("", "0")
         self._progress = None
         self._task = None
         self._t0 = time.perf_counter()
         self._interactive = sys.stderr.isatty()
+        self._printed_step = -1
 
     def on_fit_start(self, ctx: Any) -> None:
         if not (self.enabled and ctx.fabric.is_global_zero):
@@ -148,7 +151,8 @@ class ProgressHook(Hook):
         text = format_metrics(metrics)
         if self._progress is not None:
             self._progress.update(self._task, completed=ctx.step, m=text)
-        else:
+        elif ctx.step != self._printed_step:  # the end-of-run validation logs the last step again: one line
+            self._printed_step = ctx.step
             elapsed = time.perf_counter() - self._t0
             done = max(ctx.step - ctx.start_step, 1)
             eta = elapsed / done * (self.total - ctx.step)
@@ -168,6 +172,7 @@ class CSVLogHook(Hook):
     def __init__(self, run_dir: Path, tensorboard: bool = True):
         self.path = Path(run_dir) / "metrics.csv"
         self._fields: list[str] | None = None
+        self._last_step: int | None = None
         self._tb = None
         self._want_tb = tensorboard
 
@@ -178,6 +183,7 @@ class CSVLogHook(Hook):
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), None)
             self._fields = header
+            self._last_step = _last_step_of(self.path)
         elif self.path.exists():
             self.path.unlink()
         if self._want_tb:
@@ -197,20 +203,29 @@ class CSVLogHook(Hook):
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(self._fields)
         extra = [k for k in row if k not in self._fields]
-        if extra:  # a metric appeared later (e.g. validation): rewrite the header once
-            self._rewrite_with(self._fields + extra)
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k, "") for k in self._fields])
+        if ctx.step == self._last_step:
+            # the same step logged again (the end-of-run validation, a --resume of a finished run): one row per
+            # step, the later values win (metrics.csv held every final row twice and one more per resume)
+            self._rewrite_with(self._fields + extra, replace_last=row)
+        else:
+            if extra:  # a metric appeared later (e.g. validation): rewrite the header once
+                self._rewrite_with(self._fields + extra)
+            with open(self.path, "a", newline="") as f:
+                csv.writer(f).writerow([row.get(k, "") for k in self._fields])
+        self._last_step = ctx.step
         if self._tb is not None:
             for k, v in metrics.items():
                 if isinstance(v, int | float):
                     self._tb.add_scalar(k, v, ctx.step)
 
-    def _rewrite_with(self, fields: list[str]) -> None:
+    def _rewrite_with(self, fields: list[str], replace_last: dict[str, Any] | None = None) -> None:
         rows = []
         if self.path.exists():
             with open(self.path, newline="") as f:
                 rows = list(csv.DictReader(f))
+        if replace_last is not None:
+            last = rows.pop() if rows else {}
+            rows.append({**last, **{k: v for k, v in replace_last.items() if k in fields}})
         self._fields = fields
         with open(self.path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields)
@@ -220,6 +235,16 @@ class CSVLogHook(Hook):
     def on_fit_end(self, ctx: Any, result: dict[str, Any]) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def _last_step_of(path: Path) -> int | None:
+    """The step of a metrics.csv's last row (None: no rows)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return int(float(rows[-1]["step"])) if rows else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, tuple[list[float], list[float]]]:

@@ -38,6 +38,7 @@ class TrainTask:
     ``configure_optimizers`` and ``training_step``."""
 
     task_name: str = "task"
+    log_name: str | None = None  # the progress lines' label when it differs from task_name (the command name)
 
     def build(self) -> dict[str, nn.Module]:
         """Create the modules to train, e.g. ``{"model": m}`` or ``{"G": g, "D": d}``."""
@@ -240,7 +241,7 @@ class Trainer:
                           total_steps=cfg.steps)
         schedulers = task.configure_schedulers(optimizers, RunLength(ctx))
         ctx.schedulers = schedulers
-        hooks = [ProgressHook(cfg.steps, task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
+        hooks = [ProgressHook(cfg.steps, task.log_name or task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
                  *self.extra_hooks]
 
         if hasattr(loader, "shard") and fabric.world_size > 1:

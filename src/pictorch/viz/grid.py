@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8
             img = x[i, ..., 0] if x.shape[-1] == 1 else x[i]
             ax.imshow(img, cmap="gray" if x.shape[-1] == 1 else None, vmin=0, vmax=255)
             if labels is not None:
-                ax.set_title(str(labels[i]), fontsize=7)
+                # wrapped, never cut: a label sliced to fit read "T-shirt/to"
+                ax.set_title("\n".join(textwrap.wrap(str(labels[i]), 22)) or "", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

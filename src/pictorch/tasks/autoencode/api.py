@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,10 @@ def train(cfg: AutoencodeConfig, train_cfg: Any) -> dict[str, Any]:
     task = AutoencodeTask(cfg, in_chans=c, image_size=(h, w), val_images=val, classes=list(ds.classes or []),
                           data_info={"data": cfg.data, "train_images": len(images)}, lr=train_cfg.lr,
                           weight_decay=train_cfg.weight_decay)
+    from pictorch.utils import fit_batch_size
+
+    bs = fit_batch_size(train_cfg.batch_size, len(images), minimum=2)
+    train_cfg = replace(train_cfg, batch_size=bs) if bs != train_cfg.batch_size else train_cfg
     loader = make_loader(images, train_cfg.batch_size, train_cfg.seed)
     return Trainer(train_cfg).fit(task, loader)
 

@@ -9,6 +9,8 @@ import typer
 
 from pictorch.cli_common import (
     DataDir,
+    Force,
+    output_path,
     train_options,
 )
 
@@ -58,10 +60,12 @@ def train(
 def encode(
     ckpt: Ckpt,
     inputs: Inputs,
-    out: Annotated[str, typer.Option("--out", "-o", help="Output .npz (codes, paths, meta).")] = "codes.npz",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Output .npz (codes, paths, meta).")] = None,
+    force: Force = False,
     device: Device = "auto",
 ) -> None:
     """Encode images to embeddings (codes) in a .npz file."""
+    out = output_path(out, "codes.npz", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import encode_files
 
     res = encode_files(ckpt, inputs, out, device=device)
@@ -72,10 +76,12 @@ def encode(
 def decode(
     ckpt: Ckpt,
     codes: Annotated[str, typer.Argument(help="Codes file (.npz from `encode`, or .npy N×D).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for the decoded PNGs.")] = "decoded",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for the decoded PNGs.")] = None,
+    force: Force = False,
     device: Device = "auto",
 ) -> None:
     """Decode codes back to images."""
+    out = output_path(out, "decoded", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import decode_codes
 
     res = decode_codes(ckpt, codes, out, device=device)
@@ -86,12 +92,14 @@ def decode(
 def reconstruct(
     ckpt: Ckpt,
     inputs: Inputs,
-    out: Annotated[str, typer.Option("--out", "-o", help="Side-by-side grid PNG.")] = "reconstruction.png",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Side-by-side grid PNG.")] = None,
+    force: Force = False,
     noise: Annotated[str | None, typer.Option("--noise", help="Corrupt the inputs first, e.g. gaussian:0.3.")] = None,
     max_images: Annotated[int, typer.Option("--max-images", help="Images in the grid.")] = 32,
     device: Device = "auto",
 ) -> None:
     """Reconstruct images: a grid of originals above their reconstructions, with PSNR/SSIM."""
+    out = output_path(out, "reconstruction.png", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import reconstruct_files
 
     res = reconstruct_files(ckpt, inputs, out, noise=noise, max_images=max_images, device=device)
@@ -104,12 +112,14 @@ def reconstruct(
 def denoise(
     ckpt: Ckpt,
     inputs: Inputs,
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for the denoised PNGs.")] = "denoised",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for the denoised PNGs.")] = None,
+    force: Force = False,
     add_noise: Annotated[str | None, typer.Option(
         "--add-noise", help="Corrupt clean inputs first (demo), e.g. gaussian:0.3; reports PSNR before/after.")] = None,
     device: Device = "auto",
 ) -> None:
     """Denoise image files or folders."""
+    out = output_path(out, "denoised", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import denoise_files
 
     res = denoise_files(ckpt, inputs, out, add_noise=add_noise, device=device)
@@ -127,16 +137,20 @@ def search(
         "--index-from", help="Images to search: a folder, fashion-mnist (test split) or synthetic.")] = "fashion-mnist",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Results per query.")] = 8,
     metric: Annotated[str, typer.Option("--metric", help="l2 or cosine distance between codes.")] = "l2",
-    out: Annotated[str, typer.Option("--out", "-o", help="Query -> results grid PNG.")] = "search.png",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Query -> results grid PNG.")] = None,
+    force: Force = False,
     limit: Annotated[int, typer.Option("--limit", help="Index at most this many images (0: all).")] = 0,
     data_dir: DataDir = None,
     device: Device = "auto",
 ) -> None:
     """Find similar images by code (nearest codes in the shared vector index)."""
+    out = output_path(out, "search.png", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import search as run_search
+    from pictorch.viz.progress import progress_bar
 
-    res = run_search(ckpt, queries, index_from=index_from, top_k=top_k, out=out, metric=metric, data_dir=data_dir,
-                     limit=limit, device=device)
+    with progress_bar("encoding the index") as progress:
+        res = run_search(ckpt, queries, index_from=index_from, top_k=top_k, out=out, metric=metric,
+                         data_dir=data_dir, limit=limit, device=device, progress=progress)
     for r in res["results"]:
         best = ", ".join(f"{m['name']} ({m['score']:.3g})" for m in r["matches"][:3])
         typer.echo(f"{r['query']}: {best}")
@@ -147,13 +161,15 @@ def search(
 def compress_report(
     ckpts: Annotated[list[str], typer.Argument(help="Autoencoder checkpoints (e.g. one per code size).")],
     data: Annotated[str, typer.Option("--data", help="fashion-mnist, synthetic or a folder.")] = "fashion-mnist",
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for the table and plot.")] = "compression-report",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for the table and plot.")] = None,
+    force: Force = False,
     pca_sizes: Annotated[str, typer.Option("--pca-sizes", help="PCA code sizes (plus the models' own).")] = "2,4,8,16,32,64,128",
     test_images: Annotated[int, typer.Option("--test-images", help="Test images scored.")] = 2000,
     data_dir: DataDir = None,
     device: Device = "auto",
 ) -> None:
     """Code size vs PSNR/SSIM against PCA at the same code sizes: table and plot."""
+    out = output_path(out, "compression-report", ckpts[0], force, folder=True)
     from pictorch.tasks.autoencode.api import compress_report as run_report
     from pictorch.tasks.autoencode.steps import parse_ints
 
@@ -170,10 +186,12 @@ def interpolate(
     image_b: Annotated[str, typer.Argument(help="Second image.")],
     steps: Annotated[int, typer.Option("--steps", help="Frames between A and B (inclusive).")] = 10,
     method: Annotated[str, typer.Option("--method", help="slerp or lerp.")] = "slerp",
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for strip.png and morph.gif.")] = "interpolation",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for strip.png and morph.gif.")] = None,
+    force: Force = False,
     device: Device = "auto",
 ) -> None:
     """Morph between two images through the latent space (strip PNG + GIF)."""
+    out = output_path(out, "interpolation", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import interpolate as run_interp
 
     res = run_interp(ckpt, image_a, image_b, steps=steps, out_dir=out, method=method, device=device)

@@ -66,9 +66,13 @@ class TrainedAutoencoder(Predictor):
             yield self.prepare(x[i:i + self.batch_size]).to(self.device)
 
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Codes (the posterior mean for a VAE), float32 N×code_size on the CPU."""
-        out = [self.model.encode(b).float().cpu() for b in self._batches(images)]
+    def encode(self, images: torch.Tensor, progress: Any = None) -> torch.Tensor:
+        """Codes (the posterior mean for a VAE), float32 N×code_size on the CPU; ``progress(done, total)`` is
+        called per batch (:mod:`pictorch.viz.progress`)."""
+        from pictorch.viz.progress import track
+
+        total = (len(images) + self.batch_size - 1) // self.batch_size
+        out = [self.model.encode(b).float().cpu() for b in track(self._batches(images), progress, total)]
         return torch.cat(out) if out else torch.zeros(0, self.code_size)
 
     @torch.no_grad()

@@ -179,7 +179,8 @@ class ReconstructionLoss(nn.Module):
         super().__init__()
         self.weights = {k: float(v) for k, v in weights.items() if v > 0}
         if "perceptual" in self.weights and perceptual is None:
-            raise ConfigError("the perceptual loss term needs --perceptual-net (a backbone name or checkpoint)")
+            raise ConfigError("the perceptual loss term needs --perceptual-net: a classifier run folder such as "
+                              "runs/fmnist (pictorch classify train), or a backbone name (resnet18:imagenet)")
         self.perceptual = perceptual
 
     def forward(self, recon: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -94,7 +94,7 @@ def _index_set(ae: TrainedAutoencoder, index_from: str, data_dir: str | None, li
 
 def search(ckpt: str | os.PathLike | TrainedAutoencoder, queries: Sequence[str], index_from: str, top_k: int = 8,
            out: str | os.PathLike | None = None, metric: str = "l2", data_dir: str | None = None, limit: int = 0,
-           device: str | None = None) -> dict[str, Any]:
+           device: str | None = None, progress: Any = None) -> dict[str, Any]:
     """Similar images by code: encode the index set and the queries, find each query's nearest codes.
 
     Args:
@@ -116,7 +116,7 @@ def search(ckpt: str | os.PathLike | TrainedAutoencoder, queries: Sequence[str],
     ae = _load(ckpt, device)
     q_images, q_paths = _read_images(ae, queries)
     db_images, db_names = _index_set(ae, index_from, data_dir, limit)
-    scores, ids = nearest_neighbours(ae.encode(db_images), ae.encode(q_images), top_k, metric=metric)
+    scores, ids = nearest_neighbours(ae.encode(db_images, progress), ae.encode(q_images), top_k, metric=metric)
     results = []
     for qi, qp in enumerate(q_paths):
         matches = [{"name": db_names[j], "index": int(j), "score": float(s)}
@@ -130,10 +130,10 @@ def search(ckpt: str | os.PathLike | TrainedAutoencoder, queries: Sequence[str],
         db_float = ae.prepare(db_images)
         for qi in range(len(q_paths)):
             tiles.append(q_float[qi:qi + 1])
-            labels.append(f"query: {Path(q_paths[qi]).name}"[:24])
+            labels.append(f"query: {Path(q_paths[qi]).name}")
             for j, s in zip(ids[qi], scores[qi], strict=True):
                 tiles.append(db_float[j:j + 1] if j >= 0 else torch.zeros_like(q_float[:1]))
-                labels.append(f"{db_names[j][:14]} {s:.3g}" if j >= 0 else "")
+                labels.append(f"{db_names[j]} {s:.3g}" if j >= 0 else "")
         res["out"] = save_image_grid(torch.cat(tiles), out, nrow=k + 1, labels=labels, value_range=(0, 1))
     return res
 

@@ -79,7 +79,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
     wrong = (pred != ds.labels).nonzero().flatten()
     if len(wrong):
         order = wrong[conf[wrong].argsort(descending=True)][:mistakes]
-        labels = [f"{clf.classes[int(ds.labels[i])][:10]}→{clf.classes[int(pred[i])][:10]} {float(conf[i]):.2f}"
+        labels = [f"{clf.classes[int(ds.labels[i])]}→{clf.classes[int(pred[i])]} {float(conf[i]):.2f}"
                   for i in order]
         files["mistakes"] = save_image_grid(ds.images[order], out / "mistakes.png", nrow=8, labels=labels,
                                             title="most confident mistakes (true→predicted, confidence)")

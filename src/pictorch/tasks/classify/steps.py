@@ -434,7 +434,7 @@ class ClassifyTask(TrainTask):
         images, labels = self.val[0][:16], self.val[1][:16]
         probs = self.predict_logits(self.eval_module(ctx), images, ctx.device).softmax(1).cpu()
         conf, pred = probs.max(1)
-        names = [f"{'✓' if p == t else '✗'} {self.classes[p][:10]} {c:.2f}"
+        names = [f"{'✓' if p == t else '✗'} {self.classes[p]} {c:.2f}"
                  for p, t, c in zip(pred.tolist(), labels.tolist(), conf.tolist(), strict=True)]
         save_image_grid(images, path, nrow=8, labels=names)
 

@@ -68,6 +68,12 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     labelled = cfg.conditional and not vector_cond
     cfg = replace(cfg, channels=int(ds.images.shape[1]), classes=list(ds.classes) if labelled else [])
     shape = tuple(int(s) for s in ds.images.shape[1:])
+    from pictorch.utils import fit_batch_size
+
+    # a step draws batch × d_steps real samples; batch norm needs at least 2
+    bs = fit_batch_size(train_cfg.batch_size, int(ds.images.shape[0]) // cfg.d_steps, "training images per "
+                        "discriminator step", minimum=2)
+    train_cfg = replace(train_cfg, batch_size=bs)
     loader = make_loader(ds.images, ds.labels if labelled else None, train_cfg.batch_size * cfg.d_steps,
                          seed=train_cfg.seed, extras={"cond": cond} if cond is not None else None)
     common: dict[str, Any] = {"num_classes": len(ds.classes) if labelled else 0, "total_steps": train_cfg.steps,

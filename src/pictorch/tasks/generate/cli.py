@@ -14,6 +14,7 @@ from pictorch.cli_common import (
     ConfigFile,
     DataDir,
     Devices,
+    Force,
     LogEvery,
     NoProgress,
     OutDir,
@@ -24,6 +25,7 @@ from pictorch.cli_common import (
     Threads,
     TimeBudget,
     WeightDecay,
+    output_path,
     parse_duration,
 )
 
@@ -153,12 +155,14 @@ def sample(
     condition: Annotated[str | None, typer.Option(
         "--condition", help="Vector-conditioned models: comma-separated values of one condition, several "
         "separated by ';', or a CSV of rows (file,v1,...); one row of --n samples each.")] = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="grid.png, or a folder for one PNG per sample.")]
-    = "samples.png",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="The grid PNG to write (default: samples.png in "
+                                            "the run folder), or a folder for one PNG per sample.")] = None,
+    force: Force = False,
     seed: Seed = 0,
     nrow: Annotated[int, typer.Option("--nrow", help="Images per grid row.")] = 8,
 ) -> None:
     """Generate samples: a grid or one file per sample; a chosen class, every class or given condition vectors."""
+    out = output_path(out, "samples.png", ckpt, force, folder=out is not None and not out.lower().endswith(".png"))
     from pictorch.tasks.generate import api
 
     res = api.sample(ckpt, n=n, class_=class_, per_class=per_class, out=out, seed=seed, nrow=nrow,
@@ -175,10 +179,12 @@ def interpolate(
     steps: Annotated[int, typer.Option("--steps", help="Images per segment.")] = 10,
     mode: Annotated[str, typer.Option("--mode", help="lerp or slerp (better for normal latents).")] = "slerp",
     class_: Annotated[str | None, typer.Option("--class", help="Class (conditional models).")] = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="Strip PNG (a GIF is written beside it).")]
-    = "interpolation.png",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Strip PNG (a GIF is written beside it).")]
+    = None,
+    force: Force = False,
 ) -> None:
     """Interpolate between seeds' latents (lerp/slerp): a strip PNG and a GIF."""
+    out = output_path(out, "interpolation.png", ckpt, force, folder=False)
     from pictorch.tasks.generate import api
 
     res = api.interpolate(ckpt, seeds=_int_list(seeds, "--seeds"), steps=steps, mode=mode, out=out, class_=class_)
@@ -192,9 +198,11 @@ def arithmetic(
     b: Annotated[str, typer.Option("--b", help="Seeds whose mean latent is b.")],
     c: Annotated[str, typer.Option("--c", help="Seeds whose mean latent is c.")],
     class_: Annotated[str | None, typer.Option("--class", help="Class (conditional models).")] = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="Picture of a, b, c and a − b + c.")] = "arithmetic.png",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Picture of a, b, c and a − b + c.")] = None,
+    force: Force = False,
 ) -> None:
     """Latent arithmetic on mean latents of chosen samples: a − b + c, as a picture."""
+    out = output_path(out, "arithmetic.png", ckpt, force, folder=False)
     from pictorch.tasks.generate import api
 
     res = api.arithmetic(ckpt, _int_list(a, "--a"), _int_list(b, "--b"), _int_list(c, "--c"), out=out,

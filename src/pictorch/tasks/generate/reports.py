@@ -93,8 +93,10 @@ def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, da
                                               and fnet.classes is not None)
     fid = fid_from_features(f_a, f_fake)
     floor = fid_from_features(f_a, f_b)
-    kid_mean, kid_std = kid(f_a, f_fake, subset_size=min(kid_subset, n_use))
-    kid_floor, _ = kid(f_a, f_b, subset_size=min(kid_subset, n_use))
+    # subsets smaller than the sets: one subset of everything has no spread, so KID printed "± 0.0000" always
+    kid_size = max(2, min(kid_subset, n_use // 2))
+    kid_mean, kid_std = kid(f_a, f_fake, subset_size=kid_size)
+    kid_floor, _ = kid(f_a, f_b, subset_size=kid_size)
     pr = precision_recall(f_a, f_fake, k=k)
     report: dict[str, Any] = {
         "checkpoint": str(gan.path), "feature_net": fnet.name, "n": n_use,

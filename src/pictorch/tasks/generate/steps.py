@@ -62,6 +62,7 @@ class GANTask(TrainTask):
     """
 
     task_name = "generate"
+    log_name = "gan"  # the command is `pictorch gan`; checkpoints keep task "generate"
 
     def __init__(self, cfg: GANConfig, shape: tuple[int, ...], num_classes: int = 0, total_steps: int = 1000,
                  out_act: str = "tanh", extra_meta: dict[str, Any] | None = None, lr: float = 2e-4):

@@ -227,7 +227,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
              classes: str | None = None, split: str = "test", pairs: str | None = None,
              pairs_root: str | None = None, n_pairs: int = 6000, gallery_per_class: int = 5,
              max_images: int = 10000, out_dir: str | os.PathLike | None = None, seed: int = 0,
-             embedder: Any = None, faces: bool | None = None, face_detector: str = "hog") -> dict[str, Any]:
+             embedder: Any = None, faces: bool | None = None, face_detector: str = "hog",
+             progress: Any = None) -> dict[str, Any]:
     """Evaluate an embedder: verification, closed-set and open-set identification, retrieval.
 
     Args:
@@ -248,6 +249,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         faces: Detect and align faces in folder photos first (None: when the model is a face model); the
             same road as every other verb (:func:`pictorch.tasks.identify.preprocess.prepare`).
         face_detector: ``hog``, ``cnn`` or ``haar``.
+        progress: ``progress(done, total)`` while the photos are read (:mod:`pictorch.viz.progress`).
 
     Returns:
         The report dict (also written to ``out_dir/report.json``).
@@ -271,7 +273,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
         ds = load_identity_data(data, data_dir, classes, split, size=emb_model.input_size, mode=emb_model.mode,
                                 seed=seed)
         if use_faces and ds.paths:  # folder photos: the faces in them, as every other verb sees them
-            prep = prepare(ds.paths, emb_model.input_size, emb_model.mode, faces=True, detector=face_detector)
+            prep = prepare(ds.paths, emb_model.input_size, emb_model.mode, faces=True, detector=face_detector,
+                           progress=progress)
             if not len(prep):
                 raise DataError(f"{data}: no face found in any photo (first: {prep.bad[0][0]}: {prep.bad[0][1]})"
                                 if prep.bad else f"{data}: no photos")

@@ -13,7 +13,9 @@ import typer
 
 from pictorch.cli_common import (
     DataDir,
+    Force,
     Seed,
+    output_path,
     train_options,
 )
 
@@ -97,10 +99,14 @@ def evaluate(
         base = Path(checkpoint)
         out_dir = str(unique_path((base if base.is_dir() else base.parent) / "eval" if checkpoint != "dlib-face"
                                   else Path("runs/eval")))
-    rep = api_evaluate(checkpoint, data=data, data_dir=data_dir, classes=classes, split=split, pairs=pairs,
-                       pairs_root=pairs_root, n_pairs=n_pairs, gallery_per_class=gallery_per_class,
-                       max_images=max_images, out_dir=out_dir, seed=seed, faces=faces, face_detector=detector,
-                       embedder=service.load_embedder(checkpoint))
+    from pictorch.viz.progress import progress_bar
+
+    embedder = service.load_embedder(checkpoint)
+    with progress_bar("reading photos") as progress:
+        rep = api_evaluate(checkpoint, data=data, data_dir=data_dir, classes=classes, split=split, pairs=pairs,
+                           pairs_root=pairs_root, n_pairs=n_pairs, gallery_per_class=gallery_per_class,
+                           max_images=max_images, out_dir=out_dir, seed=seed, faces=faces, face_detector=detector,
+                           embedder=embedder, progress=progress)
     print_report(rep)
 
 
@@ -140,12 +146,14 @@ def print_report(rep: dict) -> None:
 def embed(
     checkpoint: Annotated[str, typer.Argument(help="Identify checkpoint or run folder (or dlib-face).")],
     photos: Annotated[list[str], typer.Argument(help="Image files or folders.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output .npz (embeddings + paths).")] = "embeddings.npz",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Output .npz (embeddings + paths).")] = None,
+    force: Force = False,
     faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the largest face "
                                                "first (default: on for face models such as dlib-face).")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: hog, cnn or haar.")] = "hog",
 ) -> None:
     """Embed photos into an .npz file (``embeddings`` N×dim, ``paths``, ``boxes``, ``metric``)."""
+    out = output_path(out, "embeddings.npz", checkpoint, force, folder=False)
     import numpy as np
 
     from pictorch.errors import DataError

@@ -8,15 +8,15 @@ typer/stdlib at module level.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from pictorch.utils import plural
 
 GALLERY_OPT = typer.Option(..., "--gallery", "-g", help="The gallery: a SQLite file, or a postgresql://user@host/db (#name) URL for a PostgreSQL + pgvector gallery shared by several machines; created on first enroll.")
 FACES_HELP = ("Detect and align faces first (default: on for face models such as dlib-face, else as the "
@@ -42,24 +42,11 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3f}"
 
 
-@contextlib.contextmanager
-def _bar(label: str) -> Iterator[Any]:
-    """A progress bar on stderr for long photo jobs (a terminal only; pipes and --json output stay clean)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _bar(label: str) -> Any:
+    """The shared progress bar (:func:`pictorch.viz.progress.progress_bar`)."""
+    from pictorch.viz.progress import progress_bar
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            if total >= 20:
-                bar.update(task, completed=done, total=total)
-
-        yield update
+    return progress_bar(label)
 
 
 def _shown(gallery: str) -> str:
@@ -347,7 +334,7 @@ def check(
         raise PictorchError(f"gallery {_shown(gallery)} is damaged: {'; '.join(res.problems)}; restore a backup "
                             "(pictorch identify backup makes one) or enrol the photos again into a new gallery")
     if not as_json:
-        typer.echo(f"gallery {_shown(gallery)} is fine: {res.people} people, {res.embeddings} embeddings; index {res.index}")
+        typer.echo(f"gallery {_shown(gallery)} is fine: {plural(res.people, 'person', 'people')}, {plural(res.embeddings, 'embedding')}; index {res.index}")
 
 
 def backup(

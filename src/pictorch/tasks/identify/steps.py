@@ -338,7 +338,40 @@ class IdentifyTask(TrainTask):
         labels = self.val_set.labels
         if int(torch.bincount(labels).max()) < 2:
             return {}  # a held-out set with one image per identity has no positives to retrieve
-        return {"val_recall@1": recall_at_k(emb, labels, 1), "val_map@r": map_at_r(emb, labels)}
+        out = {"val_recall@1": recall_at_k(emb, labels, 1), "val_map@r": map_at_r(emb, labels)}
+        out.update(_eer_point(emb[:2000], labels[:2000]))
+        return out
+
+    def on_picture(self, ctx, path):
+        """Nearest neighbours: up to 6 held-out images (training images when none are held out), each followed by
+        its 5 closest others by embedding, marked ✓ when of the same identity (``pictures/`` stayed empty)."""
+        ds = self.val_set if self.val_set is not None and len(self.val_set) >= 4 else self.train_set
+        if ds is None or len(ds) < 2:
+            return
+        from pictorch.viz.grid import save_image_grid
+
+        images, labels = ds.images[:512], ds.labels[:512]
+        model = ctx.modules["model"]
+        emb = torch.cat([model(self._to_input(images[s:s + 256].to(ctx.device))).float().cpu()
+                         for s in range(0, len(images), 256)])
+        emb = torch.nn.functional.normalize(emb, dim=1)
+        sim = emb @ emb.T
+        sim.fill_diagonal_(-float("inf"))
+        k = min(5, len(images) - 1)
+        names = list(getattr(ds, "classes", None) or [])
+
+        def name(i: int) -> str:
+            return names[i] if i < len(names) else str(i)
+
+        tiles, text = [], []
+        for q in range(min(6, len(images))):
+            tiles.append(images[q:q + 1])
+            text.append(f"query: {name(int(labels[q]))}")
+            for j in sim[q].topk(k).indices.tolist():
+                tiles.append(images[j:j + 1])
+                text.append(f"{'✓' if int(labels[j]) == int(labels[q]) else '✗'} {name(int(labels[j]))} "
+                            f"{float(sim[q, j]):.2f}")
+        save_image_grid(torch.cat(tiles), path, nrow=k + 1, labels=text)
 
     def checkpoint_meta(self):
         h, w = self.train_set.image_size
@@ -349,6 +382,21 @@ class IdentifyTask(TrainTask):
 
     def config_dict(self):
         return dataclasses.asdict(self.cfg)
+
+
+def _eer_point(emb: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """EER and its cosine threshold over every pair of held-out images: ``identify verify`` decides
+    same/different with it when no threshold is typed and no gallery is calibrated."""
+    from pictorch.metrics.verification import eer
+
+    e = torch.nn.functional.normalize(emb.float(), dim=1)
+    iu = torch.triu_indices(len(e), len(e), offset=1)
+    scores = (e @ e.T)[iu[0], iu[1]]
+    same = (labels[iu[0]] == labels[iu[1]]).long()
+    if not 0 < int(same.sum()) < len(same):
+        return {}
+    rate, threshold = eer(scores.numpy(), same.numpy())
+    return {"val_eer": rate, "val_eer_threshold": threshold}
 
 
 def make_task(cfg: IdentifyConfig, train_set: Any, val_set: Any = None, lr: float = 1e-3,

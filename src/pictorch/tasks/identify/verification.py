@@ -25,15 +25,17 @@ def _model_for(model: str | None, gallery: str | os.PathLike | None) -> tuple[An
 
 
 def _settings(model: str | None, gallery: str | os.PathLike | None, faces: bool | None,
-              threshold: float | None) -> tuple[Any, str, bool, float | None]:
-    """The embedder, its metric, whether to detect faces and the threshold, from the model or the gallery."""
+              threshold: float | None) -> tuple[Any, str, bool, float | None, bool]:
+    """The embedder, its metric, whether to detect faces, the threshold, and whether that threshold is the
+    gallery's, from the model or the gallery."""
     from pictorch.tasks.identify.preprocess import faces_default
 
     embedder, svc = _model_for(model, gallery)
     try:
         metric = svc.metric if svc is not None else S.metric_of(embedder)
         use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
-        return embedder, metric, use_faces, _verify_threshold(embedder, svc, threshold)
+        from_gallery = svc is not None and svc.gallery.threshold is not None
+        return embedder, metric, use_faces, _verify_threshold(embedder, svc, threshold), from_gallery
     finally:
         if svc is not None:
             svc.close()
@@ -46,7 +48,18 @@ def _verify_threshold(embedder: Any, svc: GalleryService | None, threshold: floa
         return S.from_user(threshold, metric)
     if svc is not None and svc.gallery.threshold is not None:
         return svc.gallery.threshold
-    return getattr(embedder, "default_threshold", None)
+    default = getattr(embedder, "default_threshold", None)
+    if default is None and metric == "cosine":
+        default = _trained_threshold(embedder)
+    return default
+
+
+def _trained_threshold(embedder: Any) -> float | None:
+    """The equal-error threshold that ``identify train`` measured on its held-out images (None: none)."""
+    import math
+
+    t = ((getattr(embedder, "meta", None) or {}).get("metrics") or {}).get("val_eer_threshold")
+    return float(t) if isinstance(t, int | float) and math.isfinite(t) else None
 
 
 def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
@@ -57,7 +70,7 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
 
     _check_detector(detector)
     _finite(threshold, "--threshold")
-    embedder, metric, use_faces, t = _settings(model, gallery, faces, threshold)
+    embedder, metric, use_faces, t, from_gallery = _settings(model, gallery, faces, threshold)
     prep = prepare([str(a), str(b)], embedder.input_size, embedder.mode, faces=use_faces, detector=detector)
     if prep.bad:
         p, r = prep.bad[0]
@@ -65,8 +78,14 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
     e = embedder.embed_images(prep.images)
     score = float(S.pair_scores(e[:1], e[1:2], metric)[0])
     same = None if t is None else score >= t
+    notes = list(prep.notes)
+    if threshold is None and not from_gallery and t is not None:
+        where = ("the model's equal-error point on its training's held-out images"
+                 if t == _trained_threshold(embedder) else "the model's default")
+        notes.append(("verify", f"threshold {S.to_user(t, metric):.4f} is {where}; calibrate a gallery "
+                                   "(identify calibrate) or pass --threshold for a chosen false-accept rate"))
     return VerifyResult(str(a), str(b), S.to_user(score, metric), S.to_user(t, metric), same, S.unit(metric),
-                        list(prep.notes))
+                        notes)
 
 
 def verify_person(photo: str | os.PathLike, person: str, gallery: str | os.PathLike, threshold: float | None = None,
@@ -161,7 +180,7 @@ def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None =
     _check_detector(detector)
     _finite(threshold, "--threshold")
     pairs = read_pairs(pairs_file, root)
-    embedder, metric, use_faces, t = _settings(model, gallery, faces, threshold)
+    embedder, metric, use_faces, t, _ = _settings(model, gallery, faces, threshold)
     uniq = list(dict.fromkeys(f for a, b, _ in pairs for f in (a, b)))
     prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
                    progress=progress)

@@ -143,7 +143,8 @@ def load(path: str | Path, device: str = "auto") -> Segmenter:
 
 
 def predict(ckpt: str | Path, inputs: Sequence[str], out_dir: str | Path = "segmentation",
-            tile: int | str | None = "auto", overlap: int = AUTO_OVERLAP, device: str = "auto") -> dict[str, Any]:
+            tile: int | str | None = "auto", overlap: int = AUTO_OVERLAP, device: str = "auto",
+            progress: Any = None) -> dict[str, Any]:
     """Segment image files/folders: ``<name>_mask.png`` (palette PNG of class indices) and
     ``<name>_overlay.png`` per image in ``out_dir`` (never replacing earlier files), and a summary.
 
@@ -170,7 +171,9 @@ def predict(ckpt: str | Path, inputs: Sequence[str], out_dir: str | Path = "segm
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results, skipped = [], []
-    for f in files:
+    from pictorch.viz.progress import track
+
+    for f in track(files, progress):
         try:
             im = load_image(f, mode=seg.mode)
         except BadImageError as e:

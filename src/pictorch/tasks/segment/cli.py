@@ -121,8 +121,11 @@ def predict(
 ) -> None:
     """Masks (palette PNGs of class indices) and overlays for images of any size."""
     from pictorch.tasks.segment.api import predict as run_predict
+    from pictorch.viz.progress import progress_bar
 
-    res = run_predict(ckpt, inputs, out_dir=out, tile=_tile(tile), overlap=overlap, device=device)
+    with progress_bar("segmenting") as progress:
+        res = run_predict(ckpt, inputs, out_dir=out, tile=_tile(tile), overlap=overlap, device=device,
+                          progress=progress)
     for r in res["results"]:
         top = ", ".join(f"{k} {v}" for k, v in r["class_pixels"].items() if v)
         typer.echo(f"{r['path']}: {r['size'][1]}×{r['size'][0]} -> {r['mask']} ({top})")

@@ -138,9 +138,12 @@ def apply(
 ) -> None:
     """Stylise photos with a trained fast-style network."""
     from pictorch.tasks.stylize.api import apply as run
+    from pictorch.viz.progress import progress_bar
 
     set_threads(threads)
-    for p in run(ckpt, images, out, max_side=size, max_pixels=max_pixels, runtime=runtime):
+    with progress_bar("stylizing") as progress:
+        written = run(ckpt, images, out, max_side=size, max_pixels=max_pixels, runtime=runtime, progress=progress)
+    for p in written:
         typer.echo(f"wrote {p}")
 
 

@@ -246,7 +246,7 @@ def _runtime(model: torch.nn.Module, runtime: str):
 
 @torch.no_grad()
 def apply(ckpt: str | Path, images: list[str | Path], out: str | Path, *, max_side: int | None = None,
-          max_pixels: int = 4096 * 4096, runtime: str = "auto") -> list[Path]:
+          max_pixels: int = 4096 * 4096, runtime: str = "auto", progress: Any = None) -> list[Path]:
     """Stylise photos with a trained TransformerNet at their own size (or ``max_side``); returns the paths.
 
     ``runtime``: ``auto`` (onnxruntime when installed: ~3× faster on CPU), ``torch`` or ``onnx``.
@@ -257,7 +257,9 @@ def apply(ckpt: str | Path, images: list[str | Path], out: str | Path, *, max_si
     style = Path(str((getattr(model, "pictorch_meta", {}) or {}).get("style", "style"))).stem
     run = _runtime(model, runtime) if images else model
     written = []
-    for p in images:
+    from pictorch.viz.progress import track
+
+    for p in track(images, progress):
         x = load_photo(p, channels=3, max_side=max_side, max_pixels=max_pixels, what="photo")
         y = ensure_finite(run(x).clamp(0, 1), "the stylizer", path)
         written.append(save_picture(y, Path(out) / f"{Path(p).stem}_{style}.png"))

@@ -220,7 +220,7 @@ def _set_mode(g: torch.nn.Module, mode: str) -> None:
 
 @torch.no_grad()
 def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = False, mode: str = "eval",
-          seed: int = 0) -> dict[str, Any]:
+          seed: int = 0, progress: Any = None) -> dict[str, Any]:
     """Translate image files (or every image of folders) with a checkpoint; one PNG per input in ``out``.
 
     Images of any size keep their size; the checkpoint says the channel modes, so nothing is retyped.
@@ -241,7 +241,9 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
-    for f in _inputs(inputs):
+    from pictorch.viz.progress import track
+
+    for f in track(_inputs(inputs), progress):
         try:
             x = load_image(f, mode=in_mode)
         except BadImageError as e:

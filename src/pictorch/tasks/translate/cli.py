@@ -121,8 +121,10 @@ def apply_cmd(
 ) -> None:
     """Translate images of any size with a checkpoint (it describes itself: no flags to retype)."""
     from pictorch.tasks.translate import api
+    from pictorch.viz.progress import progress_bar
 
-    res = api.apply(ckpt, images, out, reverse=reverse, mode=mode, seed=seed)
+    with progress_bar("translating") as progress:
+        res = api.apply(ckpt, images, out, reverse=reverse, mode=mode, seed=seed, progress=progress)
     for path, reason in res["skipped"]:
         typer.echo(f"skipped {path}: {reason}", err=True)
     typer.echo(f"wrote {len(res['files'])} images to {out} (mode {mode})")

@@ -1,0 +1,156 @@
+"""Issue 14's smaller defects, each fed through the CLI exactly as the tester typed it: a small folder trains with
+a lowered batch size, one metrics.csv row and one progress line per step (also after --resume), `gan` logs as
+`[gan]`, pictures go into the run folder and never over earlier ones (--force to replace), `identify train`
+fills pictures/, `verify` decides with the model's threshold, "1 person", and atomically written files keep the
+usual permissions."""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pictorch.cli import main
+
+TORCH_THREADS = 1
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _error_line(code: int, out: str, err: str) -> str:
+    assert code != 0, out + err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "unexpected" not in lines[0], err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):
+    """6 gray 28×28 photos of 2 "people" (3 each): smaller than every default batch size."""
+    root = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    for c in ("ann", "bob"):
+        (root / c).mkdir()
+        base = rng.integers(0, 255, (28, 28))
+        for i in range(3):
+            img = np.clip(base + rng.normal(0, 20, (28, 28)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / c / f"{i}.png")
+    return root
+
+
+def _rows(run) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_ae_small_folder_lowers_batch_one_row_per_step_and_resume(tmp_path, small_folder, capsys):
+    run = tmp_path / "ae"
+    base = ["ae", "train", "--data", str(small_folder), "--image-size", "16", "--widths", "4,8", "--code-size", "4",
+            "--precision", "32-true", "--log-every", "1", "--out", str(run)]
+    code, out, err = _cli(capsys, *base, "--steps", "2")
+    assert code == 0, err
+    assert "note: only 6 training images: --batch-size lowered from 128 to 6" in err
+    steps = [r["step"] for r in _rows(run)]
+    assert steps == ["1", "2"], steps  # the final row was written twice (before and after validation)
+    assert "val_psnr" in _rows(run)[-1] and _rows(run)[-1]["val_psnr"]
+    assert sum(ln.startswith("[autoencode] step 2/2") for ln in err.splitlines()) == 1, err
+    code, out, err = _cli(capsys, *base, "--steps", "3", "--resume")
+    assert code == 0, err
+    assert [r["step"] for r in _rows(run)] == ["1", "2", "3"]
+    code, out, err = _cli(capsys, *base, "--steps", "3", "--resume")  # a finished run resumed: no new row
+    assert code == 0, err
+    assert [r["step"] for r in _rows(run)] == ["1", "2", "3"]
+
+
+def test_gan_small_folder_logs_as_gan_and_writes_into_its_run(tmp_path, small_folder, capsys, monkeypatch):
+    run = tmp_path / "gan"
+    code, out, err = _cli(capsys, "gan", "train", "--data", str(small_folder), "--steps", "2", "--ngf", "8", "--ndf",
+                          "8", "--z-dim", "8", "--precision", "32-true", "--log-every", "1", "--out", str(run))
+    assert code == 0, err
+    assert "note: only 6 training images per discriminator step: --batch-size lowered from 64 to 6" in err
+    assert "[gan] step 2/2" in err and "[generate]" not in err
+
+    monkeypatch.chdir(tmp_path)  # a bare `gan sample RUN` must not write into the current folder
+    code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "4")
+    assert code == 0 and (run / "samples.png").exists() and not (tmp_path / "samples.png").exists(), out + err
+    code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "4", "--seed", "1")
+    assert code == 0 and (run / "samples-1.png").exists(), out + err  # never over the first
+    code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "2", "--out", "mine.png")
+    assert code == 0 and (tmp_path / "mine.png").exists()
+    before = (tmp_path / "mine.png").read_bytes()
+    line = _error_line(*_cli(capsys, "gan", "sample", str(run), "--n", "4", "--out", "mine.png"))
+    assert "already exists" in line and "--force" in line
+    assert (tmp_path / "mine.png").read_bytes() == before
+    code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "4", "--out", "mine.png", "--force")
+    assert code == 0 and (tmp_path / "mine.png").read_bytes() != before
+    # what --help says it writes is what it writes
+    code, out, err = _cli(capsys, "gan", "sample", "--help")
+    assert "samples.png" in out and "grid.png" not in out
+    # files written atomically are readable like any other (mkstemp made them 0600)
+    mode = stat.S_IMODE(os.stat(run / "samples.png").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask, oct(mode)
+
+
+def test_ae_folder_outputs_refuse_a_folder_with_files(tmp_path, small_folder, capsys, monkeypatch):
+    run = tmp_path / "ae"
+    code, out, err = _cli(capsys, "ae", "train", "--data", str(small_folder), "--image-size", "16", "--widths",
+                          "4,8", "--code-size", "4", "--precision", "32-true", "--steps", "1", "--out", str(run))
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(capsys, "ae", "denoise", str(run), str(small_folder / "ann"))
+    assert code == 0 and (run / "denoised").is_dir() and not (tmp_path / "denoised").exists(), out + err
+    # --out onto the inputs' own folder would have replaced the photos with their denoised versions
+    line = _error_line(*_cli(capsys, "ae", "denoise", str(run), str(small_folder / "ann"), "--out",
+                             str(small_folder / "ann")))
+    assert "already holds files" in line and "--force" in line
+    code, out, err = _cli(capsys, "ae", "encode", str(run), str(small_folder))
+    assert code == 0 and (run / "codes.npz").exists(), out + err
+
+
+def test_identify_train_pictures_verify_threshold_and_one_person(tmp_path, capsys):
+    from pictorch.data.synthetic import toy_identities
+
+    photos = tmp_path / "people"
+    ds = toy_identities(4, 6, size=28, channels=1, seed=0)
+    for i, (img, lab) in enumerate(zip(ds.images, ds.labels, strict=True)):
+        d = photos / f"p{int(lab)}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img[0].numpy()).save(d / f"{i:02d}.png")
+    run = tmp_path / "id"
+    code, out, err = _cli(capsys, "identify", "train", "--data", "toy-identities:8x8", "--steps", "3",
+                          "--batch-size", "16", "--precision", "32-true", "--no-progress", "--out", str(run))
+    assert code == 0, err
+    assert list((run / "pictures").glob("*.png")), "identify train left pictures/ empty"
+
+    a, b = sorted((photos / "p0").glob("*.png"))[:2]
+    c = sorted((photos / "p1").glob("*.png"))[0]
+    code, out, err = _cli(capsys, "identify", "verify", str(a), str(c), "--model", str(run))
+    assert code == 0, err
+    # without --threshold or a calibrated gallery: the equal-error point measured when training, and a note
+    assert out.startswith(("same person:", "different people:")), out
+    assert "equal-error point" in err
+    code, out, err = _cli(capsys, "identify", "verify", str(a), str(b), "--model", str(run), "--threshold", "0.5")
+    assert code == 0 and "threshold 0.5000" in out
+
+    g = tmp_path / "g.db"
+    code, out, err = _cli(capsys, "identify", "enroll", "ann", str(photos / "p0"), "--gallery", str(g), "--model",
+                          str(run))
+    assert code == 0, err
+    code, out, err = _cli(capsys, "identify", "check", "--gallery", str(g))
+    assert code == 0 and "1 person," in out and "1 people" not in out, out
+    line = _error_line(*_cli(capsys, "identify", "who", str(a), "--gallery", str(g), "--top-k", "0"))
+    assert "--top-k" in line
