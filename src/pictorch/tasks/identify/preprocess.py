@@ -8,7 +8,7 @@ was applied to vectors made the other.)
 
 * Whole photos (``faces=False``): :func:`pictorch.data.decode.load_images` with ``resize="fit"`` (letterbox,
   bicubic), exactly what training on a folder does (:func:`pictorch.data.sources.load_image_folder`).
-* Faces (``faces=True``): decoded by the same decoder (:func:`pictorch.data.decode.load_image`), detected,
+* Faces (``faces=True``): decoded by the same decoder (:func:`pictorch.data.decode.load_array`), detected,
   aligned to a chip (dlib 5-point landmarks), then converted to the model's mode and size by the same Pillow
   conversion and resize as whole photos.
 
