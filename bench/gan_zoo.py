@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--ndf", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--lr", type=float, default=2e-4, help="G and D learning rate (DCGAN's 2e-4)")
     ap.add_argument("--out", default="runs/bench_gan_zoo")
     args = ap.parse_args()
 
@@ -65,7 +66,7 @@ def main() -> None:
             cfg = GANConfig(data=data, model=model, image_size=size, levels=spec["levels"], ngf=args.ngf,
                             ndf=args.ndf, instance_noise=0.05, monitor_warmup=300)
             run = out / data / model
-            tcfg = TrainConfig(out_dir=str(run), steps=10**7, batch_size=args.batch_size, lr=2e-4,
+            tcfg = TrainConfig(out_dir=str(run), steps=10**7, batch_size=args.batch_size, lr=args.lr,
                                accelerator="cpu", precision="32-true", progress=False, log_every=50,
                                picture_every=0)  # fp32: what AVX2 CPUs without native bf16 (CI, users) run
             load0 = os.getloadavg()[0]
