@@ -126,6 +126,13 @@ def test_evaluate_scores_fid_and_kid_on_a_domain_feature_net(run, trained, tmp_p
     _one_line_error(*run("translate", "evaluate", str(trained), "--feature-net", str(tmp_path / "none.safetensors")))
 
 
+def test_channels_last_option_reaches_the_config(run, aligned_dir, tmp_path):
+    code, text = run("translate", "train", "--data", str(aligned_dir), "--steps", "2", "--out", str(tmp_path),
+                     "--channels-last", *TINY)
+    assert code == 0, text
+    assert "channels_last: true" in (tmp_path / "config.yaml").read_text()
+
+
 def test_resume_continues_to_the_new_step_count(run, aligned_dir, tmp_path):
     code, text = run("translate", "train", "--data", str(aligned_dir), "--steps", "2", "--out", str(tmp_path), *TINY)
     assert code == 0, text
