@@ -37,6 +37,10 @@ Threads = Annotated[str, typer.Option(
     "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
     "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
+Compile = Annotated[str, typer.Option(
+    "--compile", help="torch.compile the model: off, on, or auto (on only for a model and CPU kind where a bench "
+    "measured a win that this run's length pays back; eager otherwise).")]
+
 TimeBudget = Annotated[str, typer.Option(
     "--time-budget", help="Training time budget: seconds, or with a unit (90s, 5m, 1.5h); 0: run --steps.")]
 

@@ -207,6 +207,9 @@ class Trainer:
                 if name not in resume_ckpt.state_dicts:
                     raise CheckpointError(f"{self.ckpt_path}: has no weights for module {name!r}")
                 mod.load_state_dict(resume_ckpt.state_dicts[name])
+        from pictorch.engine.compile import compile_modules
+
+        modules = compile_modules(modules, cfg.compile, cfg.steps, fabric.device.type)
         # a module with no trainable parameter (a weight average, a fixed feature net) is only moved: DDP
         # refuses to wrap it and nothing differentiates through it
         wrapped = {name: fabric.setup_module(m) if any(p.requires_grad for p in m.parameters())

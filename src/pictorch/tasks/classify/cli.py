@@ -13,6 +13,7 @@ from pictorch.cli_common import (
     Accelerator,
     BatchSize,
     CkptEvery,
+    Compile,
     ConfigFile,
     DataDir,
     Devices,
@@ -118,6 +119,7 @@ def train(
     config: ConfigFile = None,
     no_progress: NoProgress = False,
     threads: Threads = "auto",
+    compile: Compile = "auto",  # noqa: A002 - the option name TrainConfig shares
 ) -> None:
     """Train a classifier: from scratch, or transfer-learned (head, last-k, full)."""
     tune = set_threads(threads)
