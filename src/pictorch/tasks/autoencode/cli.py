@@ -22,8 +22,10 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
     ValEvery,
     WeightDecay,
+    set_threads,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Autoencoders: reconstruct, denoise, compress, search, interpolate.")
@@ -70,12 +72,14 @@ def train(
     resume: Resume = False,
     config: ConfigFile = None,
     no_progress: NoProgress = False,
+    threads: Threads = "auto",
 ) -> None:
     """Train an autoencoder (vanilla, convolutional, denoising, sparse or variational)."""
     from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.autoencode.api import train as run_train
     from pictorch.tasks.autoencode.steps import AutoencodeConfig
 
+    set_threads(threads)  # the one thread policy (engine.threads); auto keeps torch's count here
     cfg, task_cfg = train_and_task_config(AutoencodeConfig, ctx, config, no_progress)
     result = run_train(task_cfg, cfg)
     echo_result(result, "autoencode")

@@ -158,21 +158,17 @@ def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = Non
     loader = TensorLoader(train_set.images, train_set.labels, batch_size=bs, shuffle=True, drop_last=True,
                           seed=train_cfg.seed)
     hooks = list(hooks or [])
-    tuner = None
-    if tune_threads:
-        from pictorch.engine.threads import CpuThreadTuner
-
-        tuner = CpuThreadTuner()
-        hooks.append(tuner)
     if max_seconds > 0:
         from pictorch.engine.hooks import TimeBudget
 
         hooks.append(TimeBudget(max_seconds))
-    before = torch.get_num_threads()
-    try:
+    from pictorch.engine.threads import cpu_threads
+
+    # the one thread policy: tune on real steps, or keep the count the command set; restored afterwards
+    with cpu_threads("auto" if tune_threads else torch.get_num_threads()) as tuner:
+        if tuner is not None:
+            hooks.append(tuner)
         result = Trainer(replace(train_cfg, batch_size=bs), hooks=hooks).fit(task, loader)
-    finally:  # the tuner restores the count at the end; also after an error
-        torch.set_num_threads(before)
     model = result["modules"]["model"]
     result.update(note=note, regime=cfg.regime, trainable_params=task.trainable_params,
                   total_params=sum(p.numel() for p in model.parameters()), train_images=len(train_set),

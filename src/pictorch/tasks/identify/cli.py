@@ -26,7 +26,9 @@ from pictorch.cli_common import (
     Resume,
     Seed,
     Steps,
+    Threads,
     WeightDecay,
+    set_threads,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Recognize people/objects from a few photos.")
@@ -79,6 +81,7 @@ def train(
     ckpt_every: CkptEvery = 0,
     resume: Resume = False,
     no_progress: NoProgress = False,
+    threads: Threads = "auto",
     config: ConfigFile = None,
 ) -> None:
     """Train an embedding (triplet loss with a miner, DeepFace softmax, ArcFace or CosFace)."""
@@ -86,6 +89,7 @@ def train(
     from pictorch.tasks.identify.api import train as api_train
     from pictorch.tasks.identify.steps import IdentifyConfig
 
+    set_threads(threads)  # the one thread policy (engine.threads); auto keeps torch's count here
     tcfg, icfg = train_and_task_config(IdentifyConfig, ctx, config, no_progress)
     kw = {f: getattr(icfg, f) for f in icfg.__dataclass_fields__ if f not in ("data", "extra")}
     result = api_train(data=icfg.data, train_cfg=tcfg, **kw)
