@@ -249,6 +249,9 @@ def main() -> None:
     ap.add_argument("--only-train-head", action="store_true", help="Skip everything but --train-head.")
     ap.add_argument("--only-group", action="store_true", help="Only the group-photo comparison.")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     orl = Path(args.orl)
     if not orl.is_dir():
         sys.exit(f"error: ORL faces not found at {orl} (s1..s40/*.pgm)")

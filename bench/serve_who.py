@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--requests", type=int, default=200, help="per client in the load run")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(1)
 
     import httpx

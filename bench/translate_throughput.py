@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=15, help="timed steps per round and side")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     default_threads = torch.get_num_threads()
 
     from pictorch.engine.config import TrainConfig
