@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--only", default="linear,conv,denoise,search")
     ap.add_argument("--out", default=None, help="run folder root (default: a temp dir)")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 

@@ -265,6 +265,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: dlib and face_recognition "
                                                               "use one core)")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     orl = Path(args.orl)
     if not orl.is_dir():
         sys.exit(f"error: ORL faces not found at {orl} (s1..s40/*.pgm)")

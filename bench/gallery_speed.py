@@ -50,6 +50,9 @@ def main() -> None:
     ap.add_argument("--kinds", default="hnsw,ivf")
     ap.add_argument("--skip-faces", action="store_true", help="Skip the dlib-face embedding throughput.")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
 
     rng = np.random.default_rng(0)
     t = time.perf_counter()

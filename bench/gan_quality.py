@@ -35,6 +35,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--out", default="runs/bench_gan_quality")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
 
     from pictorch.engine.config import TrainConfig
     from pictorch.tasks.generate import api

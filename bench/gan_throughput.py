@@ -121,6 +121,9 @@ def main() -> None:
                     help="threads of the reference loop (0: torch's default, as an example script runs); with "
                     "--threads N too, compares the step code alone")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
 
     from pictorch.data.fashion_mnist import load_fashion_mnist
     from pictorch.utils import auto_precision

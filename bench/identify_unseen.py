@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0: default). On a CPU shared with other jobs, 1 avoids OpenMP spin-waits")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

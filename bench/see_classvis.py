@@ -37,6 +37,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="Save the grid here (PNG).")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
     from pictorch.nn.features import input_spec, load_frozen
     from pictorch.tasks.see.api import MaximizeConfig, maximize

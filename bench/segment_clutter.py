@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--loss", default="ce+dice")
     ap.add_argument("--class-weights", default="none", help="none, balanced (inverse pixel frequency) or w0,w1,...")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
 
     from pictorch.engine.config import TrainConfig

@@ -61,6 +61,9 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
 
     from pictorch.engine.config import TrainConfig

@@ -112,6 +112,9 @@ def main() -> None:
     ap.add_argument("--speed-steps", type=int, default=8, help="Timed steps of each throughput run.")
     ap.add_argument("--out", default=None, help="Run folders (default: a temporary folder).")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
 
     from pictorch.engine.config import TrainConfig

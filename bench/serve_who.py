@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="per client in the load run")
     ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(1)
 
     import httpx

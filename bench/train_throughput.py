@@ -25,7 +25,6 @@ next to the numbers (printed at the start and the end).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import load, matmul_peak
 from torch import nn
 
 # name -> (registry arch, in_chans, size, batch, extra kwargs)
@@ -43,30 +43,10 @@ PRESETS: dict[str, tuple[str, int, int, int, dict[str, Any]]] = {
     "inception_small": ("inception_small", 1, 28, 256, {}),
     "efficientnet_b0": ("efficientnet_b0", 3, 64, 64, {}),
 }
-VARIANTS = [("32-true", False), ("32-true", True), ("bf16-mixed", False), ("bf16-mixed", True)]
-
-
-def load() -> str:
-    try:
-        return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load ?"
-
-
-def matmul_peak(dtype: torch.dtype, n: int, seconds: float) -> float:
-    """Best FLOP/s of repeated ``n×n @ n×n`` matmuls over about ``seconds`` (after one warm-up product).
-
-    The best single product, not the mean: on a shared machine the best is the closest to an unshared core.
-    """
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    c = a @ b
-    best, t_end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        torch.matmul(a, b, out=c)
-        best = max(best, 2 * n**3 / (time.perf_counter() - t))
-    return best
+# --variants names -> (precision, channels_last, --compile)
+VARIANTS_ALL = {"fp32": ("32-true", False, "off"), "fp32-cl": ("32-true", True, "off"),
+                "bf16": ("bf16-mixed", False, "off"), "bf16-cl": ("bf16-mixed", True, "off"),
+                "fp32-cl-compile": ("32-true", True, "on"), "fp32-compile": ("32-true", False, "on")}
 
 
 def make_images(name: str, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,6 +131,7 @@ class StepTimer:
     def __init__(self, warmup: int, seconds: float):
         self.warmup, self.seconds = warmup, seconds
         self.times: list[float] = []
+        self.warm: list[float] = []  # the untimed first steps (they hold torch.compile's compilation)
         self._last = 0.0
 
     def on_fit_start(self, ctx: Any) -> None:
@@ -160,6 +141,8 @@ class StepTimer:
         now = time.perf_counter()
         if ctx.step > self.warmup:
             self.times.append(now - self._last)
+        else:
+            self.warm.append(now - self._last)
         self._last = now
         if sum(self.times) >= self.seconds:
             ctx.cfg.steps = ctx.step
@@ -181,8 +164,10 @@ def step_flops(name: str) -> int:
 
 
 def run_variant(name: str, precision: str, channels_last: bool, args: argparse.Namespace,
-                data: tuple[torch.Tensor, torch.Tensor], out: Path) -> tuple[float, int]:
-    """Median img/s over timed steps, and the number of timed steps."""
+                data: tuple[torch.Tensor, torch.Tensor], out: Path, compile_mode: str = "off"
+                ) -> tuple[float, int, float]:
+    """Median img/s over timed steps, the number of timed steps, and the warm-up steps' excess seconds over
+    as many median steps (with ``--compile on``: the compilation time)."""
     from pictorch.data.loader import TensorLoader
     from pictorch.engine.config import TrainConfig
     from pictorch.engine.trainer import Trainer
@@ -190,11 +175,12 @@ def run_variant(name: str, precision: str, channels_last: bool, args: argparse.N
     batch = PRESETS[name][3]
     timer = StepTimer(args.warmup, args.seconds)
     cfg = TrainConfig(out_dir=str(out), steps=10**9, batch_size=batch, lr=args.lr, precision=precision,
-                      accelerator="cpu", progress=False, log_every=10**9)
+                      accelerator="cpu", progress=False, log_every=10**9, compile=compile_mode)
     loader = TensorLoader(data[0], data[1], batch_size=batch, shuffle=True, seed=0)
     task = ClassifyBenchTask(name, channels_last, args.optimizer, args.lr)
     Trainer(cfg, hooks=[timer]).fit(task, loader)  # type: ignore[arg-type]
-    return batch / statistics.median(timer.times), len(timer.times)
+    med = statistics.median(timer.times)
+    return batch / med, len(timer.times), sum(timer.warm) - len(timer.warm) * med
 
 
 def main() -> None:
@@ -203,6 +189,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="timed training seconds per row (after warm-up)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps at the start of each row")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--variants", default="fp32,fp32-cl,bf16,bf16-cl",
+                    help=f"comma-separated, from {', '.join(VARIANTS_ALL)}")
     ap.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--matmul-n", type=int, default=2048)
@@ -210,36 +198,47 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=4096, help="images held in memory per model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if any(v not in VARIANTS_ALL for v in variants):
+        ap.error(f"unknown variant in {args.variants!r}; known: {', '.join(VARIANTS_ALL)}")
     unknown = [m for m in names if m not in PRESETS]
     if unknown:
         ap.error(f"unknown model(s) {unknown}; known: {', '.join(PRESETS)}")
 
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {load()} (start)", flush=True)
+    from pictorch.utils import cpu_kind
+
+    # emulated bf16 multiplies at ~0.3 GFLOP/s: one 2048³ product would take a minute; 512³ shows the same rate
+    n16 = args.matmul_n if cpu_kind()["bf16_native"] else min(args.matmul_n, 512)
     peak32 = matmul_peak(torch.float32, args.matmul_n, args.matmul_seconds)
-    peak16 = matmul_peak(torch.bfloat16, args.matmul_n, args.matmul_seconds)
-    print(f"matmul {args.matmul_n}³ peak: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s "
+    peak16 = matmul_peak(torch.bfloat16, n16, args.matmul_seconds)
+    print(f"matmul peak: fp32 {args.matmul_n}³ {peak32 / 1e9:.1f} GFLOP/s, bf16 {n16}³ {peak16 / 1e9:.1f} GFLOP/s "
           f"({load()})", flush=True)
 
     rows: list[tuple[Any, ...]] = []
     header = (f"{'model':<16} {'input':<13} {'precision':<11} {'layout':<14} {'img/s':>8} {'steps':>6} "
-              f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8}")
+              f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'%fp32pk':>8} {'%bf16pk':>8} {'warm-up excess s':>16}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             arch, c, size, batch, _ = PRESETS[name]
             flops = step_flops(name)
             data = make_images(name, args.limit)
-            for i, (precision, cl) in enumerate(VARIANTS):
-                ips, n = run_variant(name, precision, cl, args, data, Path(tmp) / f"{name}-{i}")
+            for i, vname in enumerate(variants):
+                precision, cl, comp = VARIANTS_ALL[vname]
+                ips, n, extra = run_variant(name, precision, cl, args, data, Path(tmp) / f"{name}-{i}", comp)
                 achieved = flops * ips / batch
+                layout = ("channels_last" if cl else "contiguous") + ("+compile" if comp == "on" else "")
                 rows.append((name, f"{c}×{size}² b{batch}", "fp32" if precision == "32-true" else "bf16-mixed",
-                             "channels_last" if cl else "contiguous", ips, n, flops / 1e9, achieved / 1e9))
+                             layout, ips, n, flops / 1e9, achieved / 1e9, extra))
                 print("  " + " | ".join(str(v if not isinstance(v, float) else round(v, 2)) for v in rows[-1])
                       + f"  ({load()})", flush=True)
     # a busy machine time-slices the peak measurement too: measure it again after the runs, keep the best
     end32 = matmul_peak(torch.float32, args.matmul_n, args.matmul_seconds)
-    end16 = matmul_peak(torch.bfloat16, args.matmul_n, args.matmul_seconds)
-    print(f"matmul {args.matmul_n}³ peak again: fp32 {end32 / 1e9:.1f} GFLOP/s, bf16 {end16 / 1e9:.1f} GFLOP/s "
+    end16 = matmul_peak(torch.bfloat16, n16, args.matmul_seconds)
+    print(f"matmul peak again: fp32 {end32 / 1e9:.1f} GFLOP/s, bf16 {end16 / 1e9:.1f} GFLOP/s "
           f"({load()})")
     peak32, peak16 = max(peak32, end32), max(peak16, end16)
     print(f"\npeaks used: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s")
@@ -247,9 +246,10 @@ def main() -> None:
     for r in rows:
         a = r[7] * 1e9
         print(f"{r[0]:<16} {r[1]:<13} {r[2]:<11} {r[3]:<14} {r[4]:>8.1f} {r[5]:>6d} {r[6]:>10.2f} {r[7]:>8.1f} "
-              f"{100 * a / peak32:>7.1f}% {100 * a / peak16:>7.1f}%")
+              f"{100 * a / peak32:>7.1f}% {100 * a / peak16:>7.1f}% {r[8]:>16.1f}")
     print(f"\nend: {load()}; FLOPs = fwd+bwd conv/matmul FLOPs of one batch (FlopCounterMode); "
-          "%fp32pk / %bf16pk = achieved FLOP/s over the fp32 / bf16 matmul peak")
+          "%fp32pk / %bf16pk = achieved FLOP/s over the fp32 / bf16 matmul peak; warm-up excess = the untimed "
+          "first steps' seconds beyond as many median steps (with +compile: the compilation)")
 
 
 if __name__ == "__main__":

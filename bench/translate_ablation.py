@@ -161,6 +161,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam LR of G and D (short budgets: 5x the papers' 2e-4)")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-ablation")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
 
     from pictorch.engine.config import TrainConfig

@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--tasks", default="day2night,labels2satellite,sneaker2boot")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-cyclegan")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     torch.set_num_threads(args.threads)
 
     from pictorch.engine.config import TrainConfig

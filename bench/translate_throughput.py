@@ -42,6 +42,9 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="Time bf16 variants even where bf16 is emulated.")
     ap.add_argument("--no-inference", action="store_true", help="Skip the U-Net-256 inference timing.")
     args = ap.parse_args()
+    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+
+    print(env_line(), flush=True)
     default_threads = torch.get_num_threads()
 
     from pictorch.engine.config import TrainConfig

@@ -43,6 +43,10 @@ Threads = Annotated[str, typer.Option(
     "--threads", help="CPU threads: auto (time real steps with 1 and all cores, keep the faster, re-check as the "
     "load changes; a busy shared CPU is often faster with 1) or a number.")]
 
+Compile = Annotated[str, typer.Option(
+    "--compile", help="torch.compile the model: off, on, or auto (on only for a model and CPU kind where a bench "
+    "measured a win that this run's length pays back; eager otherwise).")]
+
 TimeBudget = Annotated[str, typer.Option(
     "--time-budget", help="Training time budget: seconds, or with a unit (90s, 5m, 1.5h); 0: run --steps.")]
 
@@ -86,10 +90,10 @@ _SHARED: dict[str, tuple[Any, Any]] = {
     "devices": (Devices, None), "seed": (Seed, None), "log_every": (LogEvery, None), "ckpt_every": (CkptEvery, None),
     "picture_every": (PictureEvery, None), "val_every": (ValEvery, None), "resume": (Resume, None),
     "config": (ConfigFile, None), "no_progress": (NoProgress, False), "threads": (Threads, "auto"),
-    "time_budget": (TimeBudget, "0"),
+    "time_budget": (TimeBudget, "0"), "compile": (Compile, "auto"),
 }
-#: what a ``train`` command has unless it says otherwise (``--time-budget`` is opt-in: ``extra=``)
-TRAIN_OPTIONS = tuple(n for n in _SHARED if n != "time_budget")
+#: what a ``train`` command has unless it says otherwise (``--time-budget`` and ``--compile`` are opt-in: ``extra=``)
+TRAIN_OPTIONS = tuple(n for n in _SHARED if n not in ("time_budget", "compile"))
 
 
 def train_options(*, only: tuple[str, ...] | None = None, without: tuple[str, ...] = (), extra: tuple[str, ...] = (),

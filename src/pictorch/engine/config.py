@@ -89,6 +89,9 @@ class TrainConfig:
         val_every: Steps between validations (0: only at the end).
         resume: Continue from the run folder's last checkpoint.
         progress: Show a progress bar.
+        compile: ``torch.compile`` the trained modules: "off", "on", or "auto" (only for a model and CPU kind
+            where a bench measured a win that the run is long enough to pay back; see
+            :mod:`pictorch.engine.compile`).
     """
 
     out_dir: str = "runs/run"
@@ -109,6 +112,7 @@ class TrainConfig:
     val_every: int = 0
     resume: bool = False
     progress: bool = True
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         check_numbers(self, {"steps": (1, 10**9), "batch_size": (1, 65536), "lr": (0, 10.0),
@@ -117,6 +121,9 @@ class TrainConfig:
                              "picture_every": (0, None), "val_every": (0, None)}, open_low=("lr",))
         if self.precision not in ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"):
             raise ConfigError(f"unknown precision {self.precision!r}; use auto, 32-true, bf16-mixed or 16-mixed")
+        from pictorch.engine.compile import check_mode
+
+        self.compile = check_mode(self.compile)
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:

@@ -231,6 +231,9 @@ class Trainer:
                 if name not in resume_ckpt.state_dicts:
                     raise CheckpointError(f"{self.ckpt_path}: has no weights for module {name!r}")
                 mod.load_state_dict(resume_ckpt.state_dicts[name])
+        from pictorch.engine.compile import compile_modules
+
+        modules = compile_modules(modules, cfg.compile, cfg.steps, fabric.device.type)
         # a module with no trainable parameter (a weight average, a fixed feature net) is only moved: DDP
         # refuses to wrap it and nothing differentiates through it
         wrapped = {name: fabric.setup_module(m) if any(p.requires_grad for p in m.parameters())
@@ -241,7 +244,7 @@ class Trainer:
                           total_steps=cfg.steps)
         schedulers = task.configure_schedulers(optimizers, RunLength(ctx))
         ctx.schedulers = schedulers
-        hooks = [ProgressHook(cfg.steps, task.log_name or task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
+        hooks = [ProgressHook(cfg.steps, getattr(task, "log_name", None) or task.task_name, enabled=cfg.progress), CSVLogHook(self.run_dir),
                  *self.extra_hooks]
 
         if hasattr(loader, "shard") and fabric.world_size > 1:

@@ -11,6 +11,7 @@ from pictorch.cli_common import (
     DataDir,
     Force,
     output_path,
+    set_threads,
     train_options,
 )
 
@@ -22,7 +23,7 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 
 
 @app.command()
-@train_options(without=("threads",), steps=3000, batch_size=128, lr=2e-3, out_dir="runs/autoencode",
+@train_options(steps=3000, batch_size=128, lr=2e-3, out_dir="runs/autoencode",
                picture_every=500)
 def train(
     ctx: typer.Context,
@@ -44,13 +45,14 @@ def train(
     mode: Annotated[str | None, typer.Option("--mode", help="L (gray) or RGB.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Use at most this many training images (0: all).")] = 0,
     data_dir: DataDir = None,
-    *, config: str | None, no_progress: bool,
+    *, config: str | None, no_progress: bool, threads: str,
 ) -> None:
     """Train an autoencoder (vanilla, convolutional, denoising, sparse or variational)."""
     from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.autoencode.api import train as run_train
     from pictorch.tasks.autoencode.steps import AutoencodeConfig
 
+    set_threads(threads)  # the one thread policy (engine.threads); auto keeps torch's count here
     cfg, task_cfg = train_and_task_config(AutoencodeConfig, ctx, config, no_progress)
     result = run_train(task_cfg, cfg)
     echo_result(result, "autoencode")

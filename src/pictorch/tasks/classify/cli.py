@@ -55,7 +55,7 @@ def _echo_note(note: str | None) -> None:
 
 
 @app.command()
-@train_options(lr=2e-3, weight_decay=5e-4, out_dir="runs/classify")
+@train_options(extra=("compile",), lr=2e-3, weight_decay=5e-4, out_dir="runs/classify")
 def train(
     ctx: typer.Context,
     data: Data = "fashion-mnist",

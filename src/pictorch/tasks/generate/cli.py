@@ -11,6 +11,7 @@ from pictorch.cli_common import (
     Accelerator,
     BatchSize,
     CkptEvery,
+    Compile,
     ConfigFile,
     DataDir,
     Devices,
@@ -112,6 +113,7 @@ def train(
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
     time_budget: TimeBudget = "0",
     threads: Threads = "auto",
+    compile: Compile = "auto",  # noqa: A002 - the option name TrainConfig shares
     steps: Steps = 2000,
     batch_size: BatchSize = 64,
     lr: LR = 2e-4,

@@ -16,6 +16,7 @@ from pictorch.cli_common import (
     Force,
     Seed,
     output_path,
+    set_threads,
     train_options,
 )
 
@@ -27,7 +28,7 @@ Classes = Annotated[str | None, typer.Option("--classes", help="Identities to us
 
 
 @app.command()
-@train_options(extra=("time_budget",), without=("picture_every", "val_every", "threads"), out_dir="runs/identify")
+@train_options(extra=("time_budget",), without=("picture_every", "val_every"), out_dir="runs/identify")
 def train(
     ctx: typer.Context,
     data: Data = "fashion-mnist",
@@ -55,13 +56,14 @@ def train(
     augment: Annotated[bool, typer.Option(help="Random flips/shifts.")] = True,
     faces: Annotated[bool | None, typer.Option("--faces/--no-faces", help="Detect and align the faces of folder "
                                                "photos first (default: on for --backbone dlib-face).")] = None,
-    *, no_progress: bool, config: str | None,
+    *, no_progress: bool, config: str | None, threads: str,
 ) -> None:
     """Train an embedding (triplet loss with a miner, DeepFace softmax, ArcFace or CosFace)."""
     from pictorch.cli_common import echo_result, train_and_task_config
     from pictorch.tasks.identify.api import train as api_train
     from pictorch.tasks.identify.steps import IdentifyConfig
 
+    set_threads(threads)  # the one thread policy (engine.threads); auto keeps torch's count here
     tcfg, icfg = train_and_task_config(IdentifyConfig, ctx, config, no_progress)
     kw = {f: getattr(icfg, f) for f in icfg.__dataclass_fields__ if f not in ("data", "extra")}
     result = api_train(data=icfg.data, train_cfg=tcfg, **kw)

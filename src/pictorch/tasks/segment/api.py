@@ -114,16 +114,11 @@ def train(cfg: SegmentConfig, train_cfg: Any, data: Any = None, val: Any = None,
                        data_info={"data": cfg.data, "fold": cfg.fold, "train": data.describe(),
                                   "val_images": len(val) if val is not None else 0, "crop": crop})
     loader = CropLoader(data, crop, train_cfg.batch_size, seed=train_cfg.seed)
-    hooks = []
-    if tune_threads:
-        from pictorch.engine.threads import CpuThreadTuner
+    from pictorch.engine.threads import cpu_threads
 
-        hooks.append(CpuThreadTuner())
-    before = torch.get_num_threads()
-    try:
-        result = Trainer(replace(train_cfg), hooks=hooks).fit(task, loader)
-    finally:
-        torch.set_num_threads(before)
+    # the one thread policy: tune on real steps, or keep the count the command set; restored afterwards
+    with cpu_threads("auto" if tune_threads else torch.get_num_threads()) as tuner:
+        result = Trainer(replace(train_cfg), hooks=[tuner] if tuner is not None else []).fit(task, loader)
     result.update(classes=data.classes, train_images=len(data), trainable_params=task.trainable_params,
                   total_params=task.total_params, crop=crop, mask_format=data.mask_format)
     if val is not None and len(val):

@@ -105,23 +105,14 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     if echo is not None:
         # the tuner's first probe covers 2 warm-up steps + 3 per thread count (1, n/2, n)
         hooks.append(Estimate(echo, start=12 if auto and before > 1 else 1))
-    if auto:
-        from pictorch.engine.threads import CpuThreadTuner
+    from pictorch.engine.threads import cpu_threads
 
-        hooks.append(CpuThreadTuner())
-    else:
-        try:
-            n = int(threads)
-        except ValueError:
-            raise ConfigError(f"--threads takes auto or a number of threads, got {threads!r}") from None
-        if n < 0:
-            raise ConfigError(f"--threads must be >= 0 (or auto), got {n}")
-        if n:
-            torch.set_num_threads(n)
-    try:
+    # the one thread policy (engine.threads): auto tunes on real steps, N fixes it, the count is restored after
+    keep = str(threads).strip() == "0"  # 0: leave torch's setting (documented above)
+    with cpu_threads(torch.get_num_threads() if keep else threads) as tuner:
+        if tuner is not None:
+            hooks.append(tuner)
         result = Trainer(train_cfg, hooks=hooks).fit(task, loader)
-    finally:
-        torch.set_num_threads(before)
     result["data"] = {"name": data.name, "train": int(data.train_a.shape[0]),
                       "test": 0 if data.test_a is None else int(data.test_a.shape[0]), **data.info}
     return result
