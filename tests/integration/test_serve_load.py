@@ -112,8 +112,13 @@ def _start(g, keys, port):
     pytest.fail(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
 
 
-def test_kill_mid_enrolment_keeps_every_acknowledged_one(tmp_path):
-    g, keys = str(tmp_path / "g.gallery"), str(tmp_path / "k.json")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_mid_enrolment_keeps_every_acknowledged_one(tmp_path, request, monkeypatch, backend):
+    from pictorch.gallery.backends import sidecar
+
+    monkeypatch.setenv("PICTORCH_HOME", str(tmp_path / "home"))  # a PostgreSQL gallery's audit log and spool
+    g = str(tmp_path / "g.gallery") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    keys, spool = str(tmp_path / "k.json"), sidecar(g, ".uploads")
     _, secret = KeyStore(keys).create("write")
     key = {"X-API-Key": secret}
     port = _free_port()
@@ -157,7 +162,7 @@ def test_kill_mid_enrolment_keeps_every_acknowledged_one(tmp_path):
         proc.wait(10)
     assert set(acked) <= set(people)  # every acknowledged enrolment survived
     assert set(people.values()) == {4}  # nobody half-enrolled (an unacknowledged one is all there or not at all)
-    assert os.listdir(g + ".uploads") == []  # the killed server's temporary photos were cleared at restart
+    assert os.listdir(spool) == []  # the killed server's temporary photos were cleared at restart
 
 
 def test_openapi_fuzz_no_500(tmp_path, fake):

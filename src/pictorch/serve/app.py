@@ -151,6 +151,7 @@ class Audit:
         """One line: time, key id, action and details (names and counts only, never photos or hashes)."""
         row = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "key": key.id, "action": action, **what}
         with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # ~/.pictorch/postgres/ for a shared gallery
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(fd, "a") as f:
                 f.write(json.dumps(row) + "\n")
