@@ -127,7 +127,7 @@ def test_every_readme_command_parses(command):
     try:
         cmd.make_context(ctx.info_name, list(words), parent=ctx.parent)
     except Exception as e:  # typer's click UsageError/BadParameter: the README command is wrong
-        msg = getattr(e, "format_message", lambda: str(e))()
+        msg = e.format_message() if hasattr(e, "format_message") else str(e)
         pytest.fail(f"README command does not parse: {command}\n  {type(e).__name__}: {msg}")
 
 
