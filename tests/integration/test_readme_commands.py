@@ -61,7 +61,7 @@ def readme_commands() -> list[tuple[str, int, str]]:
                     if w == ";" or w.endswith(";") and w != ";":
                         if w != ";":
                             cmd.append(w[:-1])
-                        if cmd:
+                        if cmd and not re.fullmatch(r"[A-Za-z_]\w*=.*", cmd[0]):  # G=...: a shell variable
                             out.append((path.name, bi, shlex.join(cmd)))
                         cmd = []
                     else:
