@@ -70,8 +70,8 @@ def resolve(spec: str, domain: str = "images", folder: Callable[..., Any] | None
         return folder(str(path), **options)
     known = names(domain)
     if folder is not None and ("/" in spec or "\\" in spec or spec.startswith((".", "~"))):
-        raise DataError(f"--data {spec}: no such data folder (the folder does not exist); or pass one of: "
-                        f"{', '.join(known)}")
+        raise DataError(f"--data {spec}: no such data folder (the path does not exist, so it is not a folder); "
+                        f"pass an existing folder or one of: {', '.join(known)}")
     close = difflib.get_close_matches(ALIASES.get(spec.lower(), spec.lower()), known, n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     where = "a registered name" + (" or an existing folder" if folder is not None else "")

@@ -162,6 +162,25 @@ def verification_report(scores: Any, labels: Any, fars: Sequence[float] = (1e-2,
     return out
 
 
+def _draw_pairs(n: int, budget: int, pick: Any, seen: set[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Up to ``n`` new unordered pairs from ``pick()`` (None: rejected), within ``budget`` tries."""
+    out_i: list[int] = []
+    out_j: list[int] = []
+    tries = 0
+    while len(out_i) < n and tries < budget:
+        tries += 1
+        ab = pick()
+        if ab is None:
+            continue
+        key = (min(ab), max(ab))
+        if key in seen:
+            continue
+        seen.add(key)
+        out_i.append(key[0])
+        out_j.append(key[1])
+    return out_i, out_j
+
+
 def pairs_from_labels(labels: Any, n_pairs: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Balanced random pairs (half genuine, half impostor) over a labelled set, without repeats.
 
@@ -190,33 +209,20 @@ def pairs_from_labels(labels: Any, n_pairs: int = 6000, seed: int = 0) -> tuple[
     max_gen = int(weights.sum())
     n_gen = min(half, max_gen)
     seen: set[tuple[int, int]] = set()
-    gi, gj = [], []
     p = weights / weights.sum()
-    tries = 0
-    while len(gi) < n_gen and tries < 20 * n_pairs + 1000:
-        tries += 1
+    budget = 20 * n_pairs + 1000
+
+    def genuine() -> tuple[int, int]:
         c = multi[rng.choice(multi.size, p=p)]
         a, b = rng.choice(by_class[c], size=2, replace=False)
-        key = (min(a, b), max(a, b))
-        if key in seen:
-            continue
-        seen.add(key)
-        gi.append(key[0])
-        gj.append(key[1])
-    ii, ij = [], []
-    n_imp = n_pairs - len(gi) if len(gi) < half else half
-    tries = 0
-    while len(ii) < n_imp and tries < 20 * n_pairs + 1000:
-        tries += 1
+        return a, b
+
+    def impostor() -> tuple[int, int] | None:
         a, b = rng.integers(0, y.size, size=2)
-        if y[a] == y[b]:
-            continue
-        key = (min(a, b), max(a, b))
-        if key in seen:
-            continue
-        seen.add(key)
-        ii.append(key[0])
-        ij.append(key[1])
+        return None if y[a] == y[b] else (a, b)
+
+    gi, gj = _draw_pairs(n_gen, budget, genuine, seen)
+    ii, ij = _draw_pairs(n_pairs - len(gi) if len(gi) < half else half, budget, impostor, seen)
     i = np.array(gi + ii, dtype=np.int64)
     j = np.array(gj + ij, dtype=np.int64)
     same = np.r_[np.ones(len(gi), np.int64), np.zeros(len(ii), np.int64)]

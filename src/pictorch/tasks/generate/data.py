@@ -60,24 +60,25 @@ def load_training_images(data: str, image_size: int, channels: int = 0, data_dir
     ``photo-crops`` cuts random crops from the real colour photos installed with the toolkit's dependencies
     (:func:`photo_crops`; labelled by source photo).
     """
-    from pictorch.data.fashion_mnist import load_fashion_mnist
-    from pictorch.data.sources import load_flat_folder, load_image_folder
+    from pictorch.data.resolve import resolve
 
-    paths = None
-    if data in FASHION_NAMES:
-        ds = load_fashion_mnist(split=split, data_dir=data_dir)
-    elif data in PHOTO_NAMES:
-        ds = photo_crops(image_size, seed=0 if split == "train" else 1)
-    else:
-        root = Path(data)
+    def folder(path: str, **_: object) -> object:
+        from pictorch.data.sources import load_flat_folder, load_image_folder
+
+        root = Path(path)
         if not root.is_dir():
             raise DataError(f"{data}: not a folder and not a known dataset; use --data fashion-mnist or a folder "
                             "of images (class sub-folders for conditional GANs)")
         mode = "L" if channels == 1 else "RGB"
         has_sub = any(p.is_dir() for p in root.iterdir())
-        ds = (load_image_folder(root, size=(image_size, image_size), mode=mode) if has_sub
-              else load_flat_folder(root, size=(image_size, image_size), mode=mode))
-        paths = list(ds.paths) if ds.paths is not None else None
+        return (load_image_folder(root, size=(image_size, image_size), mode=mode) if has_sub
+                else load_flat_folder(root, size=(image_size, image_size), mode=mode))
+
+    if data in PHOTO_NAMES:
+        ds = photo_crops(image_size, seed=0 if split == "train" else 1)
+    else:  # fashion-mnist, synthetic, ... or a folder
+        ds = resolve(data, folder=folder, split=split, data_dir=data_dir)
+    paths = list(ds.paths) if getattr(ds, "paths", None) is not None else None
     images, labels = ds.images, ds.labels
     if limit and limit < images.shape[0]:
         idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:limit]
