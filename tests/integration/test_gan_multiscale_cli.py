@@ -114,3 +114,33 @@ def test_bad_multiscale_options_fail_in_one_line(run, shapes_dir, tmp_path, args
                      *args, *TINY)
     assert code != 0 and message in text and text.strip().startswith("error:") and "Traceback" not in text
     assert len(text.strip().splitlines()) == 1
+
+
+def test_evaluate_lapgan_and_vector_stackgan(run, shapes_dir, tmp_path, monkeypatch):
+    """`gan evaluate` on the new kinds: LAPGAN (unconditional) and a CSV-conditioned StackGAN (no class consistency,
+    said so); a stand-in feature net keeps it fast."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from test_gan_fid import _IntensityClassifier
+
+    from pictorch.metrics import fid as fid_mod
+    from pictorch.metrics.fid import FeatureNet
+
+    fn = FeatureNet(_IntensityClassifier((0, 1, 2)), (28, 28), 1, (0.5,), (0.5,), ["a", "b", "c"], "intensity")
+    monkeypatch.setattr(fid_mod, "load_feature_net", lambda spec, device="cpu": fn)
+    lap = tmp_path / "lap"
+    assert run("gan", "train", "--data", str(shapes_dir), "--model", "lapgan", "--steps", "1", "--out", str(lap),
+               *TINY)[0] == 0
+    code, text = run("gan", "evaluate", str(lap), "--feature-net", "x", "--n", "20")
+    assert code == 0 and "FID" in text, text
+    rows = ["file,a,b"] + [f"{p.parent.name}/{p.name},{i % 2},{1 - i % 2}"
+                           for i, p in enumerate(sorted(shapes_dir.glob("*/*.png")))]
+    csv = tmp_path / "c.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    st = tmp_path / "st"
+    assert run("gan", "train", "--data", str(shapes_dir), "--model", "stackgan", "--condition", str(csv), "--steps",
+               "1", "--out", str(st), *TINY)[0] == 0
+    code, text = run("gan", "evaluate", str(st), "--feature-net", "x", "--n", "20")
+    assert code == 0 and "conditioned on vectors" in text, text

@@ -258,3 +258,16 @@ def test_photo_crops_are_labelled_by_source_photo():
     assert ds.images.dtype == torch.uint8 and ds.images.shape[1:] == (3, 32, 32)
     assert len(ds.classes) >= 2 and ds.images.shape[0] == 2 * len(ds.classes)
     assert ds.labels.tolist() == [i for i in range(len(ds.classes)) for _ in range(2)]
+
+
+@pytest.mark.parametrize("model", ["lapgan", "stackgan"])
+@pytest.mark.parametrize("g_loss", ["hinge", "wgan-gp"])
+def test_other_objectives_of_the_shared_kit_train_a_step(tmp_path, model, g_loss):
+    imgs = _target(16)
+    cfg = _gan(model, g_loss=g_loss, ngf=8, ndf=8, spectral_norm=False, instance_noise=0.1)
+    kw = {"cond_dim": 2, "one_hot": True, "num_classes": 2} if model == "stackgan" else {}
+    task = (StackGANTask if model == "stackgan" else LapGANTask)(cfg, (1, 16, 16), total_steps=2, **kw)
+    res = Trainer(TrainConfig(out_dir=str(tmp_path / "r"), steps=2, batch_size=8, precision="32-true",
+                              accelerator="cpu", progress=False, log_every=1, picture_every=0)).fit(
+        task, make_loader(imgs, torch.arange(16) % 2, 8))
+    assert res["step"] == 2 and all(v == v for v in res["metrics"].values())

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pictorch.errors import DataError
+from pictorch.errors import ConfigError, DataError
 from pictorch.nn.latent import lerp, slerp
 from pictorch.tasks.generate.inference import GAN, arithmetic, interpolate, load_gan, sample
 from pictorch.tasks.generate.reports import (
@@ -57,6 +57,10 @@ def train(cfg: GANConfig, train_cfg: Any, data_dir: str | None = None, limit: in
     from pictorch.tasks.generate.data import load_condition_csv, load_training_images, make_loader
     from pictorch.tasks.generate.steps import GANTask
 
+    if cfg.model == "stackgan" and (train_cfg.devices > 1 or train_cfg.num_nodes > 1):
+        # each step trains one stage, so DDP would wait for gradients of the other stage's parameters
+        raise ConfigError("stackgan trains one stage at a time and does not run on several devices (DDP) yet; "
+                          "use --devices 1")
     channels = cfg.channels
     ds = load_training_images(cfg.data, cfg.image_size, channels, data_dir=data_dir, limit=limit)
     vector_cond = cfg.model == "stackgan" and cfg.condition != "class"
