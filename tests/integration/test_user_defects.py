@@ -95,6 +95,8 @@ def test_gan_small_folder_logs_as_gan_and_writes_into_its_run(tmp_path, small_fo
     assert (tmp_path / "mine.png").read_bytes() == before
     code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "4", "--out", "mine.png", "--force")
     assert code == 0 and (tmp_path / "mine.png").read_bytes() != before
+    line = _error_line(*_cli(capsys, "gan", "interpolate", str(run), "--steps", "100000"))
+    assert "at most 1000" in line  # it used to run for minutes towards a 100000-frame strip
     # what --help says it writes is what it writes
     code, out, err = _cli(capsys, "gan", "sample", "--help")
     assert "samples.png" in out and "grid.png" not in out
@@ -119,6 +121,9 @@ def test_ae_folder_outputs_refuse_a_folder_with_files(tmp_path, small_folder, ca
     assert "already holds files" in line and "--force" in line
     code, out, err = _cli(capsys, "ae", "encode", str(run), str(small_folder))
     assert code == 0 and (run / "codes.npz").exists(), out + err
+    line = _error_line(*_cli(capsys, "ae", "interpolate", str(run), str(small_folder / "ann" / "0.png"),
+                             str(small_folder / "bob" / "0.png"), "--steps", "100000"))
+    assert "at most 1000" in line
 
 
 def test_identify_train_pictures_verify_threshold_and_one_person(tmp_path, capsys):
