@@ -215,6 +215,16 @@ def _handle(e: BaseException, debug: bool) -> None:
     if isinstance(e, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
         typer.echo(f"error: {e.strerror or e}: {e.filename}", err=True)
         sys.exit(2)
+    if isinstance(e, FileExistsError):  # mkdir of an --out whose folder part is a file
+        typer.echo(f"error: {e.filename} is a file where a folder is needed; choose another --out", err=True)
+        sys.exit(2)
+    import errno
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG,
+                                              errno.EACCES, errno.ELOOP, errno.EMFILE, errno.EXDEV):
+        # the disk, not the program: full, read-only, a name too long (one line, as every user-side problem)
+        typer.echo(f"error: {e.strerror}: {e.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
     if isinstance(e, MemoryError):
         typer.echo("error: out of memory; lower --batch-size or the image size", err=True)
         sys.exit(2)

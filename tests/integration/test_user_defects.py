@@ -95,6 +95,8 @@ def test_gan_small_folder_logs_as_gan_and_writes_into_its_run(tmp_path, small_fo
     assert (tmp_path / "mine.png").read_bytes() == before
     code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "4", "--out", "mine.png", "--force")
     assert code == 0 and (tmp_path / "mine.png").read_bytes() != before
+    line = _error_line(*_cli(capsys, "gan", "interpolate", str(run), "--steps", "100000"))
+    assert "at most 1000" in line  # it used to run for minutes towards a 100000-frame strip
     # what --help says it writes is what it writes
     code, out, err = _cli(capsys, "gan", "sample", "--help")
     assert "samples.png" in out and "grid.png" not in out
@@ -119,6 +121,9 @@ def test_ae_folder_outputs_refuse_a_folder_with_files(tmp_path, small_folder, ca
     assert "already holds files" in line and "--force" in line
     code, out, err = _cli(capsys, "ae", "encode", str(run), str(small_folder))
     assert code == 0 and (run / "codes.npz").exists(), out + err
+    line = _error_line(*_cli(capsys, "ae", "interpolate", str(run), str(small_folder / "ann" / "0.png"),
+                             str(small_folder / "bob" / "0.png"), "--steps", "100000"))
+    assert "at most 1000" in line
 
 
 def test_identify_train_pictures_verify_threshold_and_one_person(tmp_path, capsys):
@@ -154,3 +159,60 @@ def test_identify_train_pictures_verify_threshold_and_one_person(tmp_path, capsy
     assert code == 0 and "1 person," in out and "1 people" not in out, out
     line = _error_line(*_cli(capsys, "identify", "who", str(a), "--gallery", str(g), "--top-k", "0"))
     assert "--top-k" in line
+
+    # rename and merge, through the CLI: one person under two names becomes one entry with every photo
+    code, out, err = _cli(capsys, "identify", "enroll", "annie", str(photos / "p0"), "--gallery", str(g))
+    assert code == 0 or "already enrolled" in err  # the same photos: refused as copies, so enrol others
+    code, out, err = _cli(capsys, "identify", "enroll", "annie", *map(str, sorted((photos / "p2").glob("*.png"))),
+                          "--gallery", str(g))
+    assert code == 0, err
+    code, out, err = _cli(capsys, "identify", "rename", "ann", "anna", "--gallery", str(g))
+    assert code == 0 and "renamed ann into anna" in out, out + err
+    line = _error_line(*_cli(capsys, "identify", "rename", "annie", "anna", "--gallery", str(g)))
+    assert "--merge" in line
+    line = _error_line(*_cli(capsys, "identify", "merge", "annie", "nobody", "--gallery", str(g)))
+    assert "not enrolled" in line and "rename" in line
+    code, out, err = _cli(capsys, "identify", "merge", "annie", "anna", "--gallery", str(g))
+    assert code == 0 and "merged annie into anna" in out, out + err
+    code, out, err = _cli(capsys, "identify", "list", "--gallery", str(g), "--json")
+    import json
+
+    assert json.loads(out)["people"] == {"anna": 12}
+
+
+def test_classify_init_conversion_note_and_evaluate_into_the_run(tmp_path, small_folder, capsys, monkeypatch):
+    run = tmp_path / "gray"
+    code, out, err = _cli(capsys, "classify", "train", "--data", str(small_folder), "--image-size", "16", "--steps",
+                          "1", "--precision", "32-true", "--no-progress", "--threads", "1", "--out", str(run))
+    assert code == 0, err
+    rgb = tmp_path / "rgb"
+    rng = np.random.default_rng(1)
+    for c in ("x", "y"):
+        (rgb / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3)).astype(np.uint8)).save(rgb / c / f"{i}.png")
+    code, out, err = _cli(capsys, "classify", "train", "--data", str(rgb), "--init", str(run), "--regime", "head",
+                          "--steps", "1", "--precision", "32-true", "--no-progress", "--threads", "1", "--out",
+                          str(tmp_path / "head"))
+    assert code == 0, err
+    assert "note: images converted to the --init checkpoint's input (RGB 40×40 -> L 16×16)" in err
+
+    monkeypatch.chdir(tmp_path)
+    for expected in ("evaluation", "evaluation-1"):  # a second evaluation never replaces the first's report
+        code, out, err = _cli(capsys, "classify", "evaluate", str(run), str(small_folder))
+        assert code == 0 and (run / expected / "report.json").exists(), out + err
+    assert not (tmp_path / "evaluation").exists()
+
+
+def test_unwritable_out_is_one_line(tmp_path, small_folder, capsys):
+    run = tmp_path / "ae"
+    code, out, err = _cli(capsys, "ae", "train", "--data", str(small_folder), "--image-size", "16", "--widths",
+                          "4,8", "--code-size", "4", "--precision", "32-true", "--steps", "1", "--out", str(run))
+    assert code == 0, err
+    a_file = small_folder / "ann" / "0.png"
+    line = _error_line(*_cli(capsys, "ae", "reconstruct", str(run), str(small_folder), "--out",
+                             str(a_file / "rec.png")))
+    assert "is a file where a folder is needed" in line
+    line = _error_line(*_cli(capsys, "ae", "reconstruct", str(run), str(small_folder), "--out",
+                             str(tmp_path / ("x" * 300 + ".png"))))
+    assert "too long" in line

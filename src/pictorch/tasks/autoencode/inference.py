@@ -291,6 +291,8 @@ def interpolate(ckpt: str | os.PathLike | TrainedAutoencoder, image_a: str, imag
 
     if steps < 2:
         raise ConfigError(f"--steps must be >= 2, got {steps}")
+    if steps > 1000:  # --steps 100000 ran for minutes towards a giant strip
+        raise ConfigError(f"--steps must be at most 1000 (frames in one strip and GIF), got {steps}")
     if method not in ("slerp", "lerp"):
         raise ConfigError(f"unknown --method {method!r}; use slerp or lerp")
     ae = _load(ckpt, device)

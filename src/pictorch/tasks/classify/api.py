@@ -83,6 +83,12 @@ def load_training_data(cfg: ClassifyConfig, seed: int = 0, split: str = "train",
     mode = cfg.mode or (init.mode if init else None)
     ds, note = load_dataset(cfg.data, split=split, data_dir=cfg.data_dir, image_size=image_size, mode=mode,
                             seed=seed)
+    if init is not None and not (cfg.image_size and cfg.mode):
+        changed = _init_conversion(cfg.data, image_size if not cfg.image_size else None,
+                                   mode if not cfg.mode else None)
+        if changed:  # RGB photos silently became the checkpoint's 28-px gray
+            msg = f"images converted to the --init checkpoint's input ({changed}); --image-size/--mode override"
+            note = f"{note}; {msg}" if note else msg
     keep = parse_classes(cfg.classes, list(ds.classes))
     if keep is not None:
         ds = ds.filter_classes(keep)
@@ -92,6 +98,31 @@ def load_training_data(cfg: ClassifyConfig, seed: int = 0, split: str = "train",
             g = torch.Generator().manual_seed(seed)
             ds = ds.subset(torch.randperm(len(ds), generator=g)[: cfg.limit].sort().values)
     return ds, note
+
+
+def _init_conversion(data: str, size: int | None, mode: str | None) -> str | None:
+    """What converting a folder's photos to an ``--init`` checkpoint's input changes, judged on its first photo
+    (``"RGB 40×40 -> L 28×28"``); None when nothing changes or ``data`` is no folder."""
+    from PIL import Image
+
+    from pictorch.data.decode import is_image_file
+
+    folder = Path(data)
+    if not folder.is_dir():
+        return None
+    first = next((f for f in sorted(folder.rglob("*")) if f.is_file() and is_image_file(f)), None)
+    if first is None:
+        return None
+    try:
+        with Image.open(first) as im:
+            w, h, src_mode = im.width, im.height, "L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+    except Exception:  # an unreadable first photo: the loader reports it
+        return None
+    new_mode = mode or src_mode
+    new_w, new_h = (size, size) if size else (w, h)
+    if (new_mode, new_w, new_h) == (src_mode, w, h):
+        return None
+    return f"{src_mode} {w}×{h} -> {new_mode} {new_w}×{new_h}"
 
 
 def train(cfg: ClassifyConfig, train_cfg: Any, data: Any = None, test: Any = None,

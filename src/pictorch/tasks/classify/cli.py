@@ -123,16 +123,19 @@ def evaluate(
     ckpt: Ckpt,
     data: Annotated[str, typer.Argument(help="Folder with the model's class subfolders, or fashion-mnist / "
                                              "synthetic (test split).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for report.json, confusion.png, "
-                                                         "mistakes.png.")] = "evaluation",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for report.json, confusion.png, "
+                                            "mistakes.png (default: <run>/evaluation, -1, -2, ...).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write over an earlier report at --out.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most N images (0: all).")] = 0,
     data_dir: DataDir = None,
     device: Device = "auto",
     tta: Tta = "none",
 ) -> None:
     """Accuracy, per-class precision/recall/F1, confusion matrix and the most confident mistakes."""
+    from pictorch.cli_common import output_path
     from pictorch.tasks.classify.api import evaluate as run_eval
 
+    out = output_path(out, "evaluation", ckpt, force, folder=True)
     rep = run_eval(ckpt, data, out_dir=out, data_dir=data_dir, limit=limit, device=device, tta=tta)
     _echo_note(rep.get("note"))
     width = max(len(c["class"]) for c in rep["per_class"])

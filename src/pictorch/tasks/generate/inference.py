@@ -253,6 +253,10 @@ def _default_label(gan: GAN, class_: str | int | None, n: int) -> torch.Tensor |
     return torch.full((n,), gan.class_index(0 if class_ is None else class_), dtype=torch.long)
 
 
+#: Frames in one interpolation strip/GIF: 1000 frames of 64² RGB are a 12 MB strip already.
+MAX_FRAMES = 1000
+
+
 def interpolate(ckpt: str | Path, seeds: Sequence[int] = (1, 2), steps: int = 10, mode: str = "slerp",
                 out: str | Path = "interpolation.png", class_: str | int | None = None,
                 gif: bool = True) -> dict[str, Any]:
@@ -268,6 +272,9 @@ def interpolate(ckpt: str | Path, seeds: Sequence[int] = (1, 2), steps: int = 10
         raise ConfigError("--seeds needs at least two seeds, e.g. --seeds 1,2")
     if steps < 2:
         raise ConfigError(f"--steps must be >= 2, got {steps}")
+    if steps * max(len(seeds) - 1, 1) > MAX_FRAMES:  # --steps 100000 ran for minutes towards a giant strip
+        raise ConfigError(f"--steps {steps} over {max(len(seeds) - 1, 1)} segment(s) makes "
+                          f"{steps * max(len(seeds) - 1, 1)} frames; one strip and GIF hold at most {MAX_FRAMES}")
     gan = load_gan(ckpt)
     _check_image_gan(gan, "interpolate")
     zs = seed_latents(list(seeds), gan.z_dim, gan.z_dist)

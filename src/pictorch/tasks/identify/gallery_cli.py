@@ -275,6 +275,24 @@ def rename(
     typer.echo(f"{'merged' if res.merged else 'renamed'} {old} into {new} ({res.embeddings} embeddings)")
 
 
+def merge(
+    source: str = typer.Argument(..., help="The entry to fold in (it disappears)."),
+    into: str = typer.Argument(..., help="The entry that keeps every photo."),
+    gallery: Path = GALLERY_OPT,
+) -> None:
+    """Merge two entries of one person: SOURCE's photos join INTO (one transaction), SOURCE is gone."""
+    from pictorch.errors import PictorchError
+    from pictorch.tasks.identify import service
+
+    if source == into:
+        raise PictorchError(f"merge needs two different names, got {source!r} twice")
+    if into not in service.info(gallery).people:
+        raise PictorchError(f"{into!r} is not enrolled in {gallery}; to give {source!r} a new name use "
+                            f"`pictorch identify rename {source} {into}`")
+    res = service.rename(gallery, source, into, merge=True)
+    typer.echo(f"merged {source} into {into} ({res.embeddings} embeddings)")
+
+
 def export(
     out: Path = typer.Argument(..., help="Output file: .npz, or .json (+ .npy beside it)."),
     gallery: str = GALLERY_OPT,
@@ -378,6 +396,7 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_people)
     app.command("remove")(remove)
     app.command("rename")(rename)
+    app.command("merge")(merge)
     app.command("export")(export)
     app.command("calibrate")(calibrate)
     app.command("check")(check)

@@ -113,13 +113,16 @@ def train(
 def predict(
     ckpt: Ckpt,
     inputs: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for <name>_mask.png and <name>_overlay.png.")] =
-    "segmentation",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for <name>_mask.png and <name>_overlay.png "
+                                            "(default: <run>/segmentation).")] = None,
     tile: Tile = "auto",
     overlap: Overlap = 64,
     device: Device = "auto",
 ) -> None:
     """Masks (palette PNGs of class indices) and overlays for images of any size."""
+    from pictorch.cli_common import output_path
+
+    out = out or output_path(None, "segmentation", ckpt)
     from pictorch.tasks.segment.api import predict as run_predict
     from pictorch.viz.progress import progress_bar
 
@@ -138,14 +141,17 @@ def evaluate(
     ckpt: Ckpt,
     data: Annotated[str, typer.Argument(help="Folder with images/ and masks/, or nuclei.")],
     fold: Fold = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for report.json, confusion.png, "
-                                                         "overlays.png.")] = "evaluation",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for report.json, confusion.png, "
+                                            "overlays.png (default: <run>/evaluation).")] = None,
     tile: Tile = "auto",
     overlap: Overlap = 64,
     limit: Annotated[int, typer.Option("--limit", help="At most N images (0: all).")] = 0,
     device: Device = "auto",
 ) -> None:
     """IoU, Dice, pixel accuracy, per-class table and confusion matrix on a labelled set."""
+    from pictorch.cli_common import output_path
+
+    out = out or output_path(None, "evaluation", ckpt)
     from pictorch.tasks.segment.api import evaluate as run_eval
 
     rep = run_eval(ckpt, data, out_dir=out, fold=fold, tile=_tile(tile), overlap=overlap, device=device,

@@ -116,13 +116,16 @@ def train(
 def apply_cmd(
     ckpt: Ckpt,
     images: Annotated[list[str], typer.Argument(help="Image files and/or folders of images.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for the translated PNGs (never overwritten).")]
-    = "translated",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Folder for the translated PNGs (never overwritten; "
+                                            "default: <run>/translated).")] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="CycleGAN: translate B→A instead.")] = False,
     mode: Mode = "eval",
     seed: Seed = 0,
 ) -> None:
     """Translate images of any size with a checkpoint (it describes itself: no flags to retype)."""
+    from pictorch.cli_common import output_path
+
+    out = out or output_path(None, "translated", ckpt)
     from pictorch.tasks.translate import api
     from pictorch.viz.progress import progress_bar
 
