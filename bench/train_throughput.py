@@ -120,6 +120,10 @@ class ClassifyBenchTask:
     def divergence_hint(self) -> str:
         return ""
 
+    def on_train_end(self, ctx: Any) -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
 
 class StepTimer:
     """Trainer hook: time each step after ``warmup``; end the run once ``seconds`` of steps are timed.
