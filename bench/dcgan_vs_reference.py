@@ -8,12 +8,13 @@ image to 64 px and normalizes it per item, ``netD.zero_grad()``, D on real then 
 D on the same fakes, and ``.item()`` on the five logged values every step. ``num_workers=0``: on this shared
 2-core machine worker processes would take the cores the step uses (the example's default is 2).
 
-pictorch runs ``api.train`` (what ``gan train --model dcgan --image-size 64 -b 128`` runs: in-memory uint8
-images resized once, channels-last, its default tricks, metrics synced once per log interval) with the same
-thread count. Rounds alternate the order (A B, B A, ...); each side's img/s is the median over timed steps
-after ``--warmup``; the speed-up is the median of per-round ratios.
+pictorch runs ``GANTask.training_step`` (what ``gan train --model dcgan --image-size 64 -b 128`` trains: in-memory
+uint8 images resized once, channels-last, its default tricks, metrics kept on the device) with the same
+thread count, one step per call (its ``training_step`` with a minimal Fabric stand-in; the Trainer around it
+adds a few dict updates a step). Steps alternate, A B then B A, in one process, so both sides see the same load
+step by step; after ``--warmup`` pairs, the speed-up is the median of the per-pair ratios.
 
-    PYTHONPATH=src nice -n 5 python bench/dcgan_vs_reference.py --steps 8 --rounds 3 --threads 2
+    PYTHONPATH=src nice -n 5 python bench/dcgan_vs_reference.py --steps 8 --threads 2
 """
 
 from __future__ import annotations
@@ -70,124 +71,138 @@ def reference_nets(nz: int = 100, ngf: int = 64, ndf: int = 64, nc: int = 1) -> 
     return g, d
 
 
-def reference_run(images: torch.Tensor, steps: int, warmup: int, batch: int, size: int) -> list[float]:
-    """img/s of each timed step of the example-style loop."""
-    torch.manual_seed(0)
-    g, d = reference_nets()
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    crit = nn.BCELoss()
-    loader = torch.utils.data.DataLoader(ResizeDataset(images, size), batch_size=batch, shuffle=True,
-                                         drop_last=True, num_workers=0)
-    rates: list[float] = []
-    step, t = 0, time.perf_counter()
-    while step < steps:
-        for real in loader:
-            b = real.shape[0]
-            d.zero_grad()
-            label = torch.full((b,), 1.0)
-            out = d(real).view(-1)
-            err_real = crit(out, label)
-            err_real.backward()
-            d_x = out.mean().item()
-            fake = g(torch.randn(b, 100, 1, 1))
-            label.fill_(0.0)
-            out = d(fake.detach()).view(-1)
-            err_fake = crit(out, label)
-            err_fake.backward()
-            d_g1 = out.mean().item()
-            opt_d.step()
-            g.zero_grad()
-            label.fill_(1.0)
-            out = d(fake).view(-1)
-            err_g = crit(out, label)
-            err_g.backward()
-            d_g2 = out.mean().item()
-            opt_g.step()
-            _ = ((err_real + err_fake).item(), err_g.item(), d_x, d_g1, d_g2)
-            step += 1
-            now = time.perf_counter()
-            if step > warmup:
-                rates.append(b / (now - t))
-            t = now
-            if step >= steps:
-                break
-    return rates
+class Reference:
+    """The example-style loop, one step per call (its DataLoader restarts at the end of an epoch)."""
+
+    def __init__(self, images: torch.Tensor, batch: int, size: int):
+        torch.manual_seed(0)
+        self.g, self.d = reference_nets()
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.crit = nn.BCELoss()
+        self.loader = torch.utils.data.DataLoader(ResizeDataset(images, size), batch_size=batch, shuffle=True,
+                                                  drop_last=True, num_workers=0)
+        self.it = iter(self.loader)
+
+    def step(self) -> int:
+        try:
+            real = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            real = next(self.it)
+        g, d, crit = self.g, self.d, self.crit
+        b = real.shape[0]
+        d.zero_grad()
+        label = torch.full((b,), 1.0)
+        out = d(real).view(-1)
+        err_real = crit(out, label)
+        err_real.backward()
+        d_x = out.mean().item()
+        fake = g(torch.randn(b, 100, 1, 1))
+        label.fill_(0.0)
+        out = d(fake.detach()).view(-1)
+        err_fake = crit(out, label)
+        err_fake.backward()
+        d_g1 = out.mean().item()
+        self.opt_d.step()
+        g.zero_grad()
+        label.fill_(1.0)
+        out = d(fake).view(-1)
+        err_g = crit(out, label)
+        err_g.backward()
+        d_g2 = out.mean().item()
+        self.opt_g.step()
+        _ = ((err_real + err_fake).item(), err_g.item(), d_x, d_g1, d_g2)
+        return b
 
 
-class _StepTimes:
-    """Trainer hook: img/s of each step after ``warmup``."""
+class _Fabric:
+    """What GANTask's step needs of Fabric on one CPU process in fp32: the device and backward."""
 
-    def __init__(self, warmup: int):
-        self.warmup, self.rates, self._t = warmup, [], 0.0
+    device = torch.device("cpu")
 
-    def on_fit_start(self, ctx: object) -> None:
-        self._t = time.perf_counter()
-
-    def on_step(self, ctx: object, n: int) -> None:
-        now = time.perf_counter()
-        if ctx.step > self.warmup:  # type: ignore[attr-defined]
-            self.rates.append(n / (now - self._t))
-        self._t = now
+    @staticmethod
+    def backward(loss: torch.Tensor, **kw: object) -> None:
+        loss.backward(**kw)
 
 
-def pictorch_run(images: torch.Tensor, steps: int, warmup: int, batch: int, size: int, compile_mode: str,
-                 out: Path) -> list[float]:
-    """img/s of each timed step of ``gan train --model dcgan``'s Trainer + GANTask on the same images."""
-    from pictorch.engine.config import TrainConfig
-    from pictorch.engine.trainer import Trainer
-    from pictorch.tasks.generate.data import load_training_images, make_loader
-    from pictorch.tasks.generate.steps import GANTask
-    from pictorch.tasks.generate.tricks import GANConfig
+class Pictorch:
+    """``gan train --model dcgan``'s step (GANTask.training_step, its defaults, channels-last, in-memory uint8
+    batches from its loader, metrics summed on the device as the Trainer does), one step per call."""
 
-    cfg = GANConfig(model="dcgan", image_size=size, channels=1)
-    ds = load_training_images("fashion-mnist", size, 1, limit=len(images))
-    tcfg = TrainConfig(out_dir=str(out), steps=steps, batch_size=batch, lr=2e-4, precision="32-true",
-                       accelerator="cpu", progress=False, log_every=10**6, picture_every=0, compile=compile_mode)
-    timer = _StepTimes(warmup)
-    task = GANTask(cfg, tuple(ds.images.shape[1:]), total_steps=steps)
-    Trainer(tcfg, hooks=[timer]).fit(task, make_loader(ds.images, None, batch))
-    return timer.rates
+    def __init__(self, batch: int, size: int, limit: int, tmp: Path):
+        from pictorch.engine.config import TrainConfig
+        from pictorch.engine.trainer import StepContext
+        from pictorch.tasks.generate.data import load_training_images, make_loader
+        from pictorch.tasks.generate.steps import GANTask
+        from pictorch.tasks.generate.tricks import GANConfig
+
+        cfg = GANConfig(model="dcgan", image_size=size, channels=1)
+        ds = load_training_images("fashion-mnist", size, 1, limit=limit)
+        tcfg = TrainConfig(out_dir=str(tmp), steps=10**6, batch_size=batch, lr=2e-4, precision="32-true",
+                           accelerator="cpu", progress=False)
+        torch.manual_seed(0)
+        self.task = GANTask(cfg, tuple(ds.images.shape[1:]), total_steps=10**6)
+        mods = self.task.build()
+        opts = self.task.configure_optimizers(mods)
+        self.ctx = StepContext(fabric=_Fabric(), cfg=tcfg, run_dir=tmp, modules=mods, optimizers=opts,
+                               total_steps=10**6)
+        self.task.on_fit_start(self.ctx)
+        self.loader = make_loader(ds.images, None, batch)
+        self.it = iter(self.loader)
+        self.sums: dict[str, torch.Tensor] = {}
+
+    def step(self) -> int:
+        try:
+            batch = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            batch = next(self.it)
+        out = self.task.training_step(self.ctx, batch)
+        for k, v in out.items():  # the Trainer's on-device sums (synced once per log interval)
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.ctx.step += 1
+        return int(batch["image"].shape[0])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--limit", type=int, default=4096)
-    ap.add_argument("--compile", default="off", help="pictorch's --compile (off: eager against eager)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from pictorch.data.fashion_mnist import load_fashion_mnist
 
     images = load_fashion_mnist("train").images[:args.limit]
     print(env_line(), flush=True)
-    print(f"DCGAN {args.image_size}² b{args.batch_size} fp32, {args.threads} thread(s), {args.steps} steps per "
-          f"side per round ({args.warmup} untimed); pictorch --compile {args.compile}", flush=True)
+    print(f"DCGAN {args.image_size}² b{args.batch_size} fp32, {args.threads} thread(s), {args.steps} timed step "
+          f"pairs after {args.warmup} untimed", flush=True)
     ratios, ref_all, pt_all = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            sides = ("ref", "pt") if r % 2 == 0 else ("pt", "ref")
-            got = {}
-            for side in sides:
-                if side == "ref":
-                    got[side] = reference_run(images, args.steps, args.warmup, args.batch_size, args.image_size)
-                else:
-                    got[side] = pictorch_run(images, args.steps, args.warmup, args.batch_size, args.image_size,
-                                             args.compile, Path(tmp) / f"r{r}")
-            ref, pt = statistics.median(got["ref"]), statistics.median(got["pt"])
-            ratios.append(pt / ref)
-            ref_all += got["ref"]
-            pt_all += got["pt"]
-            print(f"round {r + 1} ({'→'.join(sides)}): reference {ref:.1f} img/s, pictorch {pt:.1f} img/s, "
-                  f"{pt / ref:.2f}× ({load()})", flush=True)
-    print(f"reference (pytorch/examples-style) {statistics.median(ref_all):.1f} img/s; pictorch gan train "
-          f"{statistics.median(pt_all):.1f} img/s; speed-up median of rounds {statistics.median(ratios):.2f}× "
-          f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}); end {load()}")
+        sides = {"ref": Reference(images, args.batch_size, args.image_size),
+                 "pt": Pictorch(args.batch_size, args.image_size, args.limit, Path(tmp))}
+        for r in range(args.warmup + args.steps):
+            # one step each, alternating which goes first: both see the same load, step by step
+            times = {}
+            for name in (("ref", "pt") if r % 2 == 0 else ("pt", "ref")):
+                t = time.perf_counter()
+                n = sides[name].step()
+                times[name] = n / (time.perf_counter() - t)
+            if r < args.warmup:
+                continue
+            ref_all.append(times["ref"])
+            pt_all.append(times["pt"])
+            ratios.append(times["pt"] / times["ref"])
+            print(f"step {r + 1}: reference {times['ref']:.1f} img/s, pictorch {times['pt']:.1f} img/s, "
+                  f"{ratios[-1]:.2f}× ({load()})", flush=True)
+    print(f"reference (pytorch/examples-style) {statistics.median(ref_all):.1f} img/s; pictorch gan train step "
+          f"{statistics.median(pt_all):.1f} img/s; speed-up median of step pairs {statistics.median(ratios):.2f}× "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} pairs); end {load()}")
 
 
 if __name__ == "__main__":

@@ -120,11 +120,15 @@ class ClassifyBenchTask:
     def divergence_hint(self) -> str:
         return ""
 
+    def on_train_end(self, ctx: Any) -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
 
 class StepTimer:
     """Trainer hook: time each step after ``warmup``; end the run once ``seconds`` of steps are timed.
 
-    Ending works by lowering the shared ``cfg.steps`` to the current step (the loop checks it each step).
+    Ending works by lowering ``ctx.total_steps`` to the current step (the loop checks it each step).
     CPU execution is synchronous, so per-step wall times are exact.
     """
 
@@ -145,7 +149,7 @@ class StepTimer:
             self.warm.append(now - self._last)
         self._last = now
         if sum(self.times) >= self.seconds:
-            ctx.cfg.steps = ctx.step
+            ctx.total_steps = ctx.step  # the loop runs to ctx.total_steps (it never writes cfg)
 
 
 def step_flops(name: str) -> int:

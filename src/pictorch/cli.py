@@ -98,8 +98,9 @@ def info() -> None:
     import torch
 
     from pictorch import __version__
-    from pictorch.utils import auto_precision, cpu_supports_bf16
+    from pictorch.utils import auto_precision, cpu_kind, cpu_supports_bf16
 
+    kind = cpu_kind()
     rows = [
         ("pictorch", __version__),
         ("python", platform.python_version()),
@@ -108,6 +109,8 @@ def info() -> None:
         ("mps", str(bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()))),
         ("cpu threads", str(torch.get_num_threads())),
         ("cpu bf16", str(cpu_supports_bf16())),
+        ("cpu isa", f"{kind['isa']} ({kind['model']}; "
+                    f"{'capped by env from ' + kind['native_isa'] if kind['capped'] else 'not capped'}; kind {kind['kind']})"),
         ("default precision", auto_precision()),
     ]
     for pkg in ("lightning", "kornia", "faiss", "dlib", "cv2", "onnxruntime"):
