@@ -12,7 +12,9 @@ Two tests:
   noise, with no face to detect, and dlib is an optional extra); ``resnet18 --pretrained imagenet`` → a
   ``small_cnn`` backbone (identify) or ``--init runs/fmnist`` (classify; ImageNet weights need a download); ``runs/classifier`` → ``runs/fmnist`` (the
   README's classifier); a bare ``gan evaluate`` gets ``--feature-net runs/fmnist`` (its default trains a
-  feature network for ~150 s); optional ``[...]`` groups and ``...`` are left out.
+  feature network for ~150 s); optional ``[...]`` groups and ``...`` are left out; the PostgreSQL block's
+  ``$G`` and ``postgresql://...#name`` run on a pgserver started for the test (``name-pg.db`` SQLite files where
+  none starts); ``identify migrate`` of a gallery made by an earlier block (``group.db``) gets that gallery.
 
 Deliberately not run (parsed only), and why:
 
@@ -155,6 +157,9 @@ SUBST = [
     (r"--arch resnet18 --pretrained imagenet", "--init runs/fmnist"),
     (r"runs/classifier", "runs/fmnist"),
 ]
+#: The PostgreSQL block's placeholder server (its ``G=...`` line is a shell assignment, not run): a pgserver
+#: started for the test where it can start, else SQLite files (the same interface, backends.py).
+PG_README = r"postgresql://pictorch:secret@db\.example/faces"
 RUN_CAPABILITIES = {"identify", "classify", "ae", "autoencode", "gan"}
 NOT_RUN = {("classify", "compare"), ("classify", "transfer-demo"), ("classify", "scale")}
 
@@ -186,6 +191,13 @@ def _make_files(root: Path) -> None:
     for folder in ("more_images", "imgs", "noisy"):
         for i in range(3):
             _photo(root / folder / f"{i}.png", rng, bases["bob"])
+    for name in ("a1.jpg", "a2.jpg", "door.jpg"):  # the PostgreSQL block's
+        _photo(root / name, rng, bases["alice"])
+    rows = ["file,hair,glasses,smile"]  # StackGAN on attribute vectors: faces/ + attrs.csv
+    for i in range(16):
+        _photo(root / "faces" / f"{i}.png", rng, bases["carol"])
+        rows.append(f"{i}.png,{i % 2},{i // 2 % 2},{i // 4 % 2}")
+    (root / "attrs.csv").write_text("\n".join(rows) + "\n")
     (root / "pairs.txt").write_text("a.jpg,b.jpg,1\na.jpg,bob1.jpg,0\n")
     rows = ["file,hair,glasses,smile"]  # the StackGAN example: photos with a vector of attributes each
     for i in range(8):
@@ -208,8 +220,23 @@ def _to_run() -> list[tuple[tuple[str, int], str]]:
     return out
 
 
+def _pg_or_sqlite(request, text: str) -> str:
+    """The PostgreSQL block's URLs: ``$G`` and ``postgresql://...#name`` on the test's pgserver, or ``name-pg.db``
+    (SQLite) where none starts."""
+    text = text.replace("$G", "postgresql://pictorch:secret@db.example/faces#doorway")
+    if not re.search(PG_README, text):
+        return text
+    try:
+        url = request.getfixturevalue("pg_server_url")
+    except pytest.skip.Exception:
+        url = None
+    return re.sub(PG_README + r"#(\w+)", (lambda m: f"{url}#{m[1]}") if url else r"\1-pg.db", text)
+
+
 @pytest.mark.slow
-def test_readme_commands_run(tmp_path, monkeypatch, capsys):
+def test_readme_commands_run(tmp_path, monkeypatch, capsys, request):
+    import shutil
+
     from pictorch.data.fashion_mnist import find_fashion_mnist
 
     if not find_fashion_mnist():
@@ -223,17 +250,21 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     for where, command in _to_run():
         if where != block:  # each block tells its own story: a gallery of an earlier block is not this one's
             block = where
+            (tmp_path / "earlier").mkdir(exist_ok=True)
             for f in tmp_path.glob("*.db*"):
-                f.unlink()
-        text = command
+                shutil.move(f, tmp_path / "earlier" / f.name)
+        text = _pg_or_sqlite(request, command)
         for pat, rep in SUBST:
             text = re.sub(pat, rep, text)
         words = _words(text, optional=False)
+        if words[1:3] == ["identify", "migrate"] and not Path(words[3]).exists():  # an earlier block's gallery
+            for f in (tmp_path / "earlier").glob(words[3] + "*"):
+                shutil.copy(f, tmp_path / f.name)
         cap = "autoencode" if words[1] == "ae" else words[1]
         words += shlex.split(TINY.get((cap, words[2]), ""))
         args = []
         for w in words[1:]:  # the shell's globbing, in the temp folder
-            args += sorted(glob.glob(w)) if any(ch in w for ch in "*?") else [w]
+            args += sorted(glob.glob(w)) if any(ch in w for ch in "*?") and "://" not in w else [w]  # URL: ?host=
         try:
             main(args)
             code = 0
