@@ -22,8 +22,6 @@ Deliberately not run (parsed only), and why:
   running server (``tests/integration/test_serve_*.py`` drive the server; ``make`` is what CI runs).
 * ``classify compare``, ``classify transfer-demo``, ``classify scale``: minutes even at their smallest budgets
   (their own tests in ``tests/unit/test_classify_*.py`` and ``test_classify_cli.py`` run tiny versions).
-* the PostgreSQL gallery block (``--gallery "$G"``): it needs a running server; ``test_gallery_backends.py``,
-  ``test_identify_migrate.py`` and ``test_identify_verify_person.py`` run those verbs against a pgserver.
 * ``translate``, ``see``, ``stylize``, ``segment``, ``serve`` blocks and ``demo --faces``: their models need the
   bundled VGG/EfficientNet weights, real data packages (stardist, xplanet) or minutes of training; their
   rooms' CLI tests (``test_translate_cli.py``, ``test_see_stylize_cli.py``, ``test_segment_cli.py``,
@@ -199,11 +197,6 @@ def _make_files(root: Path) -> None:
         rows.append(f"{i}.png,{i % 2},{i // 2 % 2},{i // 4 % 2}")
     (root / "attrs.csv").write_text("\n".join(rows) + "\n")
     (root / "pairs.txt").write_text("a.jpg,b.jpg,1\na.jpg,bob1.jpg,0\n")
-    rows = ["file,hair,glasses,smile"]  # the StackGAN example: photos with a vector of attributes each
-    for i in range(8):
-        _photo(root / "faces" / f"{i}.png", rng, bases["alice" if i % 2 else "bob"])
-        rows.append(f"{i}.png,{i % 2},{(i // 2) % 2},{(i // 4) % 2}")
-    (root / "attrs.csv").write_text("\n".join(rows) + "\n")
     (root / "lfw").mkdir()
     for name in ("a.jpg", "b.jpg", "bob1.jpg"):
         (root / "lfw" / name).write_bytes((root / name).read_bytes())
@@ -214,8 +207,8 @@ def _to_run() -> list[tuple[tuple[str, int], str]]:
     for file, block, command in PICTORCH:
         w = _words(command, optional=False)
         cap, verb = w[1], w[2] if len(w) > 2 else ""
-        if cap not in RUN_CAPABILITIES or (cap, verb) in NOT_RUN or "$G" in command:
-            continue  # $G: the PostgreSQL gallery block needs a server (test_gallery_backends.py starts one)
+        if cap not in RUN_CAPABILITIES or (cap, verb) in NOT_RUN:
+            continue
         out.append(((file, block), command))
     return out
 
