@@ -400,3 +400,29 @@ class GalleryDb:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         return dest
+
+
+def new_photos(sources: list[str], hashes: list[str], known: dict[str, str], name: str
+               ) -> tuple[list[int], list[tuple[str, str]]]:
+    """Which photos of an enrolment of ``name`` to store: (their indices, (source, why) for the others).
+
+    A photo is skipped when its bytes' hash is already enrolled (``known``: hash -> person) or appears earlier
+    in the same enrolment; an empty hash is never a duplicate. Both gallery backends decide this way.
+    """
+    keep: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
+        if h and h in known:
+            owner = known[h]
+            skipped.append((src, f"already enrolled as {owner!r}" if owner != name
+                            else f"already enrolled for {name!r}"))
+        elif h and h in seen:
+            first = seen[h]
+            skipped.append((src, "listed twice in this enrolment" if first == src else
+                            f"same bytes as {first} in this enrolment (a copy of one photo)"))
+        else:
+            keep.append(i)
+            if h:
+                seen[h] = src
+    return keep, skipped

@@ -45,6 +45,7 @@ from pictorch.gallery.db import (
     GalleryDb,
     GalleryExistsError,
     _check_scoring,
+    new_photos,
 )
 from pictorch.gallery.index import as_float_matrix, l2_normalize
 from pictorch.gallery.scoring import OpenSet
@@ -493,21 +494,7 @@ class PgGallery(OpenSet):
             known = dict(conn.execute(
                 f"SELECT s.sha256, p.name FROM {self._s}.sources s JOIN {self._s}.people p ON p.id=s.person_id "
                 "WHERE s.sha256 = ANY(%s)", (wanted,)).fetchall()) if wanted else {}
-            keep: list[int] = []
-            seen: dict[str, str] = {}
-            for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
-                if h and h in known:
-                    owner = known[h]
-                    self.skipped.append((src, f"already enrolled as {owner!r}" if owner != name
-                                         else f"already enrolled for {name!r}"))
-                elif h and h in seen:
-                    first = seen[h]
-                    self.skipped.append((src, "listed twice in this enrolment" if first == src else
-                                         f"same bytes as {first} in this enrolment (a copy of one photo)"))
-                else:
-                    keep.append(i)
-                    if h:
-                        seen[h] = src
+            keep, self.skipped = new_photos(sources, hashes, known, name)
             if not keep:
                 return 0
             now = time.time()

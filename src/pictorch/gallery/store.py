@@ -39,6 +39,7 @@ from pictorch.gallery.db import (  # noqa: F401  (re-exported: the gallery's pub
     _check_scoring,
     damaged,
     index_path_for,
+    new_photos,
     sha256_file,
 )
 from pictorch.gallery.index import VectorIndex, as_float_matrix
@@ -293,21 +294,7 @@ class Gallery(Scoring, OpenSet):
         with self._write() as conn:
             gen_before = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             known = self._known_hashes(conn, [h for h in hashes if h])
-            keep: list[int] = []
-            seen: dict[str, str] = {}
-            for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
-                if h and h in known:
-                    owner = known[h]
-                    self.skipped.append((src, f"already enrolled as {owner!r}" if owner != name
-                                         else f"already enrolled for {name!r}"))
-                elif h and h in seen:
-                    first = seen[h]
-                    self.skipped.append((src, "listed twice in this enrolment" if first == src else
-                                         f"same bytes as {first} in this enrolment (a copy of one photo)"))
-                else:
-                    keep.append(i)
-                    if h:
-                        seen[h] = src
+            keep, self.skipped = new_photos(sources, hashes, known, name)
             if not keep:
                 return 0
             now = time.time()
