@@ -426,3 +426,32 @@ def new_photos(sources: list[str], hashes: list[str], known: dict[str, str], nam
             if h:
                 seen[h] = src
     return keep, skipped
+
+
+def source_hash(source: str, vector: np.ndarray) -> str:
+    """A photo's identity for duplicate checks: the SHA-256 of its file when it is one, else of its vector."""
+    import hashlib
+
+    p = Path(source)
+    try:
+        if p.is_file():
+            return sha256_file(p)
+    except OSError:
+        pass
+    return "vector:" + hashlib.sha256(vector.astype("<f4").tobytes()).hexdigest()
+
+
+def enrolment_rows(embeddings: Any, sources: Any, hashes: Any, dim: int) -> tuple[np.ndarray, list[str], list]:
+    """An enrolment's (N×dim float32 embeddings, N sources, N hashes), checked to have one of each per photo;
+    ``hashes=None`` hashes each source (:func:`source_hash`). Both gallery backends take their input this way."""
+    from pictorch.gallery.index import as_float_matrix
+
+    x = as_float_matrix(embeddings, dim, "embeddings")
+    sources = [str(s) for s in sources]
+    if len(sources) != len(x):
+        raise PictorchError(f"got {len(x)} embeddings but {len(sources)} sources")
+    if hashes is None:
+        hashes = [source_hash(s, v) for s, v in zip(sources, x, strict=True)]
+    elif len(hashes) != len(x):
+        raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
+    return x, sources, list(hashes)

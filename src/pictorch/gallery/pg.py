@@ -45,6 +45,7 @@ from pictorch.gallery.db import (
     GalleryDb,
     GalleryExistsError,
     _check_scoring,
+    enrolment_rows,
     new_photos,
 )
 from pictorch.gallery.index import as_float_matrix, l2_normalize
@@ -475,19 +476,10 @@ class PgGallery(OpenSet):
         Returns:
             How many embeddings were stored.
         """
-        from pictorch.gallery.store import Gallery
-
         self._require_open()
         self.check_model(fingerprint)
         name = self._check_name(name)
-        x = as_float_matrix(embeddings, self.dim, "embeddings")
-        sources = [str(s) for s in sources]
-        if len(sources) != len(x):
-            raise PictorchError(f"got {len(x)} embeddings but {len(sources)} sources")
-        if hashes is None:
-            hashes = [Gallery._default_hash(s, v) for s, v in zip(sources, x, strict=True)]
-        elif len(hashes) != len(x):
-            raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
+        x, sources, hashes = enrolment_rows(embeddings, sources, hashes, self.dim)
         self.skipped = []
         with self._write() as conn:
             wanted = list(dict.fromkeys(h for h in hashes if h))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import os
 import sqlite3
@@ -38,11 +37,13 @@ from pictorch.gallery.db import (  # noqa: F401  (re-exported: the gallery's pub
     GalleryExistsError,
     _check_scoring,
     damaged,
+    enrolment_rows,
     index_path_for,
     new_photos,
     sha256_file,
+    source_hash,
 )
-from pictorch.gallery.index import VectorIndex, as_float_matrix
+from pictorch.gallery.index import VectorIndex
 from pictorch.gallery.scoring import Match, OpenSet, Scoring  # noqa: F401
 
 
@@ -281,14 +282,7 @@ class Gallery(Scoring, OpenSet):
         self._require_open()
         self.check_model(fingerprint)
         name = self._check_name(name)
-        x = as_float_matrix(embeddings, self.dim, "embeddings")
-        sources = [str(s) for s in sources]
-        if len(sources) != len(x):
-            raise PictorchError(f"got {len(x)} embeddings but {len(sources)} sources")
-        if hashes is None:
-            hashes = [self._default_hash(s, v) for s, v in zip(sources, x, strict=True)]
-        elif len(hashes) != len(x):
-            raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
+        x, sources, hashes = enrolment_rows(embeddings, sources, hashes, self.dim)
         self.skipped = []
         _ = self.index  # bring the index up to date first so this change is applied to it incrementally
         with self._write() as conn:
@@ -340,13 +334,7 @@ class Gallery(Scoring, OpenSet):
 
     @staticmethod
     def _default_hash(source: str, vector: np.ndarray) -> str:
-        p = Path(source)
-        try:
-            if p.is_file():
-                return sha256_file(p)
-        except OSError:
-            pass
-        return "vector:" + hashlib.sha256(vector.astype("<f4").tobytes()).hexdigest()
+        return source_hash(source, vector)
 
     @staticmethod
     def _known_hashes(conn: sqlite3.Connection, hashes: list[str]) -> dict[str, str]:
