@@ -142,7 +142,7 @@ class _SqliteTarget:
 # ---------------------------------------------------------------------------------------------- PostgreSQL staging
 class _PgTarget:
     def __init__(self, dst: str):
-        from pictorch.gallery.pg import split_url
+        from pictorch.gallery.pg_sql import split_url
 
         self.url = dst
         dsn, self.schema = split_url(dst)
@@ -153,7 +153,7 @@ class _PgTarget:
         return display_name(self.url)
 
     def open_staging(self, meta: dict[str, str], marker: str) -> tuple[Any, bool]:
-        from pictorch.gallery.pg import _connect, _has_gallery, create_tables, ensure_extension
+        from pictorch.gallery.pg_sql import _connect, _has_gallery, create_tables, ensure_extension
 
         conn = _connect(self.url, "migrating a gallery")
         ensure_extension(conn, self.url)
@@ -174,7 +174,7 @@ class _PgTarget:
 
     def insert(self, conn: Any, table: str, rows: list[tuple]) -> None:
         from pictorch.gallery.db import ROW_COLUMNS
-        from pictorch.gallery.pg import vector_text
+        from pictorch.gallery.pg_sql import vector_text
 
         cols = ROW_COLUMNS[table]
         if table == "embeddings":
@@ -187,7 +187,7 @@ class _PgTarget:
     def finish_copy(self, conn: Any, index: str) -> None:
         """Identity sequences past the copied ids, every person's centroid, the HNSW indexes; then close."""
         from pictorch.gallery.index import l2_normalize
-        from pictorch.gallery.pg import hnsw_ddl, parse_vector, vector_text
+        from pictorch.gallery.pg_sql import hnsw_ddl, parse_vector, vector_text
 
         s = f'"{self.stage_schema}"'
         meta = dict(conn.execute(f"SELECT key, value FROM {s}.meta").fetchall())
@@ -223,7 +223,7 @@ class _PgTarget:
         return PgGallery.open(self.stage_url)
 
     def put_in_place(self, force: bool, index: str) -> None:
-        from pictorch.gallery.pg import _connect, _has_gallery
+        from pictorch.gallery.pg_sql import _connect, _has_gallery
 
         conn = _connect(self.url, "migrating a gallery")
         try:
@@ -240,7 +240,7 @@ class _PgTarget:
             conn.close()
 
     def discard(self) -> None:
-        from pictorch.gallery.pg import _connect
+        from pictorch.gallery.pg_sql import _connect
 
         conn = _connect(self.url, "migrating a gallery")
         try:
