@@ -116,3 +116,15 @@ def test_cli_migrate(tmp_path, pg_url):
     lst = subprocess.run([sys.executable, "-m", "pictorch", "identify", "list", "-g", pg_url], capture_output=True,
                          text=True, env=env, timeout=120)
     assert lst.returncode == 0 and "person 5" in lst.stdout, lst.stderr
+
+
+def test_sqlite_copy_has_its_index(tmp_path):
+    """A migrated SQLite copy is put in place with its FAISS index: its first query used to warn "index rebuilt
+    from the store: index file missing" right after a verified migration."""
+    src = _sqlite_gallery(tmp_path / "a.gallery")
+    back = str(tmp_path / "b.gallery")
+    M.migrate(src, back)
+    q = np.random.default_rng(1).normal(size=(2, D)).astype(np.float32)
+    with open_gallery(back) as g:
+        g.identify(q, k=3)
+        assert g.index_note is None

@@ -132,6 +132,10 @@ class _SqliteTarget:
             except FileExistsError:
                 raise PictorchError(f"{self.dst} appeared during the migration; run it again") from None
             self.staging.unlink()
+        from pictorch.gallery.store import Gallery
+
+        with Gallery.open(self.dst) as g:  # its FAISS index now: the copy's first `who` warned "index rebuilt
+            _ = g.index                    # from the store: index file missing" right after a verified copy
 
     def discard(self) -> None:
         for p in (self.staging, Path(f"{self.staging}-wal"), Path(f"{self.staging}-shm")):
