@@ -134,7 +134,9 @@ def apply_cmd(
         res = api.apply(ckpt, images, out, reverse=reverse, mode=mode, seed=seed, progress=progress)
     for path, reason in res["skipped"]:
         typer.echo(f"skipped {path}: {reason}", err=True)
-    typer.echo(f"wrote {len(res['files'])} images to {out} (mode {mode})")
+    from pictorch.utils import plural
+
+    typer.echo(f"wrote {plural(len(res['files']), 'image')} to {out} (mode {mode})")
 
 
 @app.command()
