@@ -111,3 +111,16 @@ def test_verify_person_http_on_both_backends(enrolled, tmp_path):
             assert c.get("/api/health").json()["people"] == 2
     finally:
         app.state.worker.close()
+
+
+def test_verify_two_photos_json_carries_the_gallery_note(enrolled, capsys):
+    """`verify A B -g G --json` on an uncalibrated gallery says so in its notes, as `verify --person` does."""
+    g, d = enrolled
+    code, out, err = _invoke(["verify", str(d / "ann_new.png"), str(d / "ann_0.png"), "-g", g, "--json"], capsys)
+    assert code == 0, err
+    notes = " ".join(str(n) for n in json.loads(out)["notes"])
+    assert "not calibrated" in notes or "no threshold" in notes, out
+    code, out, err = _invoke(["verify", str(d / "ann_new.png"), str(d / "ann_0.png"), "-g", g, "--threshold", "0.5",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert "calibrat" not in " ".join(str(n) for n in json.loads(out)["notes"]), out  # a typed threshold: no note

@@ -25,9 +25,9 @@ def _model_for(model: str | None, gallery: str | os.PathLike | None) -> tuple[An
 
 
 def _settings(model: str | None, gallery: str | os.PathLike | None, faces: bool | None,
-              threshold: float | None) -> tuple[Any, str, bool, float | None, bool]:
-    """The embedder, its metric, whether to detect faces, the threshold, and whether that threshold is the
-    gallery's, from the model or the gallery."""
+              threshold: float | None) -> tuple[Any, str, bool, float | None, bool, str | None]:
+    """The embedder, its metric, whether to detect faces, the threshold, whether that threshold is the
+    gallery's, and the gallery's note on it (not calibrated), from the model or the gallery."""
     from pictorch.tasks.identify.preprocess import faces_default
 
     embedder, svc = _model_for(model, gallery)
@@ -35,7 +35,8 @@ def _settings(model: str | None, gallery: str | os.PathLike | None, faces: bool 
         metric = svc.metric if svc is not None else S.metric_of(embedder)
         use_faces = svc.faces(faces) if svc is not None else faces_default(embedder, faces)
         from_gallery = svc is not None and svc.gallery.threshold is not None
-        return embedder, metric, use_faces, _verify_threshold(embedder, svc, threshold), from_gallery
+        note = svc.threshold_note() if svc is not None and threshold is None else None
+        return embedder, metric, use_faces, _verify_threshold(embedder, svc, threshold), from_gallery, note
     finally:
         if svc is not None:
             svc.close()
@@ -70,7 +71,7 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
 
     _check_detector(detector)
     _finite(threshold, "--threshold")
-    embedder, metric, use_faces, t, from_gallery = _settings(model, gallery, faces, threshold)
+    embedder, metric, use_faces, t, from_gallery, gallery_note = _settings(model, gallery, faces, threshold)
     prep = prepare([str(a), str(b)], embedder.input_size, embedder.mode, faces=use_faces, detector=detector)
     if prep.bad:
         p, r = prep.bad[0]
@@ -79,6 +80,8 @@ def verify(a: str | os.PathLike, b: str | os.PathLike, model: str | None = None,
     score = float(S.pair_scores(e[:1], e[1:2], metric)[0])
     same = None if t is None else score >= t
     notes = list(prep.notes)
+    if gallery_note:  # in --json too, as verify --person and who carry it
+        notes.append((str(gallery), gallery_note))
     if threshold is None and not from_gallery and t is not None:
         where = ("the model's equal-error point on its training's held-out images"
                  if t == _trained_threshold(embedder) else "the model's default")
@@ -180,7 +183,7 @@ def verify_pairs(pairs_file: str | os.PathLike, root: str | os.PathLike | None =
     _check_detector(detector)
     _finite(threshold, "--threshold")
     pairs = read_pairs(pairs_file, root)
-    embedder, metric, use_faces, t, _ = _settings(model, gallery, faces, threshold)
+    embedder, metric, use_faces, t, _, _ = _settings(model, gallery, faces, threshold)
     uniq = list(dict.fromkeys(f for a, b, _ in pairs for f in (a, b)))
     prep = prepare(uniq, embedder.input_size, embedder.mode, faces=use_faces, detector=detector,
                    progress=progress)
