@@ -68,10 +68,11 @@ def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | No
 
 
 def fresh_path(path: str | os.PathLike) -> Path:
-    """``path``, or ``stem-2.ext``, ``stem-3.ext``, ... when it exists (earlier pictures are never replaced)."""
+    """``path``, or ``stem-1.ext``, ``stem-2.ext``, ... when it exists (earlier pictures are never replaced), as
+    every verb numbers its results (:func:`pictorch.utils.free_path`)."""
     from pictorch.utils import free_path
 
-    return free_path(path, first=2)
+    return free_path(path)
 
 
 def save_picture(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:

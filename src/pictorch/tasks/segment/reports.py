@@ -14,12 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def free_path(path: Path) -> Path:
-    """``path``, or ``name-1.ext``, ``name-2.ext``... if taken: results never silently replace earlier ones."""
-    from pictorch.utils import free_path as free
-
-    return free(path)
+from pictorch.utils import free_path  # noqa: F401 - re-exported: segment's pictures are numbered as every verb's
 
 
 def colorize(mask: torch.Tensor, colors: Sequence[Sequence[int]]) -> np.ndarray:
