@@ -7,36 +7,20 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
-    LR,
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    Compile,
-    ConfigFile,
     DataDir,
-    Devices,
     Force,
-    LogEvery,
-    NoProgress,
-    OutDir,
-    PictureEvery,
-    Resume,
     Seed,
-    Steps,
-    Threads,
-    TimeBudget,
-    WeightDecay,
     output_path,
     parse_duration,
+    train_options,
 )
 
 app = typer.Typer(no_args_is_help=True, help="GANs: train, sample, interpolate, latent arithmetic, evaluate (FID).")
 feature_app = typer.Typer(no_args_is_help=True, help="The domain feature network used for FID/KID.")
 app.add_typer(feature_app, name="feature-net")
 
-GanPrecision = Annotated[str, typer.Option(
-    "--precision", help="auto (fp32 on CPUs, where bf16 autocast measured slower for these convs; bf16-mixed on "
-    "GPUs), 32-true, bf16-mixed.")]
+GAN_PRECISION_HELP = ("auto (fp32 on CPUs, where bf16 autocast measured slower for these convs; bf16-mixed on "
+                      "GPUs), 32-true, bf16-mixed.")
 Ckpt = Annotated[str, typer.Argument(help="GAN checkpoint (.safetensors) or run folder.")]
 
 
@@ -53,6 +37,8 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 @app.command()
+@train_options(without=("val_every",), extra=("time_budget", "compile"), steps=2000, batch_size=64, lr=2e-4,
+               weight_decay=0.0, out_dir="runs/gan", picture_every=500, helps={"precision": GAN_PRECISION_HELP})
 def train(
     ctx: typer.Context,
     data: Annotated[str, typer.Option("--data", help="fashion-mnist, photo-crops (real colour photos shipped with "
@@ -111,24 +97,7 @@ def train(
                                               "against 37% without it after 90 s). Unconditional models ignore it.")]
     = 2.0,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
-    time_budget: TimeBudget = "0",
-    threads: Threads = "auto",
-    compile: Compile = "auto",  # noqa: A002 - the option name TrainConfig shares
-    steps: Steps = 2000,
-    batch_size: BatchSize = 64,
-    lr: LR = 2e-4,
-    weight_decay: WeightDecay = 0.0,
-    out_dir: OutDir = "runs/gan",
-    precision: GanPrecision = "auto",
-    accelerator: Accelerator = "auto",
-    devices: Devices = 1,
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    ckpt_every: CkptEvery = 0,
-    picture_every: PictureEvery = 500,
-    resume: Resume = False,
-    no_progress: NoProgress = False,
-    config: ConfigFile = None,
+    *, config: str | None, no_progress: bool, time_budget: str, threads: str,
 ) -> None:
     """Train a GAN; writes the checkpoint (G and D), metrics.csv, curves.png and sample grids from fixed z."""
     from pictorch.cli_common import echo_result, train_and_task_config
@@ -234,6 +203,9 @@ def evaluate(
 
 
 @feature_app.command("train")
+@train_options(only=("steps", "batch_size", "lr", "weight_decay", "out_dir", "precision", "accelerator", "seed",
+                     "log_every", "resume", "no_progress", "config"), steps=1500, batch_size=128, lr=3e-3,
+               weight_decay=1e-4, out_dir="runs/featnet", helps={"precision": GAN_PRECISION_HELP})
 def feature_train(
     data: Annotated[str, typer.Option("--data", help="fashion-mnist or a folder of images (class sub-folders).")]
     = "fashion-mnist",
@@ -243,18 +215,8 @@ def feature_train(
     channels: Annotated[int, typer.Option("--channels", help="Channels (0: as in the data).")] = 0,
     width: Annotated[int, typer.Option("--width", help="small_cnn width.")] = 32,
     limit: Annotated[int, typer.Option("--limit", help="Use only this many training images (0: all).")] = 0,
-    steps: Steps = 1500,
-    batch_size: BatchSize = 128,
-    lr: LR = 3e-3,
-    weight_decay: WeightDecay = 1e-4,
-    out_dir: OutDir = "runs/featnet",
-    precision: GanPrecision = "auto",
-    accelerator: Accelerator = "auto",
-    seed: Seed = 0,
-    log_every: LogEvery = 50,
-    resume: Resume = False,
-    no_progress: NoProgress = False,
-    config: ConfigFile = None,
+    *, steps: int, batch_size: int, lr: float, weight_decay: float, out_dir: str, precision: str,
+    accelerator: str, seed: int, log_every: int, resume: bool, no_progress: bool, config: str | None,
 ) -> None:
     """Train the domain feature network (a small_cnn classifier) used by `gan evaluate --feature-net`."""
     from pictorch.cli_common import echo_result, train_config
