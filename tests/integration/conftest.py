@@ -1,5 +1,6 @@
-"""Fixtures of the integration tests: a throwaway PostgreSQL (pgserver, with pgvector) per session and a fresh gallery
-schema per test, for the PostgreSQL gallery tests (they skip when pgserver cannot start)."""
+"""Fixtures of the integration tests: ``run`` (a ``pictorch`` command in-process), and a throwaway PostgreSQL
+(pgserver, with pgvector) per session and a fresh gallery schema per test, for the PostgreSQL gallery tests (they skip
+when pgserver cannot start)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ import os
 import uuid
 
 import pytest
+
+
+@pytest.fixture
+def run(capsys):
+    """Run `pictorch ...` in-process through the console entry point; returns (exit code, stdout + stderr)."""
+    from pictorch.cli import main
+
+    def _run(*args: str) -> tuple[int, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        cap = capsys.readouterr()
+        return code, cap.out + cap.err
+
+    return _run
 
 
 @pytest.fixture(scope="session")

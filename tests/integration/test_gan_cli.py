@@ -7,24 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from pictorch.cli import main
 from pictorch.data.synthetic import synthetic_shapes
-
-
-@pytest.fixture
-def run(capsys):
-    """Run `pictorch ...` in-process through the console entry point; returns (exit code, stdout + stderr)."""
-
-    def _run(*args: str) -> tuple[int, str]:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        cap = capsys.readouterr()
-        return code, cap.out + cap.err
-
-    return _run
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from pictorch.cli import main
 from pictorch.data.synthetic import synthetic_shapes
 
 TORCH_THREADS = 1
-
-
-@pytest.fixture
-def run(capsys):
-    def _run(*args: str) -> tuple[int, str]:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        cap = capsys.readouterr()
-        return code, cap.out + cap.err
-
-    return _run
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,6 @@ from pictorch.cli import main
 TORCH_THREADS = 1
 
 
-@pytest.fixture
-def run(capsys):
-    """Run `pictorch ...` in-process through the console entry point; returns (exit code, stdout + stderr)."""
-
-    def _run(*args: str) -> tuple[int, str]:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        cap = capsys.readouterr()
-        return code, cap.out + cap.err
-
-    return _run
-
-
 @pytest.fixture(scope="module")
 def aligned_dir(tmp_path_factory):
     """Aligned A|B files: A gray-ish RGB blobs, B their inversion."""
