@@ -7,10 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-import typer
+from identify_invoke import invoke as _invoke
 from PIL import Image
-
-from pictorch.tasks.identify import gallery_cli
 
 
 class FakeEmbedder:
@@ -42,24 +40,6 @@ def _person(root, name, seed, n, noise=12):
     return paths
 
 
-def _invoke(args, capsys):
-    """Run the commands like `pictorch identify ...` does: one `error:` line and exit 2 for user mistakes."""
-    import pictorch.cli as root
-
-    app = typer.Typer()
-    gallery_cli.register(app)
-    top = typer.Typer()
-    top.add_typer(app, name="identify")
-    code = 0
-    try:
-        top(args=["identify", *args], prog_name="pictorch", standalone_mode=False)
-    except Exception as e:  # noqa: BLE001 - mirror pictorch.cli.main
-        try:
-            root._handle(e, False)
-        except SystemExit as s:
-            code = s.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _answers(out):

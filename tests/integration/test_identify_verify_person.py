@@ -8,31 +8,13 @@ import json
 
 import pytest
 import serve_fake as F
-import typer
+from identify_invoke import invoke as _invoke
 
-from pictorch.tasks.identify import gallery_cli, service
+from pictorch.tasks.identify import service
 
 PEOPLE = {"ann": 1, "bob": 2, "cy": 3}
 
 
-def _invoke(args, capsys):
-    """Run like `pictorch identify ...`: one `error:` line and exit 2 for user mistakes."""
-    import pictorch.cli as root
-
-    app = typer.Typer()
-    gallery_cli.register(app)
-    top = typer.Typer()
-    top.add_typer(app, name="identify")
-    code = 0
-    try:
-        top(args=["identify", *args], prog_name="pictorch", standalone_mode=False)
-    except Exception as e:  # noqa: BLE001 - mirror pictorch.cli.main
-        try:
-            root._handle(e, False)
-        except SystemExit as s:
-            code = s.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
