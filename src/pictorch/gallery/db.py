@@ -158,6 +158,10 @@ class GalleryDb:
             row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else ""
 
+    def _set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        """Write one ``meta`` row inside the caller's write transaction (each backend has its own SQL)."""
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
     def _generation(self) -> int:
         return int(self._meta_value("generation") or 0)
 
@@ -176,9 +180,7 @@ class GalleryDb:
     @threshold.setter
     def threshold(self, value: float | None) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE meta SET value=? WHERE key='threshold'", ("" if value is None else repr(float(value)),)
-            )
+            self._set_meta(conn, "threshold", "" if value is None else repr(float(value)))
 
     @property
     def scoring(self) -> str:
@@ -192,8 +194,9 @@ class GalleryDb:
         if value == self.scoring:
             return
         with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scoring', ?)", (value,))
-            conn.execute("UPDATE meta SET value='' WHERE key IN ('threshold', 'calibration')")
+            self._set_meta(conn, "scoring", value)
+            self._set_meta(conn, "threshold", "")
+            self._set_meta(conn, "calibration", "")
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -218,8 +221,8 @@ class GalleryDb:
     def _save_calibration(self, threshold: float, report: dict[str, Any]) -> None:
         """Store a calibration's threshold and report (one transaction)."""
         with self._write() as conn:
-            conn.execute("UPDATE meta SET value=? WHERE key='threshold'", (repr(threshold),))
-            conn.execute("UPDATE meta SET value=? WHERE key='calibration'", (json.dumps(report),))
+            self._set_meta(conn, "threshold", repr(threshold))
+            self._set_meta(conn, "calibration", json.dumps(report))
 
     def check_model(self, fingerprint: str | None, dim: int | None = None) -> None:
         """Refuse an embedder other than the one this gallery was built with."""

@@ -235,32 +235,11 @@ class PgGallery(OpenSet):
     check_model = GalleryDb.check_model
     _check_name = staticmethod(GalleryDb._check_name)
     model = GalleryDb.model
-
-    @property
-    def threshold(self) -> float | None:
-        """The accept threshold (calibrated, or the initial one); ``None`` if never set."""
-        v = self._meta_value("threshold")
-        return float(v) if v else None
-
-    @threshold.setter
-    def threshold(self, value: float | None) -> None:
-        with self._write() as conn:
-            self._set_meta(conn, "threshold", "" if value is None else repr(float(value)))
-
-    @property
-    def scoring(self) -> str:
-        """``"nearest"`` or ``"centroid"``."""
-        return self._meta_value("scoring") or "nearest"
-
-    @scoring.setter
-    def scoring(self, value: str) -> None:
-        _check_scoring(value)
-        if value == self.scoring:
-            return
-        with self._write() as conn:
-            self._set_meta(conn, "scoring", value)
-            self._set_meta(conn, "threshold", "")
-            self._set_meta(conn, "calibration", "")
+    # the meta-backed properties are GalleryDb's, written through this class's _meta_value/_set_meta
+    threshold = GalleryDb.threshold
+    scoring = GalleryDb.scoring
+    calibration = GalleryDb.calibration
+    _save_calibration = GalleryDb._save_calibration
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -275,17 +254,6 @@ class PgGallery(OpenSet):
             cur = json.loads(row[0]) if row and row[0] else {}
             cur.update(values)
             self._set_meta(conn, "settings", json.dumps(cur))
-
-    @property
-    def calibration(self) -> dict[str, Any] | None:
-        """The report of the last :meth:`calibrate`, if any."""
-        v = self._meta_value("calibration")
-        return json.loads(v) if v else None
-
-    def _save_calibration(self, threshold: float, report: dict[str, Any]) -> None:
-        with self._write() as conn:
-            self._set_meta(conn, "threshold", repr(threshold))
-            self._set_meta(conn, "calibration", json.dumps(report))
 
     # ------------------------------------------------------------------ people
     def people(self) -> dict[str, int]:
