@@ -139,7 +139,7 @@ def test_bad_inputs_exit_2_one_line(tmp_path, capsys, case):
         want = "could be read"
     else:
         args = ["identify", "train", "--loss", "contrastive", "--steps", "1", *FAST]
-        want = "unknown loss"
+        want = "unknown --loss 'contrastive'"
     code, out, err = _cli(capsys, *args)
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]

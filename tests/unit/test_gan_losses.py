@@ -99,13 +99,13 @@ def test_latents_and_interpolation():
 
 
 def test_config_validation_messages():
-    with pytest.raises(ConfigError, match="unknown GAN model"):
+    with pytest.raises(ConfigError, match="unknown --model 'stylegan'; use gan, dcgan"):
         GANConfig(model="stylegan")
     with pytest.raises(ConfigError, match="label-smoothing"):
         GANConfig(label_smoothing=0.2)
     with pytest.raises(ConfigError, match="d-steps"):
         GANConfig(d_steps=0)
-    with pytest.raises(ConfigError, match="latent distribution"):
+    with pytest.raises(ConfigError, match="unknown --z-dist 'cauchy'"):
         GANConfig(z_dist="cauchy")
 
 

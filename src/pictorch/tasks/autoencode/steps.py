@@ -58,20 +58,13 @@ class AutoencodeConfig:
     val_images: int = 512
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import check_numbers
+        from pictorch.engine.config import check_fields
         from pictorch.tasks.autoencode.models import MODEL_NAMES, UPSAMPLE_MODES
 
-        check_numbers(self, {"image_size": (4, MAX_IMAGE_SIDE), "limit": (0, None), "code_size": (1, 1 << 16),
-                             "kl_weight": (0, None), "val_images": (0, None)})
-
-        if self.model not in MODEL_NAMES and self.model not in MODEL_NAMES.values():
-            raise ConfigError(f"unknown --model {self.model!r}; known: linear, mlp, conv, vae, conv-vae")
-        if self.upsample not in UPSAMPLE_MODES:
-            raise ConfigError(f"unknown --upsample {self.upsample!r}; known: {', '.join(UPSAMPLE_MODES)}")
-        if self.code_size < 1:
-            raise ConfigError(f"--code-size must be >= 1, got {self.code_size}")
-        if self.kl_weight < 0:
-            raise ConfigError("--kl-weight must be >= 0")
+        # --model takes the short names (conv, conv-vae) and the registry names (ae.conv) alike
+        check_fields(self, {"image_size": (4, MAX_IMAGE_SIDE), "limit": (0, None), "code_size": (1, 1 << 16),
+                            "kl_weight": (0, None), "val_images": (0, None)},
+                     choices={"model": (*MODEL_NAMES, *MODEL_NAMES.values()), "upsample": UPSAMPLE_MODES})
         for name in ("widths", "hidden"):
             parse_ints(getattr(self, name), name)
 

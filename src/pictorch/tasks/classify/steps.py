@@ -113,15 +113,16 @@ class ClassifyConfig:
     ema: float = 0.0
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import check_numbers
+        from pictorch.engine.config import check_fields
 
-        check_numbers(self, {"per_class": (0, None), "image_size": (4, MAX_IMAGE_SIDE), "k": (0, 1000),
-                             "backbone_lr_mult": (0, 100), "drop_rate": (0, 0.99), "label_smoothing": (0, 0.99),
-                             "val_split": (0, 0.9), "patience": (0, None), "limit": (0, None)})
         if self.regime is None:
             self.regime = "full" if (self.pretrained or self.weights or self.init) else "scratch"
-        if self.regime not in REGIMES:
-            raise ConfigError(f"unknown --regime {self.regime!r}; known: {', '.join(REGIMES)}")
+        check_fields(self, {"per_class": (0, None), "image_size": (4, MAX_IMAGE_SIDE), "k": (1, 1000),
+                            "backbone_lr_mult": (0, 100), "drop_rate": (0, 0.99), "label_smoothing": (0, 0.99),
+                            "val_split": (0, 0.9), "patience": (0, None), "limit": (0, None), "ema": "[0, 1)"},
+                     choices={"regime": REGIMES, "schedule": SCHEDULES, "optimizer": ("adamw", "sgd"),
+                              "class_weights": ("none", "balanced"), "mode": ("L", "RGB")},
+                     notes={"ema": "a decay; 0: off, e.g. 0.999"})
         if self.regime != "scratch" and not (self.pretrained or self.weights or self.init):
             raise ConfigError(f"--regime {self.regime} reuses trained weights: give --init CKPT, --pretrained "
                               "imagenet or --weights FILE (or use --regime scratch)")
@@ -131,28 +132,6 @@ class ClassifyConfig:
         if self.init and (self.pretrained or self.weights):
             raise ConfigError("--init takes the backbone from a classify checkpoint; do not combine it with "
                               "--pretrained/--weights")
-        if self.k < 1:
-            raise ConfigError(f"--k must be >= 1, got {self.k}")
-        if self.backbone_lr_mult < 0:
-            raise ConfigError("--backbone-lr-mult must be >= 0")
-        if not 0 <= self.drop_rate < 1:
-            raise ConfigError(f"--drop-rate must be in [0, 1), got {self.drop_rate}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown --schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; known: adamw, sgd")
-        if self.class_weights not in ("none", "balanced"):
-            raise ConfigError(f"unknown --class-weights {self.class_weights!r}; known: none, balanced")
-        if not 0 <= self.val_split < 1:
-            raise ConfigError(f"--val-split must be in [0, 1), got {self.val_split}")
-        if self.patience < 0 or self.per_class < 0 or self.limit < 0:
-            raise ConfigError("--patience, --per-class and --limit must be >= 0")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"--ema is a decay in [0, 1) (0: off, e.g. 0.999), got {self.ema}")
-        if self.mode not in (None, "L", "RGB"):
-            raise ConfigError(f"--mode must be L or RGB, got {self.mode!r}")
         parse_augment(self.augment)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from pictorch.engine.config import MAX_IMAGE_SIDE
+from pictorch.engine.config import MAX_IMAGE_SIDE, check_fields
 from pictorch.errors import ConfigError
 from pictorch.nn.latent import lerp, slerp  # noqa: F401  (the one slerp; re-exported for old imports)
 from pictorch.tasks.generate.losses import G_LOSSES
@@ -106,35 +106,15 @@ class GANConfig:
     classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import check_numbers
-
-        check_numbers(self, {"image_size": (None, MAX_IMAGE_SIDE), "channels": (0, 4), "z_dim": (1, 1 << 14),
-                             "noise_anneal": (0, 1), "gp_weight": (0, None), "lr_g": (0, 10), "lr_d": (0, 10),
-                             "ngf": (1, 4096), "ndf": (1, 4096), "hidden": (1, 1 << 16),
-                             "diversity_floor": (0, None), "d_win_patience": (1, None), "monitor_warmup": (0, None)})
-        if self.model not in MODEL_KINDS:
-            raise ConfigError(f"unknown GAN model {self.model!r}; use {', '.join(MODEL_KINDS)}")
-        if self.z_dist not in Z_DISTS:
-            raise ConfigError(f"unknown latent distribution {self.z_dist!r}; use normal or uniform")
-        if self.g_loss not in G_LOSSES:
-            raise ConfigError(f"unknown GAN loss {self.g_loss!r}; use {', '.join(G_LOSSES)}")
-        if self.z_dim < 1:
-            raise ConfigError(f"--z-dim must be >= 1, got {self.z_dim}")
-        if self.d_steps < 1:
-            raise ConfigError(f"--d-steps must be >= 1, got {self.d_steps}")
-        if not 0.5 < self.label_smoothing <= 1.0:
-            raise ConfigError(f"--label-smoothing is the target for real images, in (0.5, 1], got "
-                              f"{self.label_smoothing}")
-        if not 0.0 <= self.label_flip < 0.5:
-            raise ConfigError(f"--label-flip is a probability below 0.5, got {self.label_flip}")
-        if self.aux_weight < 0:
-            raise ConfigError(f"--aux-weight must be >= 0, got {self.aux_weight}")
-        if self.instance_noise < 0:
-            raise ConfigError(f"--instance-noise must be >= 0, got {self.instance_noise}")
-        if self.kl_weight < 0 or self.kl_weight != self.kl_weight:
-            raise ConfigError(f"--kl-weight is the weight λ of the KL term and must be >= 0, got {self.kl_weight}")
-        if not 0.0 < self.stage1_fraction < 1.0:
-            raise ConfigError(f"--stage1-fraction must be in (0, 1), got {self.stage1_fraction}")
+        check_fields(self, {"image_size": (None, MAX_IMAGE_SIDE), "channels": (0, 4), "z_dim": (1, 1 << 14),
+                            "d_steps": ">= 1", "label_smoothing": "(0.5, 1]", "label_flip": "[0, 0.5)",
+                            "instance_noise": ">= 0", "noise_anneal": (0, 1), "gp_weight": ">= 0", "lr_g": (0, 10),
+                            "lr_d": (0, 10), "ngf": (1, 4096), "ndf": (1, 4096), "hidden": (1, 1 << 16),
+                            "diversity_floor": ">= 0", "d_win_patience": ">= 1", "monitor_warmup": ">= 0",
+                            "aux_weight": ">= 0", "kl_weight": ">= 0", "stage1_fraction": "(0, 1)"},
+                     choices={"model": MODEL_KINDS, "z_dist": Z_DISTS, "g_loss": G_LOSSES},
+                     notes={"label_smoothing": "the target for real images", "label_flip": "a probability",
+                            "kl_weight": "the weight λ of the KL term"})
         if self.model in ("lapgan", "stackgan") and self.g_loss == "saturating":
             raise ConfigError(f"--model {self.model} takes --g-loss non-saturating, hinge or wgan-gp "
                               "(the shared adversarial kit has no saturating form)")

@@ -87,23 +87,17 @@ class IdentifyConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import parse_duration
+        from pictorch.engine.config import check_fields, parse_duration
         from pictorch.tasks.identify.losses import LOSS_NAMES
-
-        self.time_budget = parse_duration(self.time_budget)  # gan/translate's grammar: 90, 90s, 5m, 1.5h
         from pictorch.tasks.identify.miners import make_miner
 
-        if self.loss not in LOSS_NAMES:
-            raise ConfigError(f"unknown loss {self.loss!r}; use one of: {', '.join(LOSS_NAMES)}")
+        self.time_budget = parse_duration(self.time_budget)  # gan/translate's grammar: 90, 90s, 5m, 1.5h
+        check_fields(self, {"p": ">= 0", "k": ">= 0", "backbone_lr_mult": ">= 0"},
+                     choices={"loss": LOSS_NAMES, "mode": ("L", "RGB"), "embedding": ("backbone", "head")},
+                     notes={"p": "0 picks a default", "k": "0 picks a default"})
+        if self.k == 1:
+            raise ConfigError("--k must be >= 2 images per identity (0 picks a default), got 1")
         make_miner(self.miner)
-        if self.mode not in ("L", "RGB"):
-            raise ConfigError(f"mode must be L or RGB, got {self.mode!r}")
-        if self.p < 0 or self.k < 0 or self.k == 1:
-            raise ConfigError("--p must be >= 0 and --k >= 2 (0 picks a default)")
-        if self.backbone_lr_mult < 0:
-            raise ConfigError("--backbone-lr-mult must be >= 0")
-        if self.embedding not in ("backbone", "head"):
-            raise ConfigError(f"--embedding must be backbone or head, got {self.embedding!r}")
         if self.freeze and self.unfreeze_last < 0:
             self.unfreeze_last = 0
         if self.unfreeze_last == 0:

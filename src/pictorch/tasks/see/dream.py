@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pictorch.engine.config import check_fields
 from pictorch.errors import ConfigError
 from pictorch.tasks.see.maximize import gaussian_blur
 
@@ -78,8 +79,7 @@ def dream(model: torch.nn.Module, image: torch.Tensor, layers: Sequence[str], cf
     from pictorch.tasks.see.imageio import StepBar
 
     cfg = cfg or DreamConfig()
-    if cfg.steps < 1 or cfg.lr <= 0 or cfg.zoom < 1.0:
-        raise ConfigError("--steps must be >= 1, --lr > 0 and --zoom >= 1")
+    check_fields(cfg, {"steps": ">= 1", "lr": "> 0", "zoom": ">= 1"})
     net = FeatureNet(model, list(layers), frozen=True)
     dcfg = getattr(model, "default_cfg", None) or {}
     min_side = int(dcfg.get("min_input_size") or 8)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pictorch.engine.config import check_fields
 from pictorch.errors import ConfigError
 
 #: Square root of the colour covariance of ImageNet pixels (RGB), as published with Lucid; decorrelating
@@ -132,6 +133,9 @@ class MaximizeConfig:
     class_objective: str = "logprob"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_fields(self, {"steps": ">= 1", "lr": "> 0"}, choices={"param": PARAMETRISATIONS})
+
 
 @dataclass
 class MaximizeResult:
@@ -159,10 +163,6 @@ def maximize(model: nn.Module, targets: Sequence[int], layer: str | None = None,
     from pictorch.tasks.see.imageio import StepBar
 
     cfg = cfg or MaximizeConfig()
-    if cfg.param not in PARAMETRISATIONS:
-        raise ConfigError(f"--param must be one of {', '.join(PARAMETRISATIONS)}, got {cfg.param!r}")
-    if cfg.steps < 1 or cfg.lr <= 0:
-        raise ConfigError("--steps must be >= 1 and --lr > 0")
     if not targets:
         raise ConfigError("give at least one channel or class")
     model.eval()

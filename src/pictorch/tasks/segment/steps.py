@@ -75,20 +75,13 @@ class SegmentConfig:
 
     def __post_init__(self) -> None:
         from pictorch.data.augment_masks import JointAugment, parse_joint_augment
+        from pictorch.engine.config import check_fields
         from pictorch.losses.segmentation import build_loss
 
         if self.arch not in ARCHS and not self.arch.startswith("segment."):
             raise ConfigError(f"unknown --arch {self.arch!r}; known: {', '.join(ARCHS)}")
-        if self.mode not in (None, "L", "RGB"):
-            raise ConfigError(f"--mode must be L or RGB, got {self.mode!r}")
-        if self.fold is not None and not 0 <= self.fold <= 3:
-            raise ConfigError(f"--fold is the test quadrant 0..3, got {self.fold}")
-        if self.crop is not None and self.crop < 8:
-            raise ConfigError(f"--crop must be at least 8 pixels, got {self.crop}")
-        if not 0 < self.threshold < 1:
-            raise ConfigError(f"--threshold must be in (0, 1), got {self.threshold}")
-        if self.limit < 0:
-            raise ConfigError("--limit must be >= 0")
+        check_fields(self, {"fold": (0, 3), "crop": ">= 8", "threshold": "(0, 1)", "limit": ">= 0"},
+                     choices={"mode": ("L", "RGB")}, notes={"fold": "the test quadrant"})
         if self.freeze_encoder and not (self.pretrained or self.weights):
             raise ConfigError("--freeze-encoder keeps pretrained layers fixed: also give --pretrained imagenet or "
                               "--weights FILE")

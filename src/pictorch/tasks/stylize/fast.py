@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pictorch.engine.config import check_fields
 from pictorch.engine.inference import Predictor, ensure_finite
 from pictorch.engine.trainer import StepContext, TrainTask
 from pictorch.errors import ConfigError, DataError
@@ -61,10 +62,7 @@ class FastStyleConfig:
     blocks: int = 5
 
     def __post_init__(self) -> None:
-        if self.crop < 32:
-            raise ConfigError(f"--crop must be >= 32 (VGG needs 32 px), got {self.crop}")
-        if self.width < 1 or self.blocks < 0:
-            raise ConfigError("--width must be >= 1 and --blocks >= 0")
+        check_fields(self, {"crop": ">= 32", "width": ">= 1", "blocks": ">= 0"}, notes={"crop": "VGG needs 32 px"})
 
 
 def _names(text: str) -> list[str]:

@@ -82,12 +82,10 @@ class GatysConfig:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for invalid combinations."""
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise ConfigError(f"--optimizer must be lbfgs or adam, got {self.optimizer!r}")
-        if self.preserve_color not in COLOR_MODES:
-            raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}, got {self.preserve_color!r}")
-        if self.steps < 1 or self.scales < 1 or self.size < 16:
-            raise ConfigError("--steps and --scales must be >= 1 and --size >= 16")
+        from pictorch.engine.config import check_fields
+
+        check_fields(self, {"steps": ">= 1", "scales": ">= 1", "size": ">= 16"},
+                     choices={"optimizer": ("lbfgs", "adam"), "preserve_color": COLOR_MODES})
         if self.init not in INITS and not Path(self.init).is_file():
             raise ConfigError(f"--init must be content, style, noise or an image file, got {self.init!r}")
         for name, layers, w in (("content", self.content_layers, self.content_layer_weights),

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pictorch.errors import ConfigError
-
 MODELS_ = ("pix2pix", "cyclegan")
 GENERATORS = ("auto", "unet", "resnet", "unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 
@@ -79,25 +77,14 @@ class TranslateConfig:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import MAX_IMAGE_SIDE, check_numbers
+        from pictorch.engine.config import MAX_IMAGE_SIDE, check_fields
 
-        check_numbers(self, {"size": (0, MAX_IMAGE_SIDE), "limit": (0, None), "pool_size": (-1, 100_000),
-                             "beta1": (0, 0.9999), "label_smoothing": (0.5, 1.0), "instance_noise": (0, None)})
-        if self.model not in MODELS_:
-            raise ConfigError(f"unknown translate model {self.model!r}; use pix2pix or cyclegan")
-        if self.direction not in ("AtoB", "BtoA"):
-            raise ConfigError(f"--direction takes AtoB or BtoA, got {self.direction!r}")
-        if self.netG not in GENERATORS:
-            raise ConfigError(f"unknown --netG {self.netG!r}; use one of {', '.join(GENERATORS)}")
-        if self.netD not in ("patchgan", "pixel"):
-            raise ConfigError(f"unknown --netD {self.netD!r}; use patchgan or pixel")
-        if self.dropout not in ("auto", "on", "off"):
-            raise ConfigError(f"--dropout takes auto, on or off, got {self.dropout!r}")
-        if not 0.0 <= self.decay_fraction <= 1.0:
-            raise ConfigError(f"--decay-fraction must be in [0, 1], got {self.decay_fraction}")
-        for name in ("lambda_l1", "gan_weight", "lambda_cycle", "lambda_identity", "gp_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
+        check_fields(self, {"size": (0, MAX_IMAGE_SIDE), "limit": (0, None), "pool_size": (-1, 100_000),
+                            "beta1": (0, 0.9999), "label_smoothing": (0.5, 1.0), "instance_noise": (0, None),
+                            "decay_fraction": (0, 1), "lambda_l1": ">= 0", "gan_weight": ">= 0",
+                            "lambda_cycle": ">= 0", "lambda_identity": ">= 0", "gp_weight": ">= 0"},
+                     choices={"model": MODELS_, "direction": ("AtoB", "BtoA"), "netG": GENERATORS,
+                              "netD": ("patchgan", "pixel"), "dropout": ("auto", "on", "off")})
 
     @property
     def paired(self) -> bool:
