@@ -182,7 +182,7 @@ def test_bad_inputs(trained, folders, tmp_path, capsys):
     _fails(capsys, "classify", "evaluate", str(trained), str(folders["test"]), "--tta", "vflip",
            match="unknown --tta 'vflip'")
     _fails(capsys, "classify", "train", "--data", "synthetic", "--ema", "1.5", "--out", str(tmp_path / "z"),
-           match="--ema is a decay")
+           match="--ema must be in [0, 1), got 1.5 (a decay")
     _fails(capsys, "classify", "train", "--data", "synthetic", "--regime", "head", "--out", str(tmp_path / "z"),
            match="reuses trained weights")
 

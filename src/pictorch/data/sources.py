@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -258,36 +259,23 @@ def load_paired(
 
 
 @DATASETS.register("unpaired")
-def load_unpaired(
-    root_a: str | os.PathLike,
-    root_b: str | os.PathLike | None = None,
-    size: Size = None,
-    mode: Mode | None = "RGB",
-    split: str | None = None,
-    resize: ResizeMode = "fit",
-    on_error: str = "skip",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[ImageSet, ImageSet]:
+def load_unpaired(root_a: str | os.PathLike, root_b: str | os.PathLike | None = None, split: str | None = None,
+                  **read: Any) -> tuple[ImageSet, ImageSet]:
     """Load two independent image collections (e.g. for CycleGAN): domain A and domain B.
 
     Args:
         root_a: Folder of A images, or (with ``root_b`` None) a dataset folder laid out as for
             :func:`load_paired` (``A/``+``B/``, ``train/A``+``train/B``, ``trainA``+``trainB``).
         root_b: Folder of B images.
-        size: (H, W) or int; required when images differ in size.
-        mode: "RGB", "L" or None.
         split: Subset name for the one-folder layouts.
-        resize: "fit", "stretch" or "center_crop".
-        on_error: "skip" (default) or "raise".
-        max_pixels: Decompression-bomb limit per image.
+        **read: How each folder is read, as in :func:`load_flat_folder` and :func:`load_paired` (``size``,
+            ``mode`` (default RGB), ``resize``, ``on_error``, ``max_pixels``).
 
     Returns:
         ``(a, b)``: two unlabelled ImageSets, possibly of different lengths.
     """
     dir_a, dir_b = _ab_roots(root_a, root_b, split)
-    a = load_flat_folder(dir_a, size=size, mode=mode, resize=resize, on_error=on_error, max_pixels=max_pixels)
-    b = load_flat_folder(dir_b, size=size, mode=mode, resize=resize, on_error=on_error, max_pixels=max_pixels)
-    return a, b
+    return load_flat_folder(dir_a, **read), load_flat_folder(dir_b, **read)
 
 
 DATASETS.register("fashion_mnist")(load_fashion_mnist)

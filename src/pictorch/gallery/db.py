@@ -13,6 +13,7 @@ the SQLite file. The index mirror lives in :mod:`pictorch.gallery.mirror`, scori
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import sqlite3
@@ -90,12 +91,36 @@ def index_path_for(path: str | Path) -> Path:
 
 
 class GalleryDb:
-    """SQLite access shared by the gallery's parts (needs ``path``, ``_conn``, ``fingerprint``, ``dim``)."""
+    """SQLite access shared by the gallery's parts (needs ``path``, ``_conn``, ``fingerprint``, ``dim``).
+
+    The PostgreSQL backend (:class:`pictorch.gallery.pg.PgGallery`) derives from it too and overrides the
+    SQLite-only plumbing; what both share is written once here with :meth:`_sql`, whose ``{s}`` is the table
+    prefix (none in SQLite, the schema in PostgreSQL) and whose ``?`` is the backend's placeholder.
+    """
 
     path: Path
     _conn: sqlite3.Connection
     fingerprint: str
     dim: int
+    index_kind: str
+    _prefix = ""        # table prefix in SQL: "" in SQLite, '"schema".' in PostgreSQL
+    _placeholder = "?"  # parameter placeholder: "?" in SQLite, "%s" in psycopg
+
+    def _sql(self, text: str) -> str:
+        """``text`` for this backend: ``{s}`` becomes the table prefix, ``?`` the placeholder."""
+        return text.replace("{s}", self._prefix).replace("?", self._placeholder)
+
+    def close(self) -> None:  # pragma: no cover - each backend closes its own connection
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, dim={self.dim}, index={self.index_kind!r})"
 
     def _corrupt(self, e: Exception) -> PictorchError:
         return damaged(self.path, e)
@@ -153,10 +178,14 @@ class GalleryDb:
             raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
         return meta
 
+    def _meta_in(self, conn: Any, key: str) -> str:
+        """One ``meta`` value read on ``conn`` (inside a write transaction: under its lock)."""
+        row = conn.execute(self._sql("SELECT value FROM {s}meta WHERE key=?"), (key,)).fetchone()
+        return row[0] if row and row[0] else ""
+
     def _meta_value(self, key: str) -> str:
         with self._db() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else ""
+            return self._meta_in(conn, key)
 
     def _set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
         """Write one ``meta`` row inside the caller's write transaction (each backend has its own SQL)."""
@@ -207,10 +236,9 @@ class GalleryDb:
     def update_settings(self, **values: Any) -> None:
         """Merge JSON-serializable ``values`` into :attr:`settings` (one transaction)."""
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
-            cur = json.loads(row[0]) if row and row[0] else {}
+            cur = json.loads(self._meta_in(conn, "settings") or "{}")
             cur.update(values)
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('settings', ?)", (json.dumps(cur),))
+            self._set_meta(conn, "settings", json.dumps(cur))
 
     @property
     def calibration(self) -> dict[str, Any] | None:
@@ -250,19 +278,28 @@ class GalleryDb:
 
     def __len__(self) -> int:
         with self._db() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+            return int(conn.execute(self._sql("SELECT COUNT(*) FROM {s}embeddings")).fetchone()[0])
 
     def __contains__(self, name: str) -> bool:
         with self._db() as conn:
-            return conn.execute("SELECT 1 FROM people WHERE name=?", (name,)).fetchone() is not None
+            return conn.execute(self._sql("SELECT 1 FROM {s}people WHERE name=?"), (name,)).fetchone() is not None
 
     def enrolled_hashes(self) -> dict[str, str]:
         """sha256 -> person name for every enrolled source file."""
         with self._db() as conn:
-            rows = conn.execute(
-                "SELECT s.sha256, p.name FROM sources s JOIN people p ON p.id = s.person_id"
-            ).fetchall()
+            rows = conn.execute(self._sql(
+                "SELECT s.sha256, p.name FROM {s}sources s JOIN {s}people p ON p.id = s.person_id")).fetchall()
         return dict(rows)
+
+    def _person_id(self, conn: Any, name: str, extra: str = "") -> int:
+        """The id of enrolled ``name``, on ``conn``; an unknown name raises with the close names listed."""
+        row = conn.execute(self._sql("SELECT id FROM {s}people WHERE name=?"), (name,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        names = [r[0] for r in conn.execute(self._sql("SELECT name FROM {s}people")).fetchall()]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise PictorchError(f"{name!r} is not enrolled in {self.path}.{hint}{extra}")
 
     def photos(self, name: str) -> list[dict[str, Any]]:
         """A person's enrolled photos, oldest first: ``id``, ``sha256`` and ``added_at``.
@@ -273,8 +310,8 @@ class GalleryDb:
         if name not in self:
             raise PictorchError(f"{name!r} is not enrolled in {self.path}")
         with self._db() as conn:
-            rows = conn.execute("SELECT s.id, s.sha256, s.added_at FROM sources s JOIN people p ON "
-                                "s.person_id = p.id WHERE p.name = ? ORDER BY s.id", (name,)).fetchall()
+            rows = conn.execute(self._sql("SELECT s.id, s.sha256, s.added_at FROM {s}sources s JOIN {s}people p ON "
+                                          "s.person_id = p.id WHERE p.name = ? ORDER BY s.id"), (name,)).fetchall()
         return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
 
     def remove_photo(self, name: str, photo_id: int) -> int:
@@ -315,7 +352,7 @@ class GalleryDb:
     def meta_items(self) -> dict[str, str]:
         """Every ``meta`` value (format, model, fingerprint, threshold, calibration, settings, ...)."""
         with self._db() as conn:
-            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            return dict(conn.execute(self._sql("SELECT key, value FROM {s}meta")).fetchall())
 
     def select_rows(self, table: str, after: int = 0, limit: int = 10000) -> list[tuple]:
         """Rows of ``people``/``sources``/``embeddings`` with ``id > after``, by id, in the backend-neutral form

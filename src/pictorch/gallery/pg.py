@@ -27,7 +27,6 @@ once. A killed client's transaction is rolled back by the server: never a half-e
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -72,7 +71,7 @@ from pictorch.gallery.pg_sql import (  # noqa: F401 - re-exported: the backend's
 from pictorch.gallery.scoring import OpenSet
 
 
-class PgGallery(OpenSet):
+class PgGallery(GalleryDb, OpenSet):
     """An open PostgreSQL gallery. Build one with :meth:`create` or :meth:`open`; use it as a context manager.
 
     Attributes:
@@ -82,12 +81,14 @@ class PgGallery(OpenSet):
     """
 
     backend = "postgresql"
+    _placeholder = "%s"
 
     def __init__(self, url: str, conn: Any):
         self.url = url
         self.path = redact(url)
         _, self.schema = split_url(url)
         self._s = f'"{self.schema}"'
+        self._prefix = f"{self._s}."
         self._conn = conn
         self.skipped: list[tuple[str, str]] = []
         self.index_note: str | None = None
@@ -162,20 +163,7 @@ class PgGallery(OpenSet):
             self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> PgGallery:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"PgGallery({self.path!r}, dim={self.dim}, index={self.index_kind!r})"
-
     # ------------------------------------------------------------------ SQL plumbing
-    def _require_open(self) -> None:
-        if self._conn is None:
-            raise PictorchError(f"gallery {self.path} is closed")
-
     @contextlib.contextmanager
     def _db(self) -> Iterator[Any]:
         """The connection, with server failures as one clear message each; a connection that broke (server
@@ -214,46 +202,12 @@ class PgGallery(OpenSet):
             raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
         return meta
 
-    def meta_items(self) -> dict[str, str]:
-        """Every ``meta`` value."""
-        with self._db() as conn:
-            return dict(conn.execute(f"SELECT key, value FROM {self._s}.meta").fetchall())
-
-    def _meta_value(self, key: str) -> str:
-        with self._db() as conn:
-            row = conn.execute(f"SELECT value FROM {self._s}.meta WHERE key=%s", (key,)).fetchone()
-        return row[0] if row else ""
-
     def _set_meta(self, conn: Any, key: str, value: str) -> None:
         conn.execute(f"INSERT INTO {self._s}.meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
                      "value = EXCLUDED.value", (key, value))
 
-    def _generation(self) -> int:
-        return int(self._meta_value("generation") or 0)
-
-    # ------------------------------------------------------------------ model identity and settings
-    check_model = GalleryDb.check_model
-    _check_name = staticmethod(GalleryDb._check_name)
-    model = GalleryDb.model
-    # the meta-backed properties are GalleryDb's, written through this class's _meta_value/_set_meta
-    threshold = GalleryDb.threshold
-    scoring = GalleryDb.scoring
-    calibration = GalleryDb.calibration
-    _save_calibration = GalleryDb._save_calibration
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """Application settings stored with the gallery."""
-        v = self._meta_value("settings")
-        return json.loads(v) if v else {}
-
-    def update_settings(self, **values: Any) -> None:
-        """Merge JSON-serializable ``values`` into :attr:`settings` (one transaction)."""
-        with self._write() as conn:
-            row = conn.execute(f"SELECT value FROM {self._s}.meta WHERE key='settings'").fetchone()
-            cur = json.loads(row[0]) if row and row[0] else {}
-            cur.update(values)
-            self._set_meta(conn, "settings", json.dumps(cur))
+    # model identity, threshold, scoring, calibration and settings are GalleryDb's, written through this
+    # class's _set_meta and GalleryDb._sql (the meta rows are the same in both backends)
 
     # ------------------------------------------------------------------ people
     def people(self) -> dict[str, int]:
@@ -263,26 +217,6 @@ class PgGallery(OpenSet):
                 f"SELECT p.name, COUNT(e.id) FROM {self._s}.people p LEFT JOIN {self._s}.embeddings e ON "
                 'e.person_id = p.id GROUP BY p.id, p.name ORDER BY p.name COLLATE "C"').fetchall()
         return {n: int(c) for n, c in rows}
-
-    def __len__(self) -> int:
-        with self._db() as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM {self._s}.embeddings").fetchone()[0])
-
-    def __contains__(self, name: str) -> bool:
-        with self._db() as conn:
-            return conn.execute(f"SELECT 1 FROM {self._s}.people WHERE name=%s", (name,)).fetchone() is not None
-
-    def enrolled_hashes(self) -> dict[str, str]:
-        """sha256 -> person name for every enrolled source file."""
-        with self._db() as conn:
-            return dict(conn.execute(f"SELECT s.sha256, p.name FROM {self._s}.sources s JOIN {self._s}.people p "
-                                     "ON p.id = s.person_id").fetchall())
-
-    def _not_enrolled(self, conn: Any, name: str, extra: str = "") -> PictorchError:
-        names = [r[0] for r in conn.execute(f"SELECT name FROM {self._s}.people").fetchall()]
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return PictorchError(f"{name!r} is not enrolled in {self.path}.{hint}{extra}")
 
     def _update_centroid(self, conn: Any, person_id: int) -> None:
         """Recompute one person's centroid from their embeddings (in the caller's transaction), as the SQLite
@@ -354,9 +288,7 @@ class PgGallery(OpenSet):
     def remove(self, name: str) -> int:
         """Remove a person and all their embeddings. Returns how many embeddings were removed."""
         with self._write() as conn:
-            row = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (name,)).fetchone()
-            if row is None:
-                raise self._not_enrolled(conn, name, " (pictorch identify list shows everyone)")
+            row = (self._person_id(conn, name, " (pictorch identify list shows everyone)"),)
             n = conn.execute(f"DELETE FROM {self._s}.embeddings WHERE person_id=%s", row).rowcount
             conn.execute(f"DELETE FROM {self._s}.sources WHERE person_id=%s", row)
             conn.execute(f"DELETE FROM {self._s}.people WHERE id=%s", row)  # its centroid goes by cascade
@@ -366,10 +298,7 @@ class PgGallery(OpenSet):
         """Rename a person; with ``merge``, into a person already enrolled (their embeddings join)."""
         new = self._check_name(new)
         with self._write() as conn:
-            row = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (old,)).fetchone()
-            if row is None:
-                raise self._not_enrolled(conn, old)
-            pid = row[0]
+            pid = self._person_id(conn, old)
             count = f"SELECT COUNT(*) FROM {self._s}.embeddings WHERE person_id=%s"
             if new == old:
                 return int(conn.execute(count, (pid,)).fetchone()[0]), False
@@ -388,15 +317,6 @@ class PgGallery(OpenSet):
                 target = pid
                 conn.execute(f"UPDATE {self._s}.people SET name=%s WHERE id=%s", (new, pid))
             return int(conn.execute(count, (target,)).fetchone()[0]), merged
-
-    def photos(self, name: str) -> list[dict[str, Any]]:
-        """A person's enrolled photos, oldest first: ``id``, ``sha256`` and ``added_at``."""
-        if name not in self:
-            raise PictorchError(f"{name!r} is not enrolled in {self.path}")
-        with self._db() as conn:
-            rows = conn.execute(f"SELECT s.id, s.sha256, s.added_at FROM {self._s}.sources s JOIN {self._s}.people p "
-                                "ON s.person_id = p.id WHERE p.name = %s ORDER BY s.id", (name,)).fetchall()
-        return [{"id": int(i), "sha256": h, "added_at": float(t)} for i, h, t in rows]
 
     def person_vectors(self, name: str) -> np.ndarray:
         """One person's embeddings (N×D float32, in id order); raises if ``name`` is not enrolled."""

@@ -12,7 +12,6 @@ A gallery refuses to mix embeddings of different models: it records the embedder
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import sqlite3
@@ -242,15 +241,6 @@ class Gallery(Scoring, OpenSet):
             self._conn.close()
             self._conn = None  # type: ignore[assignment]
 
-    def __enter__(self) -> Gallery:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Gallery({str(self.path)!r}, dim={self.dim}, index={self.index_kind!r})"
-
     def enroll(
         self,
         name: str,
@@ -358,15 +348,7 @@ class Gallery(Scoring, OpenSet):
         self._require_open()
         _ = self.index  # see enroll()
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
-            if row is None:
-                names = [r[0] for r in conn.execute("SELECT name FROM people").fetchall()]
-                close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-                hint = f" Did you mean {', '.join(close)}?" if close else ""
-                raise PictorchError(
-                    f"{name!r} is not enrolled in {self.path}.{hint} (pictorch identify list shows everyone)"
-                )
-            person_id = row[0]
+            person_id = self._person_id(conn, name, " (pictorch identify list shows everyone)")
             gen_before = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
             ids = np.array(
                 [r[0] for r in conn.execute("SELECT id FROM embeddings WHERE person_id=?", (person_id,))], np.int64
@@ -399,13 +381,7 @@ class Gallery(Scoring, OpenSet):
         self._require_open()
         new = self._check_name(new)
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM people WHERE name=?", (old,)).fetchone()
-            if row is None:
-                names = [r[0] for r in conn.execute("SELECT name FROM people").fetchall()]
-                close = difflib.get_close_matches(old, names, n=3, cutoff=0.5)
-                hint = f" Did you mean {', '.join(close)}?" if close else ""
-                raise PictorchError(f"{old!r} is not enrolled in {self.path}.{hint}")
-            pid = row[0]
+            pid = self._person_id(conn, old)
             if new == old:
                 n = conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (pid,)).fetchone()[0]
                 return int(n), False
