@@ -6,8 +6,10 @@ Layout on disk::
     people.gallery.faiss    # derived: the vector index + the store generation it mirrors
 
 :class:`GalleryDb` is the base of :class:`pictorch.gallery.store.Gallery`: everything that only reads or writes
-the SQLite file. The index mirror lives in :mod:`pictorch.gallery.mirror`, scoring in
-:mod:`pictorch.gallery.scoring`, export in :mod:`pictorch.gallery.export`.
+the SQLite file, and of :class:`pictorch.gallery.pg.PgGallery`, which overrides the SQLite-only plumbing and
+shares the rest (:meth:`GalleryDb._sql`). The index mirror lives in :mod:`pictorch.gallery.mirror`, scoring in
+:mod:`pictorch.gallery.scoring`, export in :mod:`pictorch.gallery.export`, an enrolment's rows and duplicate
+checks in :mod:`pictorch.gallery.enrolment`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pictorch.errors import PictorchError
+from pictorch.gallery.enrolment import enrolment_rows, new_photos, source_hash  # noqa: F401 - re-exported
 from pictorch.utils import sha256_file  # noqa: F401 - re-exported for the gallery
 
 FORMAT_VERSION = 1
@@ -112,6 +115,29 @@ class GalleryDb:
 
     def close(self) -> None:  # pragma: no cover - each backend closes its own connection
         raise NotImplementedError
+
+    def _read_identity(self) -> dict[str, str]:
+        """Read ``meta`` into what every backend holds while open (model, size, metric, index, store id)."""
+        meta = self._read_meta()
+        self.skipped: list[tuple[str, str]] = []
+        self.index_note: str | None = None
+        self.fingerprint = meta["fingerprint"]
+        self.dim = int(meta["dim"])
+        self.metric: str = meta["metric"]
+        self.index_kind = meta["index"]
+        self.index_options: dict[str, Any] = json.loads(meta.get("index_options") or "{}")
+        self.store_id: str = meta["store_id"]
+        return meta
+
+    def _checked(self, fingerprint: str | None, dim: int | None) -> Any:
+        """This gallery, just opened, after :meth:`check_model` when a model is given (closed if refused)."""
+        if fingerprint is not None or dim is not None:
+            try:
+                self.check_model(fingerprint, dim)
+            except BaseException:
+                self.close()
+                raise
+        return self
 
     def __enter__(self) -> Any:
         return self
@@ -301,6 +327,42 @@ class GalleryDb:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise PictorchError(f"{name!r} is not enrolled in {self.path}.{hint}{extra}")
 
+    def _enrolment(self, name: str, embeddings: Any, sources: Any, hashes: Any, fingerprint: str | None
+                   ) -> tuple[str, np.ndarray, list[str], list]:
+        """What every backend's ``enroll`` checks first: open, the same model, a valid name, one row per
+        embedding (:func:`enrolment_rows`); clears :attr:`skipped`."""
+        self._require_open()
+        self.check_model(fingerprint)
+        name = self._check_name(name)
+        x, sources, hashes = enrolment_rows(embeddings, sources, hashes, self.dim)
+        self.skipped: list[tuple[str, str]] = []
+        return name, x, sources, hashes
+
+    def _rename_in(self, conn: Any, old: str, new: str, merge: bool) -> tuple[int, int, bool]:
+        """Rename ``old`` (or with ``merge`` join them to ``new``) on ``conn``, inside the caller's write.
+
+        Returns:
+            ``(the id of the person now holding the photos, their embeddings, merged)``.
+        """
+        pid = self._person_id(conn, old)
+        count = self._sql("SELECT COUNT(*) FROM {s}embeddings WHERE person_id=?")
+        if new == old:
+            return pid, int(conn.execute(count, (pid,)).fetchone()[0]), False
+        other = conn.execute(self._sql("SELECT id FROM {s}people WHERE name=?"), (new,)).fetchone()
+        merged = other is not None
+        if merged and not merge:
+            raise PictorchError(f"{new!r} is already enrolled in {self.path}; pass --merge to join {old!r}'s "
+                                f"photos to {new!r}")
+        if merged:
+            target = int(other[0])
+            conn.execute(self._sql("UPDATE {s}embeddings SET person_id=? WHERE person_id=?"), (target, pid))
+            conn.execute(self._sql("UPDATE {s}sources SET person_id=? WHERE person_id=?"), (target, pid))
+            conn.execute(self._sql("DELETE FROM {s}people WHERE id=?"), (pid,))
+        else:
+            target = pid
+            conn.execute(self._sql("UPDATE {s}people SET name=? WHERE id=?"), (new, pid))
+        return target, int(conn.execute(count, (target,)).fetchone()[0]), merged
+
     def photos(self, name: str) -> list[dict[str, Any]]:
         """A person's enrolled photos, oldest first: ``id``, ``sha256`` and ``added_at``.
 
@@ -440,58 +502,3 @@ class GalleryDb:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         return dest
-
-
-def new_photos(sources: list[str], hashes: list[str], known: dict[str, str], name: str
-               ) -> tuple[list[int], list[tuple[str, str]]]:
-    """Which photos of an enrolment of ``name`` to store: (their indices, (source, why) for the others).
-
-    A photo is skipped when its bytes' hash is already enrolled (``known``: hash -> person) or appears earlier
-    in the same enrolment; an empty hash is never a duplicate. Both gallery backends decide this way.
-    """
-    keep: list[int] = []
-    skipped: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
-    for i, (src, h) in enumerate(zip(sources, hashes, strict=True)):
-        if h and h in known:
-            owner = known[h]
-            skipped.append((src, f"already enrolled as {owner!r}" if owner != name
-                            else f"already enrolled for {name!r}"))
-        elif h and h in seen:
-            first = seen[h]
-            skipped.append((src, "listed twice in this enrolment" if first == src else
-                            f"same bytes as {first} in this enrolment (a copy of one photo)"))
-        else:
-            keep.append(i)
-            if h:
-                seen[h] = src
-    return keep, skipped
-
-
-def source_hash(source: str, vector: np.ndarray) -> str:
-    """A photo's identity for duplicate checks: the SHA-256 of its file when it is one, else of its vector."""
-    import hashlib
-
-    p = Path(source)
-    try:
-        if p.is_file():
-            return sha256_file(p)
-    except OSError:
-        pass
-    return "vector:" + hashlib.sha256(vector.astype("<f4").tobytes()).hexdigest()
-
-
-def enrolment_rows(embeddings: Any, sources: Any, hashes: Any, dim: int) -> tuple[np.ndarray, list[str], list]:
-    """An enrolment's (N×dim float32 embeddings, N sources, N hashes), checked to have one of each per photo;
-    ``hashes=None`` hashes each source (:func:`source_hash`). Both gallery backends take their input this way."""
-    from pictorch.gallery.index import as_float_matrix
-
-    x = as_float_matrix(embeddings, dim, "embeddings")
-    sources = [str(s) for s in sources]
-    if len(sources) != len(x):
-        raise PictorchError(f"got {len(x)} embeddings but {len(sources)} sources")
-    if hashes is None:
-        hashes = [source_hash(s, v) for s, v in zip(sources, x, strict=True)]
-    elif len(hashes) != len(x):
-        raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
-    return x, sources, list(hashes)

@@ -27,7 +27,6 @@ once. A killed client's transaction is rolled back by the server: never a half-e
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -41,7 +40,6 @@ from pictorch.gallery.db import (
     GalleryDb,
     GalleryExistsError,
     _check_scoring,
-    enrolment_rows,
     new_photos,
 )
 from pictorch.gallery.index import as_float_matrix, l2_normalize
@@ -90,15 +88,7 @@ class PgGallery(GalleryDb, OpenSet):
         self._s = f'"{self.schema}"'
         self._prefix = f"{self._s}."
         self._conn = conn
-        self.skipped: list[tuple[str, str]] = []
-        self.index_note: str | None = None
-        meta = self._read_meta()
-        self.fingerprint: str = meta["fingerprint"]
-        self.dim: int = int(meta["dim"])
-        self.metric: str = meta["metric"]
-        self.index_kind: str = meta["index"]
-        self.index_options: dict[str, Any] = json.loads(meta.get("index_options") or "{}")
-        self.store_id: str = meta["store_id"]
+        self._read_identity()
         self._ops, self._dist = _ops(self.metric)
 
     # ------------------------------------------------------------------ opening / creating
@@ -150,12 +140,10 @@ class PgGallery(GalleryDb, OpenSet):
                 raise PictorchError(f"no gallery at {redact(url)}; create one by enrolling people (pictorch "
                                     f"identify enroll NAME PHOTOS... --gallery URL --model ...)")
             g = cls(url, conn)
-            if fingerprint is not None or dim is not None:
-                g.check_model(fingerprint, dim)
         except BaseException:
             conn.close()
             raise
-        return g
+        return g._checked(fingerprint, dim)
 
     def close(self) -> None:
         """Close the connection."""
@@ -241,11 +229,7 @@ class PgGallery(GalleryDb, OpenSet):
         Returns:
             How many embeddings were stored.
         """
-        self._require_open()
-        self.check_model(fingerprint)
-        name = self._check_name(name)
-        x, sources, hashes = enrolment_rows(embeddings, sources, hashes, self.dim)
-        self.skipped = []
+        name, x, sources, hashes = self._enrolment(name, embeddings, sources, hashes, fingerprint)
         with self._write() as conn:
             wanted = list(dict.fromkeys(h for h in hashes if h))
             known = dict(conn.execute(
@@ -298,25 +282,10 @@ class PgGallery(GalleryDb, OpenSet):
         """Rename a person; with ``merge``, into a person already enrolled (their embeddings join)."""
         new = self._check_name(new)
         with self._write() as conn:
-            pid = self._person_id(conn, old)
-            count = f"SELECT COUNT(*) FROM {self._s}.embeddings WHERE person_id=%s"
-            if new == old:
-                return int(conn.execute(count, (pid,)).fetchone()[0]), False
-            other = conn.execute(f"SELECT id FROM {self._s}.people WHERE name=%s", (new,)).fetchone()
-            merged = other is not None
-            if merged and not merge:
-                raise PictorchError(f"{new!r} is already enrolled in {self.path}; pass --merge to join {old!r}'s "
-                                    f"photos to {new!r}")
+            target, n, merged = self._rename_in(conn, old, new, merge)
             if merged:
-                target = other[0]
-                conn.execute(f"UPDATE {self._s}.embeddings SET person_id=%s WHERE person_id=%s", (target, pid))
-                conn.execute(f"UPDATE {self._s}.sources SET person_id=%s WHERE person_id=%s", (target, pid))
-                conn.execute(f"DELETE FROM {self._s}.people WHERE id=%s", (pid,))
                 self._update_centroid(conn, target)
-            else:
-                target = pid
-                conn.execute(f"UPDATE {self._s}.people SET name=%s WHERE id=%s", (new, pid))
-            return int(conn.execute(count, (target,)).fetchone()[0]), merged
+        return n, merged
 
     def person_vectors(self, name: str) -> np.ndarray:
         """One person's embeddings (N×D float32, in id order); raises if ``name`` is not enrolled."""

@@ -57,8 +57,6 @@ class Gallery(Scoring, OpenSet):
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self._conn = conn
-        self.skipped: list[tuple[str, str]] = []
-        self.index_note: str | None = None
         self._index: VectorIndex | None = None
         self._index_gen: int = -1
         self._dirty = False
@@ -68,14 +66,7 @@ class Gallery(Scoring, OpenSet):
         self._per_person, self._per_person_gen = 1, -2
         self._centroids: VectorIndex | None = None
         self._centroid_gen = -1
-        meta = self._read_meta()
-        self._meta = meta
-        self.fingerprint: str = meta["fingerprint"]
-        self.dim: int = int(meta["dim"])
-        self.metric: str = meta["metric"]
-        self.index_kind: str = meta["index"]
-        self.index_options: dict[str, Any] = json.loads(meta.get("index_options") or "{}")
-        self.store_id: str = meta["store_id"]
+        self._meta = self._read_identity()
 
     # ------------------------------------------------------------------ opening / creating
     @classmethod
@@ -221,13 +212,7 @@ class Gallery(Scoring, OpenSet):
         except BaseException:
             conn.close()
             raise
-        if fingerprint is not None or dim is not None:
-            try:
-                g.check_model(fingerprint, dim)
-            except BaseException:
-                g.close()
-                raise
-        return g
+        return g._checked(fingerprint, dim)
 
 
     def close(self) -> None:
@@ -269,11 +254,7 @@ class Gallery(Scoring, OpenSet):
         Returns:
             How many embeddings were stored.
         """
-        self._require_open()
-        self.check_model(fingerprint)
-        name = self._check_name(name)
-        x, sources, hashes = enrolment_rows(embeddings, sources, hashes, self.dim)
-        self.skipped = []
+        name, x, sources, hashes = self._enrolment(name, embeddings, sources, hashes, fingerprint)
         _ = self.index  # bring the index up to date first so this change is applied to it incrementally
         with self._write() as conn:
             gen_before = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
@@ -381,24 +362,9 @@ class Gallery(Scoring, OpenSet):
         self._require_open()
         new = self._check_name(new)
         with self._write() as conn:
-            pid = self._person_id(conn, old)
+            _, n, merged = self._rename_in(conn, old, new, merge)
             if new == old:
-                n = conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (pid,)).fetchone()[0]
-                return int(n), False
-            other = conn.execute("SELECT id FROM people WHERE name=?", (new,)).fetchone()
-            merged = other is not None
-            if merged and not merge:
-                raise PictorchError(f"{new!r} is already enrolled in {self.path}; pass --merge to join {old!r}'s "
-                                    f"photos to {new!r}")
-            if merged:
-                target = other[0]
-                conn.execute("UPDATE embeddings SET person_id=? WHERE person_id=?", (target, pid))
-                conn.execute("UPDATE sources SET person_id=? WHERE person_id=?", (target, pid))
-                conn.execute("DELETE FROM people WHERE id=?", (pid,))
-            else:
-                target = pid
-                conn.execute("UPDATE people SET name=? WHERE id=?", (new, pid))
-            n = conn.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (target,)).fetchone()[0]
+                return n, False
             gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]) + 1
             conn.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
         self._index = None  # person ids changed: rebuild the mapping (and centroids) on next use
