@@ -1,5 +1,5 @@
-"""Segmentation data: image + mask folders, the DSB 2018 nuclei image from the stardist wheel, synthetic
-shapes, and a crop loader that batches images of any sizes.
+"""Segmentation data: image + mask folders, the ``--data`` road (:func:`load_segset`; the built-in sets live
+in :mod:`pictorch.tasks.segment.builtin`), quadrant folds, and a crop loader that batches images of any sizes.
 
 Masks are class-index maps (uint8 H×W; 255 = not scored). A folder's masks are read as they come and their
 format is detected over the whole set:
@@ -15,7 +15,6 @@ format is detected over the whole set:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -26,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from pictorch.data.resolve import dataset
 from pictorch.errors import DataError
 
 IGNORE = 255
@@ -300,76 +298,6 @@ def _rgb_masks(raws: list, paths: list[Path], names: list[str] | None,
     return masks, names, table, "rgb"
 
 
-# -- built-in data -----------------------------------------------------------------------------------------
-
-
-def stardist_files() -> tuple[Path, Path]:
-    """``img2d.tif`` and ``mask2d.tif`` inside the installed stardist wheel (found, not imported: the package
-    would pull TensorFlow).
-
-    Raises:
-        DataError: stardist is not installed.
-    """
-    spec = importlib.util.find_spec("stardist")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the DSB 2018 nuclei image ships in the stardist wheel: pip install --no-deps stardist")
-    d = Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
-    img, mask = d / "img2d.tif", d / "mask2d.tif"
-    if not img.is_file() or not mask.is_file():
-        raise DataError(f"{d}: img2d.tif/mask2d.tif missing from this stardist install; reinstall it")
-    return img, mask
-
-
-def load_nuclei() -> SegSet:
-    """The real DSB 2018 fluorescence-nuclei image (512×512, 1 channel) with its hand-drawn instance masks
-    (125 nuclei), as a binary mask: nucleus (any instance id > 0) or background."""
-    from PIL import Image
-
-    img_path, mask_path = stardist_files()
-    img = np.array(Image.open(img_path)).astype(np.float64)
-    inst = np.array(Image.open(mask_path))
-    # 16-bit container, values 0..235 in the shipped file: scaled by the maximum only when it exceeds 8 bits
-    top = img.max()
-    img8 = (img if top <= 255 else img * 255.0 / top).round().clip(0, 255).astype(np.uint8)
-    image = torch.from_numpy(img8)[None]
-    mask = torch.from_numpy((inst > 0).astype(np.uint8))
-    return SegSet([image], [mask], ["background", "nucleus"], [str(img_path)], mask_format="instances > 0")
-
-
-EARTH_IMAGE = Path("/usr/share/xplanet/images/earth.jpg")
-
-
-def load_earth() -> SegSet:
-    """NASA's Blue Marble Earth (xplanet-images' ``earth.jpg``, 2048×1024, equirectangular) with the exact
-    land/water mask of the ``global-land-mask`` wheel (the GLOBE 1 km grid, sampled at each pixel's centre):
-    class 1 land, 0 water. The mask file is read by path (``numpy.load``, ~1 GB decompressed, ~3 s).
-
-    Raises:
-        DataError: ``apt-get install xplanet-images`` or ``pip install global-land-mask`` missing.
-    """
-    from pictorch.data.decode import load_image
-
-    img_path = Path(os.environ.get("PICTORCH_EARTH_IMAGE", EARTH_IMAGE))
-    if not img_path.is_file():
-        raise DataError(f"{img_path}: the NASA Earth image comes with Debian's xplanet-images "
-                        "(apt-get install xplanet-images)")
-    spec = importlib.util.find_spec("global_land_mask")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the land/water mask comes with the global-land-mask wheel: pip install global-land-mask")
-    npz = Path(next(iter(spec.submodule_search_locations))) / "globe_combined_mask_compressed.npz"
-    image = load_image(img_path, mode="RGB")
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    with np.load(npz) as z:
-        lat, lon = z["lat"], z["lon"]
-        lats = 90.0 - (np.arange(h) + 0.5) * 180.0 / h
-        lons = -180.0 + (np.arange(w) + 0.5) * 360.0 / w
-        iy = np.clip(np.round((lats - lat[0]) / (lat[1] - lat[0])), 0, len(lat) - 1).astype(np.int64)
-        ix = np.clip(np.round((lons - lon[0]) / (lon[1] - lon[0])), 0, len(lon) - 1).astype(np.int64)
-        land = ~z["mask"][np.ix_(iy, ix)]  # the file marks ocean (its is_land() is the negation)
-    return SegSet([image], [torch.from_numpy(land.astype(np.uint8))], ["water", "land"], [str(img_path)],
-                  colors=[(20, 60, 200), (40, 170, 60)], mask_format="global-land-mask")
-
-
 def quadrant_folds(ds: SegSet, fold: int) -> tuple[SegSet, SegSet]:
     """Split each image into 2×2 quadrants; quadrant ``fold`` (0 top-left, 1 top-right, 2 bottom-left,
     3 bottom-right) of every image is the test set, the other three the training set."""
@@ -389,19 +317,6 @@ def quadrant_folds(ds: SegSet, fold: int) -> tuple[SegSet, SegSet]:
     return mk(tr_i, tr_m, tr_p), mk(te_i, te_m, te_p)
 
 
-def synthetic_segset(n: int = 64, size: int = 32, channels: int = 1, seed: int = 0, multiclass: bool = False
-                     ) -> SegSet:
-    """Shapes on noise (:func:`~pictorch.data.synthetic.synthetic_shapes`): binary foreground, or 5 classes
-    (background + 4 shapes)."""
-    from pictorch.data.synthetic import synthetic_shapes
-
-    s = synthetic_shapes(n, size=size, channels=channels, num_classes=4, seed=seed)
-    masks = s.masks if multiclass else (s.masks > 0).to(torch.uint8)
-    classes = ["background", *s.classes] if multiclass else ["background", "shape"]
-    return SegSet(list(s.images), list(masks), classes, [f"synthetic {i}" for i in range(n)],
-                  mask_format="synthetic")
-
-
 def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | None = None, limit: int = 0,
                 seed: int = 0, split: str = "train") -> SegSet:
     """``--data`` → SegSet through :func:`pictorch.data.resolve.resolve` (domain ``masks``): a folder,
@@ -411,24 +326,6 @@ def load_segset(spec: str, mode: str | None = None, classes: Sequence[str] | Non
     return resolve(spec, domain="masks",
                    folder=lambda path, **_: load_mask_folder(path, mode=mode, classes=classes, limit=limit),
                    limit=limit, seed=seed, split=split)
-
-
-def _fashion_clutter(limit: int = 0, seed: int = 0, split: str = "train", **_: Any) -> SegSet:
-    from pictorch.tasks.segment.clutter import fashion_clutter
-
-    return fashion_clutter((limit or 2000) if split == "train" else 500, split=split, seed=seed)
-
-
-def _synthetic(seed: int = 0, split: str = "train", multiclass: bool = False, **_: Any) -> SegSet:
-    return synthetic_segset(64 if split == "train" else 32, seed=seed + (0 if split == "train" else 1000),
-                            multiclass=multiclass)
-
-
-dataset("nuclei", domain="masks")(lambda **_: load_nuclei())
-dataset("earth", domain="masks")(lambda **_: load_earth())
-dataset("fashion-clutter", domain="masks")(_fashion_clutter)
-dataset("synthetic", domain="masks")(_synthetic)
-dataset("synthetic-multi", domain="masks")(lambda **kw: _synthetic(**kw, multiclass=True))
 
 
 # -- batching ----------------------------------------------------------------------------------------------
@@ -503,3 +400,13 @@ class CropLoader:
             self.position += 1
             yield b
         self.epoch, self.position = self.epoch + 1, 0
+
+
+# the built-in sets register themselves in the masks domain; re-exported for the older imports
+from pictorch.tasks.segment.builtin import (  # noqa: E402,F401
+    EARTH_IMAGE,
+    load_earth,
+    load_nuclei,
+    stardist_files,
+    synthetic_segset,
+)
