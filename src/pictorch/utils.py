@@ -61,6 +61,23 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[str], None]) -> None:
             os.fsync(f.fileno())
 
 
+def atomic_download(path: str | os.PathLike, fetch: Callable[[IO[bytes]], None],
+                    verify: Callable[[str], None] | None = None) -> Path:
+    """Download into ``path`` only once the bytes are known good: ``fetch(fh)`` streams them into a temp file
+    beside it, ``verify(tmp_path)`` checks them (it raises to refuse: nothing is left behind), then the rename.
+
+    The one download road of the dataset and weight fetchers (both had their own copy of it).
+    """
+    with _temp_beside(Path(path)) as (fd, tmp):
+        with os.fdopen(fd, "wb") as f:
+            fetch(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if verify is not None:
+            verify(tmp)
+    return Path(path)
+
+
 def free_path(path: str | os.PathLike, first: int = 1) -> Path:
     """``path``, or ``stem-<first>.ext``, ``stem-<first + 1>.ext``, ... whichever does not exist yet: results are
     written beside earlier ones, never over them."""

@@ -20,14 +20,12 @@ first convolution to other channel counts and leaves a classifier of another siz
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,27 +200,20 @@ def download_weights(url: str, dst: str | Path, sha256: str | None = None) -> Pa
         WeightsError: The hash does not match (nothing is left at ``dst``).
         OSError: Network failures (the caller turns them into an actionable message).
     """
+    from pictorch.utils import atomic_download
+
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            log.warning("downloading %s to %s", url, dst)
-            _fetch(url, f)
-            f.flush()
-            os.fsync(f.fileno())
+
+    def verify(tmp: str) -> None:
         digest = sha256_file(tmp)
         if sha256 and not digest.startswith(sha256.lower()):
             raise WeightsError(
                 f"{url}: downloaded file is corrupt (SHA-256 {digest[:16]}..., expected {sha256}...); "
                 f"nothing was saved, try again or download it by hand to {dst}"
             )
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dst
+
+    log.warning("downloading %s to %s", url, dst)
+    return atomic_download(dst, lambda f: _fetch(url, f), verify)
 
 
 def resolve_weights(

@@ -126,3 +126,18 @@ def test_monitor_warns_when_d_wins_and_on_collapse(capsys):
     assert len(msgs) == 1 and "mode collapse" in msgs[0]
     assert [w["kind"] for w in mon.warnings] == ["d_wins", "mode_collapse"]
     assert "warning: step 350" in capsys.readouterr().err
+
+
+def test_the_gan_loss_choice_goes_through_the_registry():
+    """``LOSSES["gan"]`` used to be registered and never looked up (GANTask built GANLoss directly)."""
+    from pictorch.registry import LOSSES
+    from pictorch.tasks.generate.losses import G_LOSSES, make_gan_loss
+    from pictorch.tasks.generate.steps import GANTask
+
+    assert LOSSES.names("gan") == sorted(f"gan.{k}" for k in G_LOSSES)
+    loss = make_gan_loss("hinge", gp_weight=3.0)
+    assert isinstance(loss, GANLoss) and loss.kind == "hinge" and loss.gp_weight == 3.0
+    with pytest.raises(ConfigError, match=r"unknown GAN loss 'hnge'.*did you mean hinge"):
+        make_gan_loss("hnge")
+    task = GANTask(GANConfig(model="gan", g_loss="wgan-gp"), (2,), out_act="none")
+    assert task.loss.kind == "wgan-gp"

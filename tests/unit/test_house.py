@@ -257,3 +257,32 @@ def test_translator_and_stylizer_load_through_the_base(tmp_path):
     st = Stylizer.load(ckpt, device="cpu")
     y = st.stylize(np.full((12, 16), 128, np.uint8))  # one gray image: repeated to RGB
     assert y.shape == (1, 3, 12, 16) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_the_gan_loads_through_the_predictor_base_and_refuses_nan(tmp_path):
+    """Before, ``tasks/generate/inference.GAN`` was a plain dataclass: no input record, no task check on load,
+    and a generator with NaN weights drew NaN pictures as an answer."""
+    import torch
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.engine.inference import INPUT_KEYS, Predictor
+    from pictorch.errors import CheckpointError
+    from pictorch.registry import create_model
+    from pictorch.tasks.generate.inference import GAN, load_gan
+
+    g = create_model("gan.dcgan_g", z_dim=8, ngf=8, channels=1, image_size=28)
+    meta = {"task": "generate", "model": "dcgan", "z_dim": 8, "z_dist": "normal", "conditional": False,
+            "classes": [], "sample_shape": [1, 28, 28], "image_size": 28, "channels": 1,
+            "normalization": {"range": [-1.0, 1.0], "mean": [0.5], "std": [0.5]}}
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", {"G": g}, meta)
+    gan = load_gan(ckpt)
+    assert isinstance(gan, Predictor) and set(gan.input) == set(INPUT_KEYS)
+    assert gan.input["size"] == [28, 28] and gan.input["range"] == [-1.0, 1.0] and gan.mode == "L"
+    assert tuple(gan.sample(2).shape) == (2, 1, 28, 28)
+    other = save_checkpoint(tmp_path / "c.safetensors", {"G": g}, {**meta, "task": "classify"})
+    with pytest.raises(CheckpointError, match="classify"):
+        GAN.load(other)
+    with torch.no_grad():
+        next(gan.G.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="NaN"):
+        gan.sample(2)

@@ -9,23 +9,22 @@ the files.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gzip
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 import torch
 
 from pictorch.data.imageset import ImageSet
 from pictorch.errors import DataError
+from pictorch.utils import atomic_download
 
 logger = logging.getLogger("pictorch")
 
@@ -179,26 +178,19 @@ def _download_one(stem: str, dest_dir: Path) -> Path:
     """Download ``stem``.gz into ``dest_dir`` through a temp file; rename only after the checksum passes."""
     url = MIRROR_URL + stem + ".gz"
     dest = dest_dir / (stem + ".gz")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest_dir)
-    try:
-        h = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as f, _urlopen(url) as resp:
+    h = hashlib.md5(usedforsecurity=False)
+
+    def fetch(f: IO[bytes]) -> None:
+        with _urlopen(url) as resp:
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        if h.hexdigest() != GZ_MD5[stem]:
-            raw = _read_bytes(Path(tmp))
-            if _md5(raw) != RAW_MD5[stem]:
-                raise DataError(f"checksum mismatch for {url} (got md5 {h.hexdigest()}, want {GZ_MD5[stem]})")
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dest
+
+    def verify(tmp: str) -> None:
+        if h.hexdigest() != GZ_MD5[stem] and _md5(_read_bytes(Path(tmp))) != RAW_MD5[stem]:
+            raise DataError(f"checksum mismatch for {url} (got md5 {h.hexdigest()}, want {GZ_MD5[stem]})")
+
+    return atomic_download(dest, fetch, verify)
 
 
 def _download(split: str) -> tuple[Path, Path]:

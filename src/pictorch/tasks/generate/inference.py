@@ -8,13 +8,13 @@ take their conditions through :meth:`GAN.condition_rows`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pictorch.errors import CheckpointError, ConfigError
+from pictorch.engine.inference import Predictor
+from pictorch.errors import ConfigError
 from pictorch.nn.latent import lerp, slerp
 from pictorch.tasks.generate.tricks import sample_z, seed_latents
 
@@ -22,16 +22,35 @@ __all__ = ["GAN", "arithmetic", "interpolate", "load_gan", "sample"]
 
 
 # -- a loaded GAN ----------------------------------------------------------------------------------------
-@dataclass
-class GAN:
-    """A trained generator (and discriminator) with what its checkpoint says about it."""
+class GAN(Predictor):
+    """A trained generator with what its checkpoint says about it, on the :class:`Predictor` base like every
+    other loaded model: :meth:`load` (a ``generate`` checkpoint or run folder, another task's refused), the
+    ``input`` record (the images' size, mode and [-1, 1] range) and the NaN check on what it draws.
 
-    G: torch.nn.Module
-    D: torch.nn.Module | None
-    meta: dict[str, Any]
-    path: Path | None = None
-    device: str = "cpu"
-    classes: list[str] = field(default_factory=list)
+    Attributes:
+        G: The generator (also :attr:`model`).
+        D: The discriminator when the caller gives one; :meth:`load` leaves it out (the verbs draw from G
+            only; ``pictorch.load(path)["D"]`` rebuilds it).
+        classes: Class names of a conditional model.
+    """
+
+    task = "generate"
+    module_names = ("G",)
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module | None = None, meta: dict[str, Any] | None = None,
+                 path: Path | None = None, device: Any = "cpu", classes: Sequence[str] | None = None,
+                 batch_size: int = 256) -> None:
+        meta = dict(meta if meta is not None else getattr(G, "pictorch_meta", {}))
+        super().__init__(G, meta, path, device, batch_size)
+        self.G = G
+        self.D = D
+        self.classes = list(classes if classes is not None else meta.get("classes") or [])
+
+    @classmethod
+    def load(cls, path: Any, device: str | None = None, **kw: Any) -> GAN:
+        """Load a ``gan train`` checkpoint (file or run folder) through :meth:`Predictor.load_parts`."""
+        G, meta, p, dev = cls.load_parts(path, device)
+        return cls(G, None, meta, Path(p), dev, **kw)
 
     @property
     def z_dim(self) -> int:
@@ -130,14 +149,20 @@ class GAN:
         return torch.tensor(idx, dtype=torch.long)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
-        """Images (float, [-1, 1]) from latents ``z`` (N×z_dim) and labels (N or N×K; conditional models)."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int | None = None
+                 ) -> torch.Tensor:
+        """Images (float, [-1, 1]) from latents ``z`` (N×z_dim) and labels (N or N×K; conditional models).
+
+        Raises:
+            CheckpointError: The generator drew NaN/Inf (damaged weights or a diverged run).
+        """
         out = []
+        batch_size = batch_size or self.batch_size
         for i in range(0, z.shape[0], batch_size):
             zz = z[i:i + batch_size].to(self.device)
             yy = None if labels is None else labels[i:i + batch_size].to(self.device)
             out.append((self.G(zz, yy) if yy is not None else self.G(zz)).float().cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        return self.check(torch.cat(out), "the generator") if out else torch.empty(0)
 
     def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
         """``n`` samples (float, [-1, 1]); ``labels``: a class (name or index), a list, or multi-hot rows."""
@@ -149,15 +174,8 @@ class GAN:
 
 
 def load_gan(path: str | Path, device: str = "cpu") -> GAN:
-    """Load a ``gan train`` checkpoint (file or run folder)."""
-    from pictorch.engine.checkpoint import load_model
-
-    modules = load_model(path, task="generate", map_location=device)
-    if not isinstance(modules, dict) or "G" not in modules:
-        raise CheckpointError(f"{path}: a generate checkpoint without a generator G")
-    meta = modules["G"].pictorch_meta
-    return GAN(G=modules["G"], D=modules.get("D"), meta=meta, path=Path(path), device=device,
-               classes=list(meta.get("classes") or []))
+    """Load a ``gan train`` checkpoint (file or run folder): :meth:`GAN.load`."""
+    return GAN.load(path, device)
 
 
 def _is_image(gan: GAN) -> bool:

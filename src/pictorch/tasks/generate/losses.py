@@ -18,6 +18,7 @@ exists only here, and the cDCGAN's learning tests (94% class consistency) were m
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import torch
@@ -90,7 +91,26 @@ class GANLoss:
         return -f.mean()
 
 
-@LOSSES.register("gan")
-def gan_loss(kind: str = "non-saturating", gp_weight: float = 10.0) -> GANLoss:
-    """Registry entry for :class:`GANLoss`."""
-    return GANLoss(kind, gp_weight)
+def _register(kind: str) -> None:
+    def factory(gp_weight: float = 10.0) -> GANLoss:
+        return GANLoss(kind, gp_weight)
+
+    factory.__doc__ = f"The {kind} GAN objective (:class:`GANLoss`)."
+    LOSSES.register(f"gan.{kind}", tags=("gan",))(factory)
+
+
+for _kind in G_LOSSES:
+    _register(_kind)
+
+
+def make_gan_loss(kind: str, gp_weight: float = 10.0) -> GANLoss:
+    """The GAN objective named ``kind``, looked up in ``LOSSES`` as ``gan.<kind>`` (``--g-loss``).
+
+    Raises:
+        ConfigError: An unknown kind, with the closest known one.
+    """
+    if f"gan.{kind}" not in LOSSES:
+        close = difflib.get_close_matches(str(kind), G_LOSSES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown GAN loss {kind!r}; use {', '.join(G_LOSSES)}{hint}")
+    return LOSSES.get(f"gan.{kind}")(gp_weight=gp_weight)

@@ -17,7 +17,7 @@ from pictorch.engine.trainer import StepContext, TrainTask
 from pictorch.losses.adversarial import frozen, gradient_penalty, instance_noise
 from pictorch.registry import MODELS, create_model
 from pictorch.tasks.generate.data import to_signed
-from pictorch.tasks.generate.losses import GANLoss
+from pictorch.tasks.generate.losses import make_gan_loss
 from pictorch.tasks.generate.monitor import GANMonitor, plot_training_curves
 from pictorch.tasks.generate.tricks import GANConfig, d_targets, mean_pairwise_distance, noise_std, sample_z
 
@@ -72,7 +72,7 @@ class GANTask(TrainTask):
         self.num_classes = num_classes
         self.total_steps = total_steps
         self.out_act = out_act
-        self.loss = GANLoss(cfg.g_loss, cfg.gp_weight)
+        self.loss = make_gan_loss(cfg.g_loss, cfg.gp_weight)  # looked up in LOSSES (gan.<kind>)
         self.extra_meta = dict(extra_meta or {})
         self.monitor = GANMonitor(probabilistic=self.loss.probabilistic, diversity_floor=cfg.diversity_floor,
                                   patience=cfg.d_win_patience, warmup=cfg.monitor_warmup)
