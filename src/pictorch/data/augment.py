@@ -12,6 +12,32 @@ from torch import nn
 from pictorch.errors import ConfigError
 
 
+def parse_augment_spec(spec: str | None, presets: Mapping[str, Mapping[str, float]], known: set[str],
+                       int_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """``--augment``: a preset name, or ``key=value,...`` numbers (the one grammar of classify's image
+    augmentation and segment's joint image+mask augmentation; the keys not given are off, ``hflip`` 0).
+
+    Raises:
+        ConfigError: No ``=``, a key not in ``known``, or a value that is not a number.
+    """
+    s = (spec or "none").strip()
+    if s in presets:
+        return dict(presets[s])
+    out: dict[str, Any] = {"hflip": 0.0}
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        key, sep, value = (t.strip() for t in part.partition("="))
+        if not sep:
+            raise ConfigError(f"--augment: expected a preset ({', '.join(presets)}) or key=value pairs like "
+                              f"hflip=0.5,rotate=10; got {part!r}")
+        if key not in known:
+            raise ConfigError(f"unknown --augment option {key!r}; known: {', '.join(sorted(known))}")
+        try:
+            out[key] = int(float(value)) if key in int_keys else float(value)
+        except ValueError:
+            raise ConfigError(f"--augment {key}={value!r}: not a number") from None
+    return out
+
+
 def _range(v: float | Sequence[float] | None, name: str) -> tuple[float, float] | None:
     if v is None:
         return None

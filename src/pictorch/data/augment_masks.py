@@ -135,20 +135,7 @@ def parse_joint_augment(spec: str | None) -> dict[str, float]:
         "strong": {"hflip": 0.5, "vflip": 0.5, "rot90": 0.5, "rotate": 30.0, "scale": 0.25, "crop": 0.5,
                    "elastic": 4.0},
     }
-    s = (spec or "none").strip()
-    if s in presets:
-        return dict(presets[s])
-    out: dict[str, float] = {"hflip": 0.0}
+    from pictorch.data.augment import parse_augment_spec
+
     known = {"hflip", "vflip", "rot90", "rotate", "scale", "crop", "elastic", "elastic_cells"}
-    for part in filter(None, (p.strip() for p in s.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or key.strip() not in known:
-            raise ConfigError(f"--augment: expected a preset ({', '.join(presets)}) or key=value pairs with keys "
-                              f"{', '.join(sorted(known))}; got {part!r}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"--augment {key.strip()}={value!r}: not a number") from None
-    if "elastic_cells" in out:
-        out["elastic_cells"] = int(out["elastic_cells"])
-    return out
+    return parse_augment_spec(spec, presets, known, int_keys=("elastic_cells",))

@@ -137,26 +137,10 @@ class ClassifyConfig:
 
 def parse_augment(spec: str | None) -> dict[str, Any]:
     """A preset name or "key=value,..." -> Augment keyword arguments (validated by Augment itself)."""
-    s = (spec or "none").strip()
-    if s in AUGMENT_PRESETS:
-        return dict(AUGMENT_PRESETS[s])
-    out: dict[str, Any] = {"hflip": 0.0}
-    for part in s.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"--augment: expected a preset ({', '.join(AUGMENT_PRESETS)}) or key=value pairs "
-                              f"like hflip=0.5,rotate=10; got {part!r}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"--augment {key.strip()}={value!r}: not a number") from None
+    from pictorch.data.augment import parse_augment_spec
+
     known = {"hflip", "vflip", "rotate", "shift", "scale", "crop", "color_jitter", "noise", "erase"}
-    unknown = sorted(set(out) - known)
-    if unknown:
-        raise ConfigError(f"unknown --augment option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return out
+    return parse_augment_spec(spec, AUGMENT_PRESETS, known)
 
 
 def lr_factor(schedule: str, total: int | Any, warmup_frac: float = 0.3) -> Any:
