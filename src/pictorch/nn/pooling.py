@@ -10,7 +10,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MaxPoolWithIndices", "MaxUnpool", "Unpool"]
+__all__ = ["MaxPoolWithIndices", "MaxUnpool", "Unpool", "pool_stages"]
+
+
+def pool_stages(features: nn.Sequential) -> list[nn.Module]:
+    """A VGG-style layer list split into stages, each ending with its max-pool (slices sharing the modules);
+    layers after the last pool form one more stage. VGG's feature stages and SegNet's encoder stages."""
+    out, start = [], 0
+    for i, m in enumerate(features):
+        if isinstance(m, nn.MaxPool2d):
+            out.append(features[start : i + 1])
+            start = i + 1
+    if start < len(features):
+        out.append(features[start:])
+    return out
 
 
 class MaxPoolWithIndices(nn.Module):

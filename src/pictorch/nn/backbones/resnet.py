@@ -8,6 +8,7 @@ is logged) while every other layer loads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -97,40 +98,22 @@ class ResNet(Backbone):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def _resnet(
-    arch: str, block: type[BasicBlock] | type[Bottleneck], layers: list[int], *, in_chans: int, num_classes: int,
-    pretrained: str | bool | None, weights: str | Path | None, drop_rate: float, **kw: object,
-) -> ResNet:
-    model = ResNet(block, layers, arch=arch, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate, **kw)
-    return maybe_load_pretrained(model, pretrained, weights)
+def _variant(arch: str, block: type[BasicBlock] | type[Bottleneck], layers: list[int], doc: str
+             ) -> Callable[..., ResNet]:
+    """Register ``arch`` (a :class:`ResNet` of ``block`` × ``layers``) with the backbone factory interface."""
+
+    def build(*, in_chans: int = 3, num_classes: int = 1000, pretrained: str | bool | None = None,
+              weights: str | Path | None = None, drop_rate: float = 0.0, **kw: object) -> ResNet:
+        model = ResNet(block, layers, arch=arch, in_chans=in_chans, num_classes=num_classes, drop_rate=drop_rate,
+                       **kw)
+        return maybe_load_pretrained(model, pretrained, weights)
+
+    build.__name__ = build.__qualname__ = arch
+    build.__doc__ = doc
+    return MODELS.register(arch, tags=("backbone",))(build)
 
 
-@MODELS.register("resnet18", tags=("backbone",))
-def resnet18(
-    *, in_chans: int = 3, num_classes: int = 1000, pretrained: str | bool | None = None,
-    weights: str | Path | None = None, drop_rate: float = 0.0, **kw: object,
-) -> ResNet:
-    """ResNet-18 (BasicBlock, [2, 2, 2, 2], feature_dim 512). Extra kw: ``stem``, ``drop_path_rate``,
-    ``zero_init_residual`` (see :class:`ResNet`)."""
-    return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], in_chans=in_chans, num_classes=num_classes,
-                   pretrained=pretrained, weights=weights, drop_rate=drop_rate, **kw)
-
-
-@MODELS.register("resnet34", tags=("backbone",))
-def resnet34(
-    *, in_chans: int = 3, num_classes: int = 1000, pretrained: str | bool | None = None,
-    weights: str | Path | None = None, drop_rate: float = 0.0, **kw: object,
-) -> ResNet:
-    """ResNet-34 (BasicBlock, [3, 4, 6, 3], feature_dim 512)."""
-    return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], in_chans=in_chans, num_classes=num_classes,
-                   pretrained=pretrained, weights=weights, drop_rate=drop_rate, **kw)
-
-
-@MODELS.register("resnet50", tags=("backbone",))
-def resnet50(
-    *, in_chans: int = 3, num_classes: int = 1000, pretrained: str | bool | None = None,
-    weights: str | Path | None = None, drop_rate: float = 0.0, **kw: object,
-) -> ResNet:
-    """ResNet-50 (Bottleneck, [3, 4, 6, 3], feature_dim 2048)."""
-    return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], in_chans=in_chans, num_classes=num_classes,
-                   pretrained=pretrained, weights=weights, drop_rate=drop_rate, **kw)
+resnet18 = _variant("resnet18", BasicBlock, [2, 2, 2, 2], "ResNet-18 (BasicBlock, [2, 2, 2, 2], feature_dim 512). "
+                    "Extra kw: ``stem``, ``drop_path_rate``, ``zero_init_residual`` (see :class:`ResNet`).")
+resnet34 = _variant("resnet34", BasicBlock, [3, 4, 6, 3], "ResNet-34 (BasicBlock, [3, 4, 6, 3], feature_dim 512).")
+resnet50 = _variant("resnet50", Bottleneck, [3, 4, 6, 3], "ResNet-50 (Bottleneck, [3, 4, 6, 3], feature_dim 2048).")

@@ -114,14 +114,9 @@ class VGG(Backbone):
 
     def feature_stages(self) -> list[nn.Module]:
         """Five stages, each ending with its max-pool (slices of ``features`` sharing its modules)."""
-        out, start = [], 0
-        for i, m in enumerate(self.features):
-            if isinstance(m, nn.MaxPool2d):
-                out.append(self.features[start : i + 1])
-                start = i + 1
-        if start < len(self.features):
-            out.append(self.features[start:])
-        return out
+        from pictorch.nn.pooling import pool_stages
+
+        return pool_stages(self.features)
 
     def head_stage(self) -> nn.Module:
         return self.classifier

@@ -267,12 +267,9 @@ class SegNetEncoder(nn.Module):
         }
 
     def stages(self) -> list[nn.Module]:
-        out, start = [], 0
-        for i, m in enumerate(self.features):
-            if isinstance(m, nn.MaxPool2d):
-                out.append(self.features[start:i + 1])
-                start = i + 1
-        return out
+        from pictorch.nn.pooling import pool_stages
+
+        return pool_stages(self.features)  # the encoder ends with its last pool: no tail stage
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[tuple[int, int]]]:
         indices, sizes = [], []
