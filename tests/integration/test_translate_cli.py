@@ -191,3 +191,13 @@ def test_yaml_beats_the_preset_and_typed_options_beat_the_yaml(run, aligned_dir,
     meta = pictorch.load(tmp_path / "r").pictorch_meta
     assert meta["step"] == 2 and meta["models"]["G"]["kwargs"]["ngf"] == 4
     assert meta["models"]["D"]["kwargs"]["ndf"] == 4 and meta["train_config"]["batch_size"] == 2
+
+
+def test_evaluate_reports_progress(run, trained, tmp_path, monkeypatch):
+    """Issue 14: a progress bar on every long non-training verb (drawn only on a terminal; recorded here)."""
+    from progress_spy import finished, spy_progress
+
+    seen = spy_progress(monkeypatch)
+    code, text = run("translate", "evaluate", str(trained), "--out", str(tmp_path / "ev"))
+    assert code == 0, text
+    assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (12, 12)
