@@ -81,6 +81,17 @@ class Tally:
         return update
 
 
+def phase(progress: Progress | None, index: int, count: int) -> Progress | None:
+    """A callback for phase ``index`` of ``count`` equally long phases over the same items (read N files, run
+    the model over N images, write N pictures): one bar from 0 to ``count · N``, before N is known."""
+    if progress is None:
+        return None
+
+    def update(done: int, total: int) -> None:
+        progress(index * total + done, count * total)  # type: ignore[misc]
+    return update
+
+
 def track(items: Iterable[T], progress: Progress | None, total: int | None = None) -> Iterator[T]:
     """Iterate ``items``, reporting ``progress(done, total)`` after each (a no-op without a callback)."""
     if progress is None:

@@ -70,8 +70,10 @@ def encode(
     """Encode images to embeddings (codes) in a .npz file."""
     out = output_path(out, "codes.npz", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import encode_files
+    from pictorch.viz.progress import progress_bar
 
-    res = encode_files(ckpt, inputs, out, device=device)
+    with progress_bar("encoding") as progress:
+        res = encode_files(ckpt, inputs, out, device=device, progress=progress)
     typer.echo(f"encoded {res['count']} images to {res['code_size']}-d codes: {res['out']}")
 
 
@@ -86,8 +88,10 @@ def decode(
     """Decode codes back to images."""
     out = output_path(out, "decoded", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import decode_codes
+    from pictorch.viz.progress import progress_bar
 
-    res = decode_codes(ckpt, codes, out, device=device)
+    with progress_bar("decoding") as progress:
+        res = decode_codes(ckpt, codes, out, device=device, progress=progress)
     typer.echo(f"decoded {len(res['files'])} images to {res['out_dir']} (grid: {res['grid']})")
 
 
@@ -104,8 +108,10 @@ def reconstruct(
     """Reconstruct images: a grid of originals above their reconstructions, with PSNR/SSIM."""
     out = output_path(out, "reconstruction.png", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import reconstruct_files
+    from pictorch.viz.progress import progress_bar
 
-    res = reconstruct_files(ckpt, inputs, out, noise=noise, max_images=max_images, device=device)
+    with progress_bar("reconstructing") as progress:
+        res = reconstruct_files(ckpt, inputs, out, noise=noise, max_images=max_images, device=device, progress=progress)
     extra = f", noisy input {res['noisy_psnr']:.2f} dB" if "noisy_psnr" in res else ""
     ssim_text = f", SSIM {res['ssim']:.4f}" if "ssim" in res else ""
     typer.echo(f"{res['count']} images: PSNR {res['psnr']:.2f} dB{ssim_text}{extra}; grid: {res['out']}")
@@ -124,8 +130,10 @@ def denoise(
     """Denoise image files or folders."""
     out = output_path(out, "denoised", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import denoise_files
+    from pictorch.viz.progress import progress_bar
 
-    res = denoise_files(ckpt, inputs, out, add_noise=add_noise, device=device)
+    with progress_bar("denoising") as progress:
+        res = denoise_files(ckpt, inputs, out, add_noise=add_noise, device=device, progress=progress)
     typer.echo(f"denoised {len(res['files'])} images into {res['out_dir']}")
     if "psnr" in res:
         typer.echo(f"PSNR noisy {res['noisy_psnr']:.2f} dB -> denoised {res['psnr']:.2f} dB "
