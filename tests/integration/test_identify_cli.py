@@ -124,7 +124,7 @@ def test_bad_inputs_exit_2_one_line(tmp_path, capsys, case):
         save_checkpoint(tmp_path / "c.safetensors", create_model("small_cnn", in_chans=1, num_classes=2),
                         {"task": "classify"})
         args = ["identify", "evaluate", str(tmp_path / "c.safetensors"), "--data", "fashion-mnist"]
-        want = "not a 'identify' one"
+        want = "not an 'identify' one"
     elif case == "missing_ckpt":
         args = ["identify", "evaluate", str(tmp_path / "nope.safetensors")]
         want = "no such checkpoint"

@@ -26,6 +26,7 @@ from pictorch.tasks.translate.config import TranslateConfig
 from pictorch.tasks.translate.data import (
     photo_sources,  # offline photos, shared with `gan --data photo-crops`
 )
+from pictorch.utils import article
 
 __all__ = ["TranslateConfig", "Translator", "apply", "evaluate", "load_translator", "photo_sources", "train"]
 
@@ -133,7 +134,7 @@ def load_translator(path: str | Path, reverse: bool = False, device: str = "cpu"
     meta = ckpt.meta
     name = meta.get("reverse_module") if reverse else meta.get("deployed_module", "G")
     if not name:
-        raise CheckpointError(f"{ckpt.path}: a {meta.get('model')} checkpoint has no B→A generator; --reverse "
+        raise CheckpointError(f"{ckpt.path}: {article(meta.get('model'))} checkpoint has no B→A generator; --reverse "
                               "needs a CycleGAN one")
     if name not in ckpt.state_dicts or name not in meta.get("models", {}):
         raise CheckpointError(f"{ckpt.path}: no {name!r} generator in this checkpoint")
