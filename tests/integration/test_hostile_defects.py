@@ -84,3 +84,83 @@ def test_wrong_task_message_says_an_identify_checkpoint(tmp_path, rgb_folder, ca
     assert "this is an 'identify' checkpoint, not an 'autoencode' one" in line and "pass an autoencode" in line
     line = _error_line(*_cli(capsys, "classify", "predict", str(ck), str(rgb_folder)))
     assert "this is an 'identify' checkpoint, not a 'classify' one" in line
+
+
+# -- gallery person names and enroll --index (both backends) ----------------------------------------------------
+
+@pytest.fixture
+def fake_embedder(monkeypatch):
+    from test_identify_gallery_cli import FakeEmbedder
+
+    from pictorch.tasks.identify import service
+
+    monkeypatch.setattr(service, "load_embedder", lambda spec: FakeEmbedder())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gallery_spec(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "people.gallery")
+    return request.getfixturevalue("pg_url")
+
+
+BAD_NAMES = {"a/b": "contains '/'", "a\\b": "contains '\\\\'", "bad\x1b[31mred": "control character U+001B",
+             "tab\there": "control character U+0009", "evil\u202etxt.exe": "control character U+202E",
+             "   ": "empty or only spaces", "": "cannot be empty", "..": "cannot name a person",
+             "x\udcffy": "not valid UTF-8", "n" * 201: "at most 200 characters", "Unknown": "reserved"}
+
+
+def test_gallery_refuses_names_that_cannot_be_names(tmp_path, capsys, fake_embedder, gallery_spec):
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 4)
+    g = ["--gallery", gallery_spec]
+    if not gallery_spec.startswith("postgresql"):  # a refused first enrolment leaves no gallery file
+        code, out, err = invoke(["enroll", "a/b", photos[0], *g, "--model", "fake"], capsys)
+        assert "contains '/'" in _error_line(code, out, err)
+        assert not (tmp_path / "people.gallery").exists()
+    code, out, err = invoke(["enroll", "ann", photos[0], *g, "--model", "fake"], capsys)
+    assert code == 0, err
+    for bad, why in BAD_NAMES.items():
+        for args in (["enroll", bad, photos[1], *g], ["rename", "ann", bad, *g], ["merge", "ann", bad, *g]):
+            line = _error_line(*invoke(args, capsys))
+            assert why in line, (args, line)
+    code, out, err = invoke(["list", *g, "--json"], capsys)
+    assert code == 0 and __import__("json").loads(out)["people"] == {"ann": 1}, out
+    # what a name may hold: letters of any script, joiners, punctuation other than / and \
+    for good in ("Zoë O'Brien-Smith", "محمد\u200cرضا", "李 小龙", "ann (2019)"):
+        code, out, err = invoke(["rename", "ann", good, *g], capsys)
+        assert code == 0, (good, err)
+        code, out, err = invoke(["rename", good, "ann", *g], capsys)
+        assert code == 0, err
+
+
+def test_enroll_index_on_an_existing_gallery_says_how_to_change_it(tmp_path, capsys, fake_embedder):
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 4)
+    g = str(tmp_path / "people.gallery")
+    code, out, err = invoke(["enroll", "ann", photos[0], "-g", g, "--model", "fake"], capsys)
+    assert code == 0, err
+    line = _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--index", "hnsw"], capsys))
+    assert "already has a flat index" in line and f"identify migrate {g} NEW --index hnsw" in line
+    line = _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--scoring", "nearest"], capsys))
+    assert "scores by centroid" in line and "identify calibrate" in line and "--scoring nearest" in line
+    assert "unknown --index" in _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--index", "lsh"], capsys))
+    code, out, err = invoke(["enroll", "ann", photos[1], "-g", g, "--index", "flat", "--scoring", "centroid"], capsys)
+    assert code == 0 and "enrolled 1 photo(s) of ann (2 in all)" in out, err  # the gallery's own values: fine
+    g2 = str(tmp_path / "hnsw.gallery")
+    code, out, err = invoke(["migrate", g, g2, "--index", "hnsw"], capsys)
+    assert code == 0 and "index hnsw" in out, err
+    code, out, err = invoke(["list", "-g", g2], capsys)
+    assert code == 0 and "index hnsw" in out, out
+    code, out, err = invoke(["who", photos[2], "-g", g2, "--json"], capsys)
+    assert code == 0 and json_first_name(out) == "ann", err
+
+
+def json_first_name(out: str) -> str:
+    import json
+
+    return json.loads(out)["photos"][0]["faces"][0]["name"]

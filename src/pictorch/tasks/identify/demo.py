@@ -74,7 +74,7 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
         _say(f"(the CPU is busy with other work, load {os.getloadavg()[0]:.1f} on {cpus} cores: using 1 thread)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = list(FASHION_MNIST_CLASSES)
+    names = [c.replace("/", "-") for c in FASHION_MNIST_CLASSES]  # 'T-shirt/top': a '/' cannot be in a name
     members = [names[c] for c in MEMBERS]
     strangers = [names[c] for c in STRANGERS]
     steps = steps or (25 if quick else 1500)
