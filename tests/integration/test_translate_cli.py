@@ -201,3 +201,36 @@ def test_evaluate_reports_progress(run, trained, tmp_path, monkeypatch):
     code, text = run("translate", "evaluate", str(trained), "--out", str(tmp_path / "ev"))
     assert code == 0, text
     assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (12, 12)
+
+
+def test_loaded_translator_takes_numpy_and_torch_arrays(trained):
+    """Issue 14: `pictorch.load(translator)(ndarray)` was refused; arrays in data/convert.py's layouts work and
+    come back as arrays of the same layout and kind."""
+    import warnings
+
+    import pictorch
+
+    g = pictorch.load(trained)
+    arr = np.random.default_rng(3).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    want = g(torch.from_numpy(arr).permute(2, 0, 1)).permute(1, 2, 0).numpy()  # the native C×H×W road
+    hwc = g(arr)
+    assert isinstance(hwc, np.ndarray) and hwc.dtype == np.uint8 and np.array_equal(hwc, want)
+    nhwc = g(np.stack([arr, arr]))
+    assert nhwc.shape == (2, 20, 24, 3) and np.array_equal(nhwc[1], want)
+    nchw = g(np.ascontiguousarray(arr.transpose(2, 0, 1))[None])
+    assert nchw.shape == (1, 3, 20, 24) and np.array_equal(nchw[0].transpose(1, 2, 0), want)
+    f = g(arr.astype(np.float32) / 255)
+    assert f.dtype == np.float32 and f.shape == (20, 24, 3) and np.allclose(f * 255, want, atol=0.51)
+    assert np.array_equal(g(torch.from_numpy(arr)).numpy(), want)  # a uint8 H×W×C tensor: the same
+    gray = g(np.full((9, 5), 128, np.uint8))  # gray H×W into an RGB translator: H×W×3 out
+    assert gray.shape == (9, 5, 3) and gray.dtype == np.uint8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pictorch.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="in \\[0, 1\\]"):
+            g(np.full((8, 8, 3), 2.0, np.float32))
+        with pytest.raises(ConfigError, match="NaN"):
+            g(np.full((8, 8, 3), np.nan, np.float32))
+        with pytest.raises(ConfigError, match="dtype"):
+            g(np.zeros((8, 8, 3), np.complex64))
