@@ -249,6 +249,46 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+#: Letters whose spoken name starts with a vowel sound, for initialisms ("an FID", "an L1", "an RGB image").
+_VOWEL_SOUND_LETTERS = set("AEFHILMNORSX")
+#: Words that start with a vowel letter but a consonant sound, and with "h" but a vowel sound.
+_A_BEFORE = ("uni", "unet", "u-net", "use", "usu", "ute", "uti", "eu", "one", "once", "ubi")
+_AN_BEFORE = ("hour", "honest", "honor", "honour", "heir")
+
+
+def article(word: object) -> str:
+    """``word`` with its indefinite article: ``an 'identify' checkpoint`` is ``article("'identify'")
+    + " checkpoint"``: "an" before a vowel sound (``an 8×8 image``, ``an 11-class model``, ``an FID``,
+    ``an OrderedDict``), "a" otherwise (``a 'classify'``, ``a unet``, ``a 3×28×28 array``).
+
+    Quotes and brackets in front of the word are skipped for the choice, not removed.
+    """
+    text = str(word)
+    w = text.lstrip("'\"`([{ ")
+    if not w:
+        return f"a {text}"
+    import re
+
+    digits = re.match(r"\d+", w)
+    if digits:
+        d = digits.group(0)
+        lead = int(d[: len(d) % 3 or 3])  # the number's first spoken group: 11 in 11,000, 18 in 18
+        an = d[0] == "8" or lead in (11, 18)
+    else:
+        head = re.match(r"[A-Za-z]+", w)
+        token = head.group(0) if head else w
+        low = token.lower()
+        if token.isupper() and len(token) <= 4 and len(token) > 1 or len(token) == 1 and token.isalpha():
+            an = token[0].upper() in _VOWEL_SOUND_LETTERS  # spelled out: an FID, an L, a U-Net
+        elif low.startswith(_AN_BEFORE):
+            an = True
+        elif low.startswith(_A_BEFORE):
+            an = False
+        else:
+            an = low[:1] in ("a", "e", "i", "o", "u")
+    return f"{'an' if an else 'a'} {text}"
+
+
 def fit_batch_size(requested: int, available: int, what: str = "training images", minimum: int = 1) -> int:
     """The batch size for ``available`` samples: ``requested``, lowered to what there is with a ``note:`` line
     (a small folder trains instead of being refused, as classify does). Fewer than ``minimum`` samples is left to

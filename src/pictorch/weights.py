@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from pictorch.errors import WeightsError
 from pictorch.registry import Registry
-from pictorch.utils import sha256_file
+from pictorch.utils import article, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
                            f"{str(e).splitlines()[0][:160] if str(e) else ''}); delete it if it is a "
                            "broken download") from e
     if not isinstance(obj, Mapping):
-        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+        raise WeightsError(f"{path}: holds {article(type(obj).__name__)}, not a state dict")
     return dict(obj)
 
 

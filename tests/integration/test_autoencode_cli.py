@@ -159,3 +159,24 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, images_dir, capsys):
     _fails(capsys, *base, "--sparse", "kl:abc", match="bad --sparse")
     _fails(capsys, "ae", "interpolate", str(ck), str(images_dir / "img00.png"), str(images_dir / "img01.png"),
            "--steps", "1", match="--steps must be >= 2")
+
+
+def test_file_verbs_report_progress(tmp_path, images_dir, capsys, monkeypatch):
+    """Issue 14: a progress bar on every long non-training verb (drawn only on a terminal; recorded here)."""
+    from progress_spy import finished, spy_progress
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.tasks.autoencode.models import create_autoencoder
+
+    ck = tmp_path / "ae.safetensors"
+    save_checkpoint(ck, create_autoencoder("mlp", image_size=16, code_size=4, hidden=(8,)),
+                    {"task": "autoencode", "image_size": [16, 16], "mode": "L"})
+    n = len(list(images_dir.glob("*.png")))
+    seen = spy_progress(monkeypatch)
+    _run("ae", "encode", str(ck), str(images_dir), "--out", str(tmp_path / "c.npz"))
+    _run("ae", "decode", str(ck), str(tmp_path / "c.npz"), "--out", str(tmp_path / "dec"))
+    _run("ae", "reconstruct", str(ck), str(images_dir), "--out", str(tmp_path / "r.png"))
+    _run("ae", "denoise", str(ck), str(images_dir), "--out", str(tmp_path / "den"))
+    capsys.readouterr()
+    for label, phases in (("encoding", 2), ("decoding", 2), ("reconstructing", 2), ("denoising", 3)):
+        assert finished(seen[label]) and seen[label][-1] == (phases * n, phases * n), (label, seen[label][-3:])

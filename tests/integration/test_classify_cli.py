@@ -201,3 +201,15 @@ def test_mixed_sizes_and_modes_are_normalized_with_a_note(tmp_path, capsys):
 
     meta = pictorch.load(str(tmp_path / "run")).pictorch_meta
     assert meta["image_size"] == [24, 24] and meta["mode"] == "RGB"
+
+
+def test_predict_and_evaluate_report_progress(trained, folders, tmp_path, capsys, monkeypatch):
+    """Issue 14: a progress bar on every long non-training verb (drawn only on a terminal; recorded here)."""
+    from progress_spy import finished, spy_progress
+
+    seen = spy_progress(monkeypatch)
+    main(["classify", "predict", str(trained), str(folders["test"])])
+    main(["classify", "evaluate", str(trained), str(folders["test"]), "--out", str(tmp_path / "ev")])
+    capsys.readouterr()
+    assert finished(seen["classifying"]) and seen["classifying"][-1] == (48, 48)  # 24 decoded + 24 classified
+    assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (24, 24)

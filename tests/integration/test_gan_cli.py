@@ -25,7 +25,7 @@ TINY = ["--ngf", "8", "--ndf", "8", "--z-dim", "8", "--batch-size", "16", "--log
         "--precision", "32-true", "--accelerator", "cpu"]
 
 
-def test_round_trip(run, shapes_dir, tmp_path):
+def test_round_trip(run, shapes_dir, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     code, out = run("gan", "train", "--data", str(shapes_dir), "--model", "cdcgan", "--steps", "3", "--out",
                     str(run_dir), "--picture-every", "2", *TINY)
@@ -63,9 +63,13 @@ def test_round_trip(run, shapes_dir, tmp_path):
         "gan", "feature-net", "train", "--data", str(shapes_dir), "--steps", "4", "--batch-size", "16", "--width",
         "8", "--out", str(feat), "--no-progress", "--precision", "32-true", "--accelerator", "cpu")
     assert code == 0, out
+    from progress_spy import finished, spy_progress
+
+    seen = spy_progress(monkeypatch)  # issue 14: a progress bar on every long non-training verb
     code, out = run("gan", "evaluate", str(run_dir), "--feature-net", str(feat), "--n", "40", "--out",
                     str(tmp_path / "eval.json"))
     assert code == 0, out
+    assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (120, 120)  # 3 feature passes of 40
     rep = json.loads((tmp_path / "eval.json").read_text())
     assert rep["n"] == 40 and rep["fid"] >= 0 and rep["fid_floor_real_vs_real"] >= 0
     assert 0 <= rep["precision"] <= 1 and 0 <= rep["recall"] <= 1

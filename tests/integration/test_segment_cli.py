@@ -144,3 +144,13 @@ def test_bad_input_is_one_line_and_nonzero(trained, tmp_path):
         assert lines[-1].startswith("error: ") and "Traceback" not in res.output, res.output
     res = run("segment", "predict", str(other), str(trained["val"] / "images"))
     assert "'classify' checkpoint, not a 'segment' one" in res.output
+
+
+def test_evaluate_reports_progress(trained, tmp_path, monkeypatch):
+    """Issue 14: a progress bar on every long non-training verb (drawn only on a terminal; recorded here)."""
+    from progress_spy import finished, spy_progress
+
+    seen = spy_progress(monkeypatch)
+    res = run("segment", "evaluate", str(trained["run"]), str(trained["val"]), "--out", str(tmp_path / "eval"))
+    assert res.exit_code == 0, res.output
+    assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (3, 3)

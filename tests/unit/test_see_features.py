@@ -161,3 +161,16 @@ def test_inception_path_in_the_frozen_net_grammar(tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(WeightsError, match="not Inception-v3"):
         load_frozen(f"inception:{tmp_path / 'other.pth'}")
+
+
+def test_input_spec_of_a_classifier_checkpoint_is_its_normalization(tmp_path):
+    """The record's "range" (where pixels 0 and 255 land after normalizing) is not a scale applied before it."""
+    from pictorch.engine.checkpoint import load_model, save_checkpoint
+    from pictorch.nn.features import input_spec
+    from pictorch.registry import create_model
+
+    net = create_model("small_cnn", in_chans=1, num_classes=3, width=4)
+    ck = save_checkpoint(tmp_path / "c.safetensors", net, {"task": "classify",
+                                                           "normalization": {"mean": [0.3], "std": [0.4]}})
+    spec = input_spec(load_model(ck))
+    assert spec.input_range == 1.0 and spec.mean == (0.3,) and spec.std == (0.4,)

@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 from pictorch.errors import ConfigError
+from pictorch.utils import article
 
 _CHANNELS = (1, 3, 4)
 
@@ -27,14 +28,14 @@ def _layout(shape: tuple[int, ...]) -> tuple[str, str | None]:
             return ("CHW", f"a 3×{shape[1]}×{shape[2]} array was read as one 3-channel image (C×H×W); pass "
                     f"N×1×H×W for {shape[0]} gray images") if shape[0] == 3 else ("CHW", None)
         if first and last:
-            return "CHW", f"a {'×'.join(map(str, shape))} array was read as C×H×W (channels first)"
+            return "CHW", f"{article('×'.join(map(str, shape)))} array was read as C×H×W (channels first)"
         return "NHW", None
     if len(shape) == 4:
         chw, hwc = shape[1] in _CHANNELS, shape[-1] in _CHANNELS
         if hwc and not chw:
             return "NHWC", None
         if chw and hwc:
-            return "NCHW", f"a {'×'.join(map(str, shape))} array was read as N×C×H×W (channels first)"
+            return "NCHW", f"{article('×'.join(map(str, shape)))} array was read as N×C×H×W (channels first)"
         if chw:
             return "NCHW", None
     raise ConfigError(f"images of shape {tuple(shape)}: expected N×C×H×W, N×H×W×C, C×H×W, H×W×C, N×H×W or H×W "

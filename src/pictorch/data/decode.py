@@ -13,7 +13,7 @@ import os
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -237,6 +237,7 @@ def load_images(
     resize: ResizeMode = "fit",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     num_workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor | list[torch.Tensor], list[str], list[tuple[str, str]]]:
     """Decode many image files, skipping and counting the bad ones.
 
@@ -250,6 +251,7 @@ def load_images(
         resize: How to reach ``size``: "fit" (letterbox), "stretch" or "center_crop"; see :func:`resize_image`.
         max_pixels: Decompression-bomb limit per image.
         num_workers: Decoding threads (Pillow releases the GIL); default min(8, CPU count).
+        progress: ``progress(done, total)`` after each file (:mod:`pictorch.viz.progress`).
 
     Returns:
         ``(images, ok_paths, bad)``: a uint8 tensor N×C×H×W if ``size`` is given else a list of C×H×W
@@ -278,11 +280,19 @@ def load_images(
             return e
 
     workers = num_workers or min(8, os.cpu_count() or 1)
+    results: list[Image.Image | BadImageError] = []
+
+    def collect(it: Iterable[Image.Image | BadImageError]) -> None:
+        for r in it:  # in input order, as each finishes
+            results.append(r)
+            if progress is not None:
+                progress(len(results), len(paths))
+
     if workers > 1 and len(paths) > 16:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(work, paths))
+            collect(pool.map(work, paths))
     else:
-        results = [work(p) for p in paths]
+        collect(work(p) for p in paths)
 
     ims: list[Image.Image] = []
     ok: list[str] = []

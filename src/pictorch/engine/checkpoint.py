@@ -200,8 +200,11 @@ def load_checkpoint(path: str | Path, task: str | None = None, map_location: str
         raise CheckpointError(f"{p}: checkpoint metadata is corrupt") from e
     if task is not None and meta.get("task") != task:
         cmd = TASK_COMMANDS.get(meta.get("task"), meta.get("task"))
-        raise CheckpointError(f"{p}: this is a {meta.get('task')!r} checkpoint, not a {task!r} one; "
-                              f"use `pictorch {cmd} ...` with it or pass a {task} checkpoint")
+        from pictorch.utils import article
+
+        raise CheckpointError(f"{p}: this is {article(repr(meta.get('task')))} checkpoint, not "
+                              f"{article(repr(task))} one; use `pictorch {cmd} ...` with it or pass "
+                              f"{article(task)} checkpoint")
     if meta.get("content_sha256"):
         from pictorch.utils import tensors_sha256
 

@@ -176,8 +176,10 @@ class Predictor:
 
         return normalize(self.to_uint8(images).to(self.device), self.mean, self.std)
 
-    def read_files(self, paths: Any, on_error: str = "skip") -> tuple[Any, list[str], list[tuple[str, str]]]:
-        """Decode image files in the record's mode at their own size, then :meth:`to_uint8` each.
+    def read_files(self, paths: Any, on_error: str = "skip",
+                   progress: Any = None) -> tuple[Any, list[str], list[tuple[str, str]]]:
+        """Decode image files in the record's mode at their own size, then :meth:`to_uint8` each
+        (``progress(done, total)`` after each file).
 
         Returns:
             ``(uint8 N×C×H×W, ok_paths, bad)`` for a fixed-size model; a list of C×H×W tensors for a model of
@@ -187,7 +189,8 @@ class Predictor:
 
         from pictorch.data.decode import load_images
 
-        images, ok, bad = load_images(list(paths), mode=self.mode, size=None, on_error=on_error)  # type: ignore[arg-type]
+        images, ok, bad = load_images(list(paths), mode=self.mode, size=None, on_error=on_error,  # type: ignore[arg-type]
+                                      progress=progress)
         if self.image_size is None:
             return images, ok, bad
         return torch.cat([self.to_uint8(im.unsqueeze(0)) for im in images]), ok, bad

@@ -33,6 +33,42 @@ from pictorch.utils import sha256_file  # noqa: F401 - re-exported for the galle
 FORMAT_VERSION = 1
 SCORINGS = ("nearest", "centroid")
 UNKNOWN = "unknown"
+#: Longest person name accepted (a name is a label on pictures and a URL segment, not a document).
+MAX_NAME_CHARS = 200
+#: Formatting characters that belong in names (ZWNJ/ZWJ join letters in Persian, Indic scripts and emoji).
+_NAME_JOINERS = {"\u200c", "\u200d"}
+
+
+def check_person_name(name: object) -> str:
+    """``name`` stripped, or :class:`PictorchError` with one line saying why it cannot name a person (see
+    :meth:`GalleryDb._check_name`); both gallery backends call this at enroll and rename/merge."""
+    import unicodedata
+
+    text = str(name)
+    stripped = text.strip()
+    if not stripped:
+        raise PictorchError("a person's name cannot be empty or only spaces" if text else
+                            "a person's name cannot be empty")
+    for ch in stripped:
+        cat = unicodedata.category(ch)
+        if cat == "Cs":
+            raise PictorchError(f"person name {stripped.encode('utf-8', 'backslashreplace').decode()!r} is not "
+                                "valid UTF-8 text (a name typed in another encoding?); type it as UTF-8")
+        if cat in ("Cc", "Zl", "Zp", "Co") or (cat == "Cf" and ch not in _NAME_JOINERS):
+            raise PictorchError(f"person name {stripped!r} contains the control character U+{ord(ch):04X}; "
+                                "names are printed and drawn on photos: use letters, digits, spaces and punctuation")
+    for ch in "/\\":
+        if ch in stripped:
+            raise PictorchError(f"person name {stripped!r} contains {ch!r}, which cannot be part of a name (names "
+                                "are path segments of the HTTP API and file names in exports); use another "
+                                "separator, e.g. '-'")
+    if stripped in (".", ".."):
+        raise PictorchError(f"{stripped!r} cannot name a person; choose another name")
+    if len(stripped) > MAX_NAME_CHARS:
+        raise PictorchError(f"a person's name is at most {MAX_NAME_CHARS} characters, this one has {len(stripped)}")
+    if stripped.lower() == UNKNOWN:
+        raise PictorchError(f"{stripped!r} is reserved for people not in the gallery; choose another name")
+    return stripped
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 8192
 _BUSY_TIMEOUT_S = 30.0
@@ -426,12 +462,14 @@ class GalleryDb:
 
     @staticmethod
     def _check_name(name: str) -> str:
-        name = str(name).strip()
-        if not name:
-            raise PictorchError("a person's name cannot be empty")
-        if name.lower() == UNKNOWN:
-            raise PictorchError(f"{name!r} is reserved for people not in the gallery; choose another name")
-        return name
+        """The name to store for a person (stripped), or one line saying why it cannot be one.
+
+        Names are printed in answers, drawn on annotated photos, written into exports and are path segments
+        of the HTTP API (``/api/people/NAME``), so a ``/`` or ``\\``, a control or invisible formatting
+        character (a terminal escape, a bidi override that reverses the printed text), bytes that are not
+        UTF-8 (a shell passes them through as lone surrogates) or an empty / whitespace-only name are refused.
+        """
+        return check_person_name(name)
 
     def _require_open(self) -> None:
         if self._conn is None:

@@ -269,7 +269,7 @@ def _refuse_nonempty(dst: str, force: bool) -> None:
 
 # ---------------------------------------------------------------------------------------------- the use case
 def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
-            progress: Progress | None = None) -> dict[str, Any]:
+            progress: Progress | None = None, index: str | None = None) -> dict[str, Any]:
     """Copy the gallery ``src`` to ``dst`` (a SQLite file or a ``postgresql://`` URL, either way round).
 
     Args:
@@ -277,6 +277,8 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
         dst: Where the copy goes; a gallery with people there is replaced only with ``force``.
         force: Replace a non-empty destination.
         progress: Called as ``progress(table, rows copied, rows in all)`` after each committed chunk.
+        index: The copy's index kind (``flat``, ``hnsw``, ``ivf``; default: the source's): how an existing
+            gallery's index is changed, as a FAISS index is, by building a new one over the same vectors.
 
     Returns:
         ``{"src", "dst", "backend", "people", "sources", "embeddings", "sha256": {table: digest}, "resumed",
@@ -287,6 +289,15 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
             not verify (the staging copy is then removed and the destination left untouched).
     """
     src, dst = str(src), str(dst)
+    if index is not None:
+        from pictorch.gallery.index import KINDS
+
+        if index not in KINDS:
+            raise PictorchError(f"unknown --index {index!r}; known: {', '.join(KINDS)}")
+        if index == "ivf" and backend_name(dst) == "postgresql":
+            raise PictorchError("a PostgreSQL gallery searches exactly (--index flat) or with pgvector's HNSW "
+                                "(--index hnsw); IVF is for SQLite galleries")
+    wanted_index = index
     if display_name(src) == display_name(dst) or (backend_name(src) == "sqlite" == backend_name(dst)
                                                    and Path(src).resolve() == Path(dst).resolve()):
         raise PictorchError("migrate copies a gallery to another place: SRC and DST are the same")
@@ -298,7 +309,7 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
             meta = g.meta_items()
             gen = meta.get("generation", "0")
             marker = f"{meta['store_id']}:{gen}"
-            index = meta.get("index") or "flat"
+            index = wanted_index or meta.get("index") or "flat"
             if backend_name(dst) == "postgresql" and index == "ivf":
                 index = "flat"
                 notes.append("the SQLite gallery's IVF index became exact search (PostgreSQL: flat or hnsw)")

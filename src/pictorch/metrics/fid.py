@@ -188,24 +188,29 @@ class FeatureNet:
     @torch.no_grad()
     def features_and_logits(self, images: torch.Tensor, batch_size: int = 256,
                             value_range: tuple[float, float] = (-1.0, 1.0),
-                            logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Pre-logit features (N×D float64) and optionally class logits (N×K) of a batch of images."""
+                            logits: bool = False, progress: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pre-logit features (N×D float64) and optionally class logits (N×K) of a batch of images;
+        ``progress(done, total)`` after each batch."""
         self.model.eval()
         dev = next(self.model.parameters()).device
         feats, outs = [], []
         for chunk in images.split(batch_size):
+            if progress is not None:
+                progress(sum(len(f) for f in feats), len(images))
             x = self.prepare(chunk.to(dev), value_range)
             h = self.model.forward_features(x)
             f = self.model.forward_head(h, pre_logits=True)
             feats.append(f.double().cpu())
             if logits:
                 outs.append(self.model.forward_head(h).float().cpu())
+        if progress is not None:
+            progress(len(images), len(images))
         return torch.cat(feats), (torch.cat(outs) if logits else None)
 
     def features(self, images: torch.Tensor, batch_size: int = 256,
-                 value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+                 value_range: tuple[float, float] = (-1.0, 1.0), progress: Any = None) -> torch.Tensor:
         """Pre-logit features (N×D, float64)."""
-        return self.features_and_logits(images, batch_size, value_range)[0]
+        return self.features_and_logits(images, batch_size, value_range, progress=progress)[0]
 
 
 def _has_backbone_interface(m: Any) -> bool:

@@ -85,8 +85,10 @@ def input_spec(model: nn.Module) -> InputSpec:
     if cfg and rec.get("mean") is None:
         return InputSpec.from_cfg(cfg)
     if rec.get("mean") is not None:
-        rng = rec.get("range", rec.get("input_range", 1.0))
-        rng = rng[-1] if isinstance(rng, list | tuple) else rng  # [lo, hi] records give the top
+        # a checkpoint's record normalizes x/255 (engine/inference.input_record): its "range" says where
+        # pixels 0 and 255 land *after* normalizing ([-0.75, 1.75] for mean 0.3, std 0.4), not a scale to
+        # apply before it; reading it as one multiplied a classifier's input by 1.75 (see/ae on classify runs)
+        rng = rec.get("input_range", 1.0)
         return InputSpec(tuple(rec["mean"]), tuple(rec.get("std") or (1.0,) * len(rec["mean"])),
                          float(rng), rec.get("channel_order", "RGB"))
     n = in_channels(model)

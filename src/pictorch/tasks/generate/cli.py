@@ -196,8 +196,11 @@ def evaluate(
 ) -> None:
     """FID with its real-vs-real floor, KID, precision/recall, conditional consistency per class."""
     from pictorch.tasks.generate import api
+    from pictorch.viz.progress import progress_bar
 
-    report = api.evaluate(ckpt, feature_net=feature_net, n=n, data=data, data_dir=data_dir, out=out, seed=seed)
+    with progress_bar("evaluating") as progress:
+        report = api.evaluate(ckpt, feature_net=feature_net, n=n, data=data, data_dir=data_dir, out=out, seed=seed,
+                              progress=progress)
     typer.echo(api.format_report(report))
     typer.echo(f"report: {report['report_path']}")
 

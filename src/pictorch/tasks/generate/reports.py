@@ -43,7 +43,7 @@ def _real_images(gan: GAN, data: str | None, data_dir: str | None, n: int) -> tu
 
 def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, data: str | None = None,
              data_dir: str | None = None, out: str | Path | None = None, seed: int = 0, kid_subset: int = 1000,
-             k: int = 3, batch_size: int = 256) -> dict[str, Any]:
+             k: int = 3, batch_size: int = 256, progress: Any = None) -> dict[str, Any]:
     """FID (with the real-vs-real floor), KID, precision/recall and conditional consistency.
 
     Real images come from the training data named in the checkpoint (or ``data``). ``n`` generated images
@@ -59,8 +59,10 @@ def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, da
         data: Override the checkpoint's data source.
         data_dir: Folder with dataset files.
         out: JSON report path (default ``<run>/eval.json``).
+        progress: ``progress(done, total)`` over the three feature passes (:mod:`pictorch.viz.progress`).
     """
     from pictorch.metrics.fid import fid_from_features, kid, load_feature_net, precision_recall
+    from pictorch.viz.progress import phase
 
     gan = load_gan(ckpt)
     _check_image_gan(gan, "evaluate")
@@ -87,10 +89,10 @@ def evaluate(ckpt: str | Path, feature_net: str | None = None, n: int = 5000, da
         y = real_labels[perm[:n_use]] if real_labels is not None else torch.arange(n_use) % len(gan.classes)
         z = sample_z(n_use, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed + 1))
         fake = gan.generate(z, y)
-    f_a = fnet.features(real_a, batch_size)
-    f_b = fnet.features(real_b, batch_size)
+    f_a = fnet.features(real_a, batch_size, progress=phase(progress, 0, 3))
+    f_b = fnet.features(real_b, batch_size, progress=phase(progress, 1, 3))
     f_fake, logits = fnet.features_and_logits(fake, batch_size, logits=gan.conditional and not gan.condition_dim
-                                              and fnet.classes is not None)
+                                              and fnet.classes is not None, progress=phase(progress, 2, 3))
     fid = fid_from_features(f_a, f_fake)
     floor = fid_from_features(f_a, f_b)
     # subsets smaller than the sets: one subset of everything has no spread, so KID printed "± 0.0000" always

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from pictorch.utils import article
+
 MEMBERS = (0, 1, 2, 3, 4, 5)
 STRANGERS = (6, 7, 8, 9)
 
@@ -72,7 +74,7 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
         _say(f"(the CPU is busy with other work, load {os.getloadavg()[0]:.1f} on {cpus} cores: using 1 thread)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = list(FASHION_MNIST_CLASSES)
+    names = [c.replace("/", "-") for c in FASHION_MNIST_CLASSES]  # 'T-shirt/top': a '/' cannot be in a name
     members = [names[c] for c in MEMBERS]
     strangers = [names[c] for c in STRANGERS]
     steps = steps or (25 if quick else 1500)
@@ -84,7 +86,7 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
 
     # 1. train ------------------------------------------------------------------------------------------
     how = f"for about {budget:.0f}s" if budget else f"for {steps} steps"
-    _say(f"\n[1/5] training a {loss} embedding on Fashion-MNIST classes 0-5 {how} (small CNN, CPU)...")
+    _say(f"\n[1/5] training {article(loss)} embedding on Fashion-MNIST classes 0-5 {how} (small CNN, CPU)...")
     t0 = time.perf_counter()
     run = out / "model"
     options = dict(backbone="small_cnn", backbone_args="width=16", embed_dim=128, pool=2, embedding="backbone",
@@ -164,7 +166,7 @@ def run_demo(out_dir: str = "runs/demo", quick: bool = False, data_dir: str | No
         who = answers[i]
         said = "unknown (not from our group)" if who == "unknown" else who
         ok = (who == truth[i]) if is_member[i] else (who == "unknown")
-        _say(f"      query {i:3d} (a {truth[i]}) -> {said}, score {float(scores[i]):.2f}"
+        _say(f"      query {i:3d} ({article(truth[i])}) -> {said}, score {float(scores[i]):.2f}"
              f"{'' if ok else '   <- wrong'}")
 
     report = {

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pictorch.errors import PictorchError
+from pictorch.utils import article
 
 _NAME = re.compile(rb"\x01([\x03-\x20])(con_4|affine_|relu_|max_pool_2|avg_pool_2|add_prev_|fc_2|"
                    rb"input_rgb_image_sized|loss_metric_2)")
@@ -140,7 +141,7 @@ def _conv(layer: _Layer, affine: _Layer) -> nn.Conv2d:
     a = torch.from_numpy(affine.params.reshape(-1)).double()
     gamma, beta = a[:filters], a[filters:]
     if a.numel() != 2 * filters:
-        raise ValueError(f"affine layer of {a.numel() // 2} channels after a {filters}-filter convolution")
+        raise ValueError(f"affine layer of {a.numel() // 2} channels after {article(filters)}-filter convolution")
     n_w = p.numel() - filters
     k_in = n_w // (filters * nr * nc)
     conv = nn.Conv2d(k_in, filters, (nr, nc), (sy, sx), (py, px), bias=True)

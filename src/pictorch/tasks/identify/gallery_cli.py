@@ -77,9 +77,10 @@ def enroll(
     detector: str = typer.Option("hog", help="Face detector: hog, cnn or haar."),
     largest_face: bool = typer.Option(True, "--largest-face/--one-face-only",
                                       help="With several faces in a photo use the largest (else skip it)."),
-    index: str = typer.Option("flat", help="Index kind for a new gallery: flat (exact), hnsw or ivf."),
-    scoring: str = typer.Option("centroid", help="For a new gallery: score a person by the mean of their "
-                                                 "embeddings (centroid) or by their nearest one (nearest)."),
+    index: str = typer.Option(None, help="Index kind for a new gallery: flat (exact; default), hnsw or ivf. "
+                                         "An existing gallery's: change it with `identify migrate --index`."),
+    scoring: str = typer.Option(None, help="For a new gallery: score a person by the mean of their embeddings "
+                                           "(centroid; default) or by their nearest one (nearest)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Enrol a person from several photos, one face each (creates the gallery on first use)."""
@@ -278,16 +279,18 @@ def rename(
 def merge(
     source: str = typer.Argument(..., help="The entry to fold in (it disappears)."),
     into: str = typer.Argument(..., help="The entry that keeps every photo."),
-    gallery: Path = GALLERY_OPT,
+    gallery: str = GALLERY_OPT,  # a str: a Path turned postgresql://host/db into postgresql:/host/db
 ) -> None:
     """Merge two entries of one person: SOURCE's photos join INTO (one transaction), SOURCE is gone."""
     from pictorch.errors import PictorchError
+    from pictorch.gallery.db import check_person_name
     from pictorch.tasks.identify import service
 
+    into = check_person_name(into)  # a name that cannot be one is said so, not "not enrolled"
     if source == into:
         raise PictorchError(f"merge needs two different names, got {source!r} twice")
     if into not in service.info(gallery).people:
-        raise PictorchError(f"{into!r} is not enrolled in {gallery}; to give {source!r} a new name use "
+        raise PictorchError(f"{into!r} is not enrolled in {_shown(gallery)}; to give {source!r} a new name use "
                             f"`pictorch identify rename {source} {into}`")
     res = service.rename(gallery, source, into, merge=True)
     typer.echo(f"merged {source} into {into} ({res.embeddings} embeddings)")
@@ -369,14 +372,17 @@ def migrate(
     src: str = typer.Argument(..., help="The gallery to copy: a SQLite file or a postgresql://... URL."),
     dst: str = typer.Argument(..., help="Where the copy goes (the other backend, or another place)."),
     force: bool = typer.Option(False, "--force", help="Replace a destination that already holds people."),
+    index: str = typer.Option(None, "--index", help="The copy's index: flat, hnsw or ivf (default: the source's); "
+                                                    "how a gallery's index is changed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Copy a gallery between SQLite and PostgreSQL (either way): resumable, verified by row counts and
-    SHA-256 checksums, put in place in one step; never over a gallery with people unless --force."""
+    """Copy a gallery between SQLite and PostgreSQL (either way) or to another place with another --index:
+    resumable, verified by row counts and SHA-256 checksums, put in place in one step; never over a gallery
+    with people unless --force."""
     from pictorch.tasks.identify import service
 
     with _bar("migrating") as bar:
-        res = service.migrate(src, dst, force=force,
+        res = service.migrate(src, dst, force=force, index=index,
                               progress=None if bar is None else (lambda _t, done, total: bar(done, total)))
     if as_json:
         _echo_json(res.to_dict())

@@ -206,6 +206,9 @@ class GalleryService:
                detector: str | None = None, largest_face: bool = True, created: bool = False,
                progress: Progress | None = None) -> EnrollResult:
         """Enrol ``name`` from photos (one face per photo: the largest, noted when there are several)."""
+        from pictorch.gallery.db import check_person_name
+
+        name = check_person_name(name)  # before the photos are read and embedded
         paths = expand_photos(photos)
         prep = self._prepare(paths, faces, detector, "largest" if largest_face else "one", progress)
         if not len(prep):
@@ -355,21 +358,29 @@ def _info(g: Any) -> GalleryInfo:
 
 # ---------------------------------------------------------------------------------------------- one-shot use cases
 def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.PathLike], model: str | None = None,
-           faces: bool | None = None, detector: str = "hog", largest_face: bool = True, index: str = "flat",
-           scoring: str = "centroid", progress: Progress | None = None) -> EnrollResult:
+           faces: bool | None = None, detector: str = "hog", largest_face: bool = True, index: str | None = None,
+           scoring: str | None = None, progress: Progress | None = None) -> EnrollResult:
     """Enrol a person; creates the gallery (with ``model``) on first use.
 
     A new gallery is written only after the photos gave embeddings (a failed first enrolment leaves no
     file), and two first enrolments racing to create it both land (the loser opens the winner's file).
+
+    ``index`` (default flat) and ``scoring`` (default centroid) are a new gallery's. Given for an existing
+    gallery with other values they are refused with one line saying how to change them (``identify migrate
+    --index`` builds a copy with the new index, as a FAISS user rebuilds an index; ``identify calibrate
+    --scoring`` switches scoring) rather than silently ignored; the same values are no-ops.
     """
     from pictorch.gallery.backends import create_gallery, gallery_exists, open_gallery
+    from pictorch.gallery.db import check_person_name
     from pictorch.gallery.store import GalleryExistsError
     from pictorch.tasks.identify.preprocess import faces_default, prepare
 
     _check_detector(detector)
+    name = check_person_name(name)  # before any work: a bad name must not leave a new, empty gallery
     path = gallery  # a SQLite file or a postgresql:// URL (pictorch.gallery.backends)
     if gallery_exists(path):
         with GalleryService.open(path, model) as svc:
+            _refuse_new_gallery_options(svc.gallery, index, scoring)
             res = svc.enroll(name, photos, faces, None if detector == "hog" else detector, largest_face,
                              progress=progress)
             built = svc.gallery.settings.get("faces")
@@ -391,7 +402,8 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
         raise none_usable(f"of {name}", prep.bad)
     created = True
     try:
-        g = create_gallery(path, embedder.fingerprint, int(embedder.dim), index=index, scoring=scoring,
+        g = create_gallery(path, embedder.fingerprint, int(embedder.dim), index=index or "flat",
+                           scoring=scoring or "centroid",
                            metric=S.metric_of(embedder), model=model_spec(model),
                            threshold=getattr(embedder, "default_threshold", None),
                            settings={"faces": use_faces, "detector": detector})
@@ -405,6 +417,27 @@ def enroll(gallery: str | os.PathLike, name: str, photos: Sequence[str | os.Path
             raise
     with GalleryService(g, embedder) as svc:
         return svc._store(name, prep, created)
+
+
+def _refuse_new_gallery_options(g: Any, index: str | None, scoring: str | None) -> None:
+    """One line when ``enroll --index/--scoring`` ask for something else than an existing gallery has."""
+    from pictorch.gallery.backends import display_name
+    from pictorch.gallery.db import _check_scoring
+    from pictorch.gallery.index import KINDS
+
+    if index is not None and index not in KINDS:
+        raise PictorchError(f"unknown --index {index!r}; known: {', '.join(KINDS)}")
+    if scoring is not None:
+        _check_scoring(scoring)
+    shown = display_name(g.path)
+    if index is not None and index != g.index_kind:
+        raise PictorchError(f"gallery {shown} already has a {g.index_kind} index; --index sets a new gallery's. To "
+                            f"change it, copy the gallery with the new index (the vectors are reindexed, as with "
+                            f"a new FAISS index): pictorch identify migrate {shown} NEW --index {index}")
+    if scoring is not None and scoring != g.scoring:
+        raise PictorchError(f"gallery {shown} scores by {g.scoring}; --scoring sets a new gallery's. To switch, "
+                            f"recalibrate with it: pictorch identify calibrate -g {shown} LABELLED_FOLDER "
+                            f"--scoring {scoring}")
 
 
 def who(gallery: str | os.PathLike, photos: Sequence[str | os.PathLike], **kw: Any) -> WhoResult:
@@ -464,12 +497,12 @@ def backup(gallery: str | os.PathLike, dest: str | os.PathLike) -> str:
 
 
 def migrate(src: str | os.PathLike, dst: str | os.PathLike, force: bool = False,
-            progress: Callable[[str, int, int], None] | None = None) -> MigrateResult:
-    """Copy a gallery between backends (SQLite file <-> postgresql:// URL), verified by counts and checksums;
-    see :func:`pictorch.gallery.migrate.migrate`."""
+            progress: Callable[[str, int, int], None] | None = None, index: str | None = None) -> MigrateResult:
+    """Copy a gallery between backends (SQLite file <-> postgresql:// URL), or to another place with another
+    ``index`` kind, verified by counts and checksums; see :func:`pictorch.gallery.migrate.migrate`."""
     from pictorch.gallery.migrate import migrate as copy_gallery
 
-    r = copy_gallery(src, dst, force=force, progress=progress)
+    r = copy_gallery(src, dst, force=force, progress=progress, index=index)
     return MigrateResult(r["src"], r["dst"], r["backend"], r["people"], r["sources"], r["embeddings"], r["sha256"],
                          r["resumed"], r["index"], r["notes"])
 

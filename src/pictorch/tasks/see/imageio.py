@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from pictorch.errors import ConfigError
+from pictorch.utils import article
 
 #: Work budget: VGG-19 activations for one 1024×1024 image are ~2.5 GB in float32 with gradients; bigger
 #: images are refused unless the caller raises the budget (``--max-pixels``).
@@ -60,7 +61,7 @@ def load_photo(path: str | os.PathLike, *, channels: int = 3, max_side: int | No
         max_side = shrink_to
     th, tw = size if size is not None else fit_size(h, w, max_side)
     if th * tw > max_pixels:
-        raise ConfigError(f"{path}: a {th}×{tw} {what} is {th * tw:,} pixels, over the budget of {max_pixels:,}; "
+        raise ConfigError(f"{path}: {article(f'{th}×{tw}')} {what} is {th * tw:,} pixels, over the budget of {max_pixels:,}; "
                           "pass a smaller --size or raise --max-pixels")
     if (th, tw) != (h, w):
         x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False, antialias=th < h)

@@ -187,13 +187,15 @@ def predict(ckpt: str | Path, inputs: Sequence[str], out_dir: str | Path = "segm
 
 def evaluate(ckpt: str | Path, data: str, out_dir: str | Path = "evaluation", fold: int | None = None,
              tile: int | str | None = "auto", overlap: int = AUTO_OVERLAP, device: str = "auto",
-             limit: int = 0) -> dict[str, Any]:
+             limit: int = 0, progress: Any = None) -> dict[str, Any]:
     """Score a checkpoint on a mask folder (or ``nuclei`` with its test quadrant ``fold``, default 0):
-    writes ``report.json``, ``confusion.png`` and ``overlays.png`` (first 4 images) into a fresh ``out_dir``.
+    writes ``report.json``, ``confusion.png`` and ``overlays.png`` (first 4 images) into a fresh ``out_dir``;
+    ``progress(done, total)`` after each image (:mod:`pictorch.viz.progress`).
     """
     from pictorch.metrics.segmentation import segmentation_report
     from pictorch.tasks.segment.data import load_segset, quadrant_folds
     from pictorch.tasks.segment.reports import free_path, save_confusion_png, save_overlay_grid
+    from pictorch.viz.progress import track
 
     seg = load(ckpt, device)
     ds = load_segset(data, mode=seg.mode, classes=seg.classes, limit=limit, split="test")
@@ -202,7 +204,7 @@ def evaluate(ckpt: str | Path, data: str, out_dir: str | Path = "evaluation", fo
     if ds.classes != seg.classes:
         raise DataError(f"{data}: classes {ds.classes} differ from the model's {seg.classes}")
     t0 = time.perf_counter()
-    preds = [seg.predict(im, tile=tile, overlap=overlap) for im in ds.images]
+    preds = [seg.predict(im, tile=tile, overlap=overlap) for im in track(ds.images, progress)]
     seconds = time.perf_counter() - t0
     rep = segmentation_report(preds, ds.masks, seg.classes, ignore_index=255)
     rep["images_per_s"] = len(ds) / max(seconds, 1e-9)

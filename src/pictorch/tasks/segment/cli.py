@@ -153,9 +153,11 @@ def evaluate(
 
     out = out or output_path(None, "evaluation", ckpt)
     from pictorch.tasks.segment.api import evaluate as run_eval
+    from pictorch.viz.progress import progress_bar
 
-    rep = run_eval(ckpt, data, out_dir=out, fold=fold, tile=_tile(tile), overlap=overlap, device=device,
-                   limit=limit)
+    with progress_bar("evaluating") as progress:
+        rep = run_eval(ckpt, data, out_dir=out, fold=fold, tile=_tile(tile), overlap=overlap, device=device,
+                       limit=limit, progress=progress)
     _echo_report(rep)
     typer.echo("  ".join(f"{k}: {v}" for k, v in rep["files"].items()))
 

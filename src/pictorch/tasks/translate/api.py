@@ -26,6 +26,7 @@ from pictorch.tasks.translate.config import TranslateConfig
 from pictorch.tasks.translate.data import (
     photo_sources,  # offline photos, shared with `gan --data photo-crops`
 )
+from pictorch.utils import article
 
 __all__ = ["TranslateConfig", "Translator", "apply", "evaluate", "load_translator", "photo_sources", "train"]
 
@@ -133,7 +134,7 @@ def load_translator(path: str | Path, reverse: bool = False, device: str = "cpu"
     meta = ckpt.meta
     name = meta.get("reverse_module") if reverse else meta.get("deployed_module", "G")
     if not name:
-        raise CheckpointError(f"{ckpt.path}: a {meta.get('model')} checkpoint has no B→A generator; --reverse "
+        raise CheckpointError(f"{ckpt.path}: {article(meta.get('model'))} checkpoint has no B→A generator; --reverse "
                               "needs a CycleGAN one")
     if name not in ckpt.state_dicts or name not in meta.get("models", {}):
         raise CheckpointError(f"{ckpt.path}: no {name!r} generator in this checkpoint")
@@ -251,7 +252,7 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
 
 def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = None, data_dir: str | None = None,
              out: str | Path | None = None, mode: str = "eval", n: int = 0,
-             feature_net: Any = None) -> dict[str, Any]:
+             feature_net: Any = None, progress: Any = None) -> dict[str, Any]:
     """Scores of a checkpoint on held-out pairs: L1, PSNR, SSIM of G(A) vs the true B, beside the identity
     mapping's; CycleGAN also the cycle L1 both ways; FID/KID with a domain feature net when one is given.
 
@@ -267,6 +268,7 @@ def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = Non
             unpaired too): a classifier checkpoint of the B domain (Backbone interface, e.g. from
             ``classify train``), ``inception:PATH``, or a :class:`pictorch.metrics.fid.FeatureNet`. The
             real-vs-real floor (test B against training B) is reported beside them.
+        progress: ``progress(done, total)`` over the images the generators translate (:mod:`pictorch.viz.progress`).
     """
     from pictorch.tasks.translate.data import load_translation_data
     from pictorch.tasks.translate.reports import cycle_l1, paired_scores, translate_batches
@@ -290,21 +292,26 @@ def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = Non
         raise DataError(f"{name}: A images have {test_a.shape[1]} channels; the checkpoint takes {meta['in_chans']}")
     report: dict[str, Any] = {"checkpoint": str(ckpt), "model": meta.get("model"), "data": name, "mode": mode,
                               "split": "test" if d.test_a is not None else "all"}
-    if d.paired and test_a.shape[0] == test_b.shape[0]:
-        report.update(paired_scores(g, test_a, test_b))
+    from pictorch.viz.progress import Tally
+
+    paired = d.paired and test_a.shape[0] == test_b.shape[0]
+    na, nb = int(test_a.shape[0]), int(test_b.shape[0])
+    tally = Tally(progress, na * (int(paired) + int(feature_net is not None)) + (2 * (na + nb) if is_cycle else 0))
+    if paired:
+        report.update(paired_scores(g, test_a, test_b, done=tally.add))
     if feature_net is not None:
         from pictorch.metrics.fid import load_feature_net
         from pictorch.tasks.translate.reports import distribution_scores
 
         fnet = load_feature_net(str(feature_net)) if isinstance(feature_net, str | Path) else feature_net
         ref = d.train_b if d.test_b is not None else None
-        report.update(distribution_scores(fnet, translate_batches(g, test_a), test_b, ref))
+        report.update(distribution_scores(fnet, translate_batches(g, test_a, done=tally.add), test_b, ref))
         report["feature_net"] = getattr(fnet, "name", str(feature_net))
     if is_cycle:
         rev = load_translator(ckpt, reverse=True)
         _set_mode(rev, mode)
-        report["cycle_l1_a"] = cycle_l1(g, rev, test_a)
-        report["cycle_l1_b"] = cycle_l1(rev, g, test_b)
+        report["cycle_l1_a"] = cycle_l1(g, rev, test_a, done=tally.add)
+        report["cycle_l1_b"] = cycle_l1(rev, g, test_b, done=tally.add)
     if out is not None:
         from pictorch.viz.grid import save_image_grid
 

@@ -157,9 +157,11 @@ def evaluate(
     """L1 / PSNR / SSIM of G(A) against the true B on held-out pairs, beside the identity mapping; cycle L1;
     FID/KID with a domain feature net (and their real-vs-real floor)."""
     from pictorch.tasks.translate import api
+    from pictorch.viz.progress import progress_bar
 
-    rep = api.evaluate(ckpt, data=data, data_b=data_b, data_dir=data_dir, out=out, mode=mode, n=n,
-                       feature_net=feature_net)
+    with progress_bar("evaluating") as progress:
+        rep = api.evaluate(ckpt, data=data, data_b=data_b, data_dir=data_dir, out=out, mode=mode, n=n,
+                           feature_net=feature_net, progress=progress)
     keys = [k for k in ("l1", "psnr", "ssim", "identity_l1", "identity_psnr", "identity_ssim", "cycle_l1_a",
                         "cycle_l1_b", "fid", "fid_floor", "kid", "kid_floor") if k in rep]
     typer.echo(f"{rep['model']} on {rep['data']} ({rep['split']}, mode {mode}): "

