@@ -63,6 +63,10 @@ def test_round_trip(run, shapes_dir, tmp_path):
         "gan", "feature-net", "train", "--data", str(shapes_dir), "--steps", "4", "--batch-size", "16", "--width",
         "8", "--out", str(feat), "--no-progress", "--precision", "32-true", "--accelerator", "cpu")
     assert code == 0, out
+    # a checkpoint labelled "classify" loads through classify's own loader (it used to end in KeyError)
+    one = next((shapes_dir / "circle").iterdir())
+    code, out = run("classify", "predict", str(feat), str(one))
+    assert code == 0 and one.name in out, out
     code, out = run("gan", "evaluate", str(run_dir), "--feature-net", str(feat), "--n", "40", "--out",
                     str(tmp_path / "eval.json"))
     assert code == 0, out
