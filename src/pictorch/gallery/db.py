@@ -22,7 +22,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class GalleryDb:
         self.store_id: str = meta["store_id"]
         return meta
 
-    def _checked(self, fingerprint: str | None, dim: int | None) -> Any:
+    def _checked(self, fingerprint: str | None, dim: int | None) -> Self:
         """This gallery, just opened, after :meth:`check_model` when a model is given (closed if refused)."""
         if fingerprint is not None or dim is not None:
             try:
@@ -113,7 +113,7 @@ class GalleryDb:
                 raise
         return self
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
