@@ -219,6 +219,8 @@ def echo_result(result: dict[str, Any], what: str) -> None:
 
 # -- where verbs write: never into the current folder by surprise, never over earlier results --------------------
 Force = Annotated[bool, typer.Option("--force", help="Write over the files an earlier run left at --out.")]
+# where a loaded model runs (classify, autoencode and segment verbs)
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 
 
 def run_folder(model: str | None) -> Any:

@@ -117,7 +117,7 @@ class Registry:
 
 MODELS = Registry("model", modules=["pictorch.nn.backbones"], discover="pictorch.tasks:MODEL_MODULES")
 LOSSES = Registry("loss")
-DATASETS = Registry("dataset", modules=["pictorch.data.sources", "pictorch.data.resolve"])
+DATASETS = Registry("dataset", modules=["pictorch.data.resolve"])  # "<domain>/<name>", looked up by resolve()
 
 
 def create_model(name: str, **kwargs: Any) -> Any:

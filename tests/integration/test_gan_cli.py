@@ -63,6 +63,10 @@ def test_round_trip(run, shapes_dir, tmp_path, monkeypatch):
         "gan", "feature-net", "train", "--data", str(shapes_dir), "--steps", "4", "--batch-size", "16", "--width",
         "8", "--out", str(feat), "--no-progress", "--precision", "32-true", "--accelerator", "cpu")
     assert code == 0, out
+    # a checkpoint labelled "classify" loads through classify's own loader (it used to end in KeyError)
+    one = next((shapes_dir / "circle").iterdir())
+    code, out = run("classify", "predict", str(feat), str(one))
+    assert code == 0 and one.name in out, out
     from progress_spy import finished, spy_progress
 
     seen = spy_progress(monkeypatch)  # issue 14: a progress bar on every long non-training verb

@@ -137,10 +137,17 @@ def test_paired_no_match(tmp_path):
         load_paired(tmp_path / "A", tmp_path / "B")
 
 
-def test_registry_names():
-    for name in ("folder", "flat", "paired", "unpaired", "fashion_mnist", "shapes", "noise"):
-        assert name in DATASETS
-    shapes = DATASETS.get("shapes")(8, size=16)
+def test_every_registered_data_set_is_one_resolve_looks_up():
+    """Every ``DATASETS`` entry is ``<domain>/<name>``, the key :func:`pictorch.data.resolve.resolve` looks up
+    (``folder``, ``flat``, ``shapes``, ... used to be registered under plain names nothing looked up)."""
+    import pictorch.tasks.segment.data  # noqa: F401 - registers the masks domain
+    import pictorch.tasks.translate.data  # noqa: F401 - registers the pairs domain
+    from pictorch.data.resolve import names, resolve
+
+    assert all("/" in n for n in DATASETS.names()), DATASETS.names()
+    assert {"fashion-mnist", "synthetic", "toy-identities"} <= set(names("images"))
+    assert {"nuclei", "synthetic"} <= set(names("masks")) and "edges2photo" in names("pairs")
+    shapes = resolve("synthetic", n=8, size=16)
     assert shapes.images.shape == (8, 1, 16, 16)
 
 

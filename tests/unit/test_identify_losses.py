@@ -129,3 +129,14 @@ def test_softmax_arcface_cosface():
     # margins make the loss larger than plain softmax on the same cosines
     assert float(ArcFaceLoss(scale=10.0)(None, y, cos2)["arcface"]) > float(F.cross_entropy(10 * cos2, y))
     assert make_loss("triplet", miner="hard").miner.name == "hard"
+
+
+def test_miners_are_looked_up_in_their_registry():
+    """``MINERS`` was a plain dict beside the registries; now a Registry, with close matches for a typo."""
+    from pictorch.errors import ConfigError
+    from pictorch.tasks.identify.miners import MINERS
+
+    assert MINERS.names() == ["all", "hard", "semi-hard"]
+    assert isinstance(make_miner("semihard", 0.3), SemiHardMiner) and make_miner("semi_hard", 0.3).margin == 0.3
+    with pytest.raises(ConfigError, match="unknown miner 'hardd'. Did you mean hard"):
+        make_miner("hardd")

@@ -1,9 +1,10 @@
 """Dataset sources: image folders (class-per-subfolder, flat, paired A/B, unpaired A/B).
 
 All sources decode through :mod:`pictorch.data.decode`: a bad image is skipped and counted in one warning,
-never fatal; a folder where nothing is readable is a :class:`~pictorch.errors.DataError`. Sources are
-registered in :data:`pictorch.registry.DATASETS` under "folder", "flat", "paired", "unpaired" (plus the
-generated and downloadable sets "fashion_mnist", "shapes", "noise", "identities").
+never fatal; a folder where nothing is readable is a :class:`~pictorch.errors.DataError`. They are the
+``folder`` loaders that :func:`pictorch.data.resolve.resolve` hands an existing folder to; the named sets live in
+:data:`pictorch.registry.DATASETS` as ``"<domain>/<name>"`` (``images/fashion-mnist``, ``masks/nuclei``,
+``pairs/edges2photo``, ...), registered with :func:`pictorch.data.resolve.dataset` where they are built.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from typing import Any
 import torch
 
 from pictorch.data.decode import DEFAULT_MAX_PIXELS, Mode, ResizeMode, load_images
-from pictorch.data.fashion_mnist import load_fashion_mnist
 from pictorch.data.imageset import ImageSet
-from pictorch.data.synthetic import noise_patterns, synthetic_shapes, toy_identities
 from pictorch.errors import DataError
-from pictorch.registry import DATASETS
 
 logger = logging.getLogger("pictorch")
 
@@ -76,7 +74,6 @@ def _decode_set(
     return images, ok, bad
 
 
-@DATASETS.register("folder")
 def load_image_folder(
     root: str | os.PathLike,
     size: Size = None,
@@ -143,7 +140,6 @@ def load_image_folder(
     )
 
 
-@DATASETS.register("flat")
 def load_flat_folder(
     root: str | os.PathLike,
     size: Size = None,
@@ -195,7 +191,6 @@ def _ab_roots(root_a: str | os.PathLike, root_b: str | os.PathLike | None, split
     return _root(root_a, "folder A"), _root(root_b, "folder B")
 
 
-@DATASETS.register("paired")
 def load_paired(
     root_a: str | os.PathLike,
     root_b: str | os.PathLike | None = None,
@@ -258,7 +253,6 @@ def load_paired(
     return a, b
 
 
-@DATASETS.register("unpaired")
 def load_unpaired(root_a: str | os.PathLike, root_b: str | os.PathLike | None = None, split: str | None = None,
                   **read: Any) -> tuple[ImageSet, ImageSet]:
     """Load two independent image collections (e.g. for CycleGAN): domain A and domain B.
@@ -276,9 +270,3 @@ def load_unpaired(root_a: str | os.PathLike, root_b: str | os.PathLike | None = 
     """
     dir_a, dir_b = _ab_roots(root_a, root_b, split)
     return load_flat_folder(dir_a, **read), load_flat_folder(dir_b, **read)
-
-
-DATASETS.register("fashion_mnist")(load_fashion_mnist)
-DATASETS.register("shapes")(synthetic_shapes)
-DATASETS.register("noise")(noise_patterns)
-DATASETS.register("identities")(toy_identities)

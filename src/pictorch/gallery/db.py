@@ -22,17 +22,22 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 from pictorch.errors import PictorchError
 from pictorch.gallery.enrolment import enrolment_rows, new_photos, source_hash  # noqa: F401 - re-exported
+from pictorch.gallery.schema import (  # noqa: F401 - re-exported: the format lives in schema.py
+    _SCHEMA,
+    FORMAT_VERSION,
+    ROW_COLUMNS,
+    SCORINGS,
+    UNKNOWN,
+    check_meta,
+)
 from pictorch.utils import sha256_file  # noqa: F401 - re-exported for the gallery
 
-FORMAT_VERSION = 1
-SCORINGS = ("nearest", "centroid")
-UNKNOWN = "unknown"
 #: Longest person name accepted (a name is a label on pictures and a URL segment, not a document).
 MAX_NAME_CHARS = 200
 #: Formatting characters that belong in names (ZWNJ/ZWJ join letters in Persian, Indic scripts and emoji).
@@ -69,41 +74,12 @@ def check_person_name(name: object) -> str:
     if stripped.lower() == UNKNOWN:
         raise PictorchError(f"{stripped!r} is reserved for people not in the gallery; choose another name")
     return stripped
+
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 8192
 _BUSY_TIMEOUT_S = 30.0
 _QUICK_CHECK_MAX_BYTES = 256 << 20  # quick_check reads every page: ~0.1 s per 64 MB here; bigger: `check`
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE people (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-);
-CREATE TABLE sources (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sha256 TEXT NOT NULL UNIQUE,
-    path TEXT NOT NULL,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    added_at REAL NOT NULL
-);
-CREATE TABLE embeddings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    source_id INTEGER REFERENCES sources(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL
-);
-CREATE INDEX embeddings_person ON embeddings(person_id);
-CREATE INDEX sources_person ON sources(person_id);
-"""
-
-# The columns of each table in the order migrate copies and checksums them (the same on every backend).
-ROW_COLUMNS = {
-    "people": "id, name, created_at",
-    "sources": "id, sha256, path, person_id, added_at",
-    "embeddings": "id, person_id, source_id, vector",
-}
 
 
 class GalleryExistsError(PictorchError):
@@ -165,7 +141,7 @@ class GalleryDb:
         self.store_id: str = meta["store_id"]
         return meta
 
-    def _checked(self, fingerprint: str | None, dim: int | None) -> Any:
+    def _checked(self, fingerprint: str | None, dim: int | None) -> Self:
         """This gallery, just opened, after :meth:`check_model` when a model is given (closed if refused)."""
         if fingerprint is not None or dim is not None:
             try:
@@ -175,7 +151,7 @@ class GalleryDb:
                 raise
         return self
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,18 +203,7 @@ class GalleryDb:
                 if "no such table" in str(e):
                     raise PictorchError(f"{self.path} is a SQLite file but not a pictorch gallery") from None
                 raise
-        meta = dict(rows)
-        if meta.get("format") != "pictorch-gallery":
-            raise PictorchError(f"{self.path} is a SQLite file but not a pictorch gallery")
-        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-            raise PictorchError(
-                f"gallery {self.path} uses format version {meta['format_version']}, newer than this pictorch "
-                f"understands ({FORMAT_VERSION}); upgrade pictorch"
-            )
-        missing = {"fingerprint", "dim", "metric", "index", "store_id", "generation"} - set(meta)
-        if missing:
-            raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
-        return meta
+        return check_meta(dict(rows), self.path, f"{self.path} is a SQLite file but not a pictorch gallery")
 
     def _meta_in(self, conn: Any, key: str) -> str:
         """One ``meta`` value read on ``conn`` (inside a write transaction: under its lock)."""

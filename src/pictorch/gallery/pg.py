@@ -35,11 +35,11 @@ import numpy as np
 
 from pictorch.errors import PictorchError
 from pictorch.gallery.db import (
-    FORMAT_VERSION,
     ROW_COLUMNS,
     GalleryDb,
     GalleryExistsError,
     _check_scoring,
+    check_meta,
     new_photos,
 )
 from pictorch.gallery.index import as_float_matrix, l2_normalize
@@ -179,16 +179,7 @@ class PgGallery(GalleryDb, OpenSet):
             conn.execute(f"UPDATE {self._s}.meta SET value = (value::bigint + 1)::text WHERE key='generation'")
 
     def _read_meta(self) -> dict[str, str]:
-        meta = self.meta_items()
-        if meta.get("format") != "pictorch-gallery":
-            raise PictorchError(f"{self.path} holds tables but not a pictorch gallery")
-        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-            raise PictorchError(f"gallery {self.path} uses format version {meta['format_version']}, newer than "
-                                f"this pictorch understands ({FORMAT_VERSION}); upgrade pictorch")
-        missing = {"fingerprint", "dim", "metric", "index", "store_id", "generation"} - set(meta)
-        if missing:
-            raise PictorchError(f"gallery {self.path} is damaged: meta lacks {', '.join(sorted(missing))}")
-        return meta
+        return check_meta(self.meta_items(), self.path, f"{self.path} holds tables but not a pictorch gallery")
 
     def _set_meta(self, conn: Any, key: str, value: str) -> None:
         conn.execute(f"INSERT INTO {self._s}.meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "

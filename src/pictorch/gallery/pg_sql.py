@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from pictorch.errors import PictorchError
-from pictorch.gallery.db import FORMAT_VERSION
+from pictorch.gallery.schema import FORMAT_VERSION
 
 SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_SCHEMA = "pictorch"

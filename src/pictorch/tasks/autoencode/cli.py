@@ -9,6 +9,7 @@ import typer
 
 from pictorch.cli_common import (
     DataDir,
+    Device,
     Force,
     output_path,
     set_threads,
@@ -19,7 +20,6 @@ app = typer.Typer(no_args_is_help=True, help="Autoencoders: reconstruct, denoise
 
 Ckpt = Annotated[str, typer.Argument(help="Autoencoder checkpoint (.safetensors) or its run folder.")]
 Inputs = Annotated[list[str], typer.Argument(help="Image files and/or folders (searched recursively).")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 
 
 @app.command()

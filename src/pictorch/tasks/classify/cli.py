@@ -10,6 +10,7 @@ import typer
 
 from pictorch.cli_common import (
     DataDir,
+    Device,
     set_threads,
     train_options,
 )
@@ -22,7 +23,6 @@ QUICK = ("steps", "batch_size", "lr", "weight_decay", "out_dir", "precision", "s
 TABLE_HELP = {"out_dir": "Folder for the runs and the table."}
 
 Ckpt = Annotated[str, typer.Argument(help="Classify checkpoint (.safetensors) or its run folder.")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 Data = Annotated[str, typer.Option("--data", help="An image folder (one subfolder per class), fashion-mnist or "
                                                   "synthetic.")]
 Arch = Annotated[str, typer.Option("--arch", "-a", help="Registered model: small_cnn, resnet18, vgg11_bn, "

@@ -38,6 +38,15 @@ def label_vector(y: torch.Tensor | None, num_classes: int, dtype: torch.dtype = 
                       f"{tuple(y.shape)}")
 
 
+def conditional_labels(y: torch.Tensor | None, num_classes: int, dtype: torch.dtype, who: str
+                       ) -> torch.Tensor | None:
+    """:func:`label_vector` in a model's forward: None for an unconditional model, whose labels are ignored; a
+    conditional one (``num_classes > 0``) refuses to run without labels."""
+    if num_classes > 0 and y is None:
+        raise ConfigError(f"this {who} is conditional: pass class labels")
+    return label_vector(y, num_classes, dtype)
+
+
 def dcgan_plan(image_size: int) -> tuple[int, int]:
     """(base size, number of ×2 upsamplings) of a DCGAN producing ``image_size`` pixels.
 
@@ -120,9 +129,7 @@ class MLPGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         z = z.flatten(1)
         if self.embed is not None:
-            if y is None:
-                raise ConfigError("this generator is conditional: pass class labels")
-            z = torch.cat([z, self.embed(label_vector(y, self.num_classes, z.dtype))], 1)
+            z = torch.cat([z, self.embed(conditional_labels(y, self.num_classes, z.dtype, "generator"))], 1)
         return self.net(z).view(z.shape[0], *self.out_shape)
 
 
@@ -160,13 +167,9 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None,
                 return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         h = x.flatten(1)
-        yv = None
-        if self.num_classes > 0:
-            if y is None:
-                raise ConfigError("this discriminator is conditional: pass class labels")
-            yv = label_vector(y, self.num_classes, h.dtype)
-            if self.label_input:
-                h = torch.cat([h, yv], 1)
+        yv = conditional_labels(y, self.num_classes, h.dtype, "discriminator")
+        if yv is not None and self.label_input:
+            h = torch.cat([h, yv], 1)
         h = self.body(h)
         out = self.out(h).squeeze(1)
         if self.proj is not None:
@@ -246,9 +249,7 @@ class DCGANGenerator(nn.Module):
         z = z.flatten(1)
         yv = None
         if self.embed is not None:
-            if y is None:
-                raise ConfigError("this generator is conditional: pass class labels")
-            yv = label_vector(y, self.num_classes, z.dtype)
+            yv = conditional_labels(y, self.num_classes, z.dtype, "generator")
             z = torch.cat([z, self.embed(yv)], 1)
         if self.fully_connected:
             h = self.project(z).view(z.shape[0], self.width0, self.base, self.base)
@@ -312,13 +313,9 @@ class DCGANDiscriminator(nn.Module):
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size or x.shape[1] != self.channels:
             raise ConfigError(f"discriminator expects {self.channels}×{self.image_size}×{self.image_size} images, "
                               f"got {tuple(x.shape[1:])}")
-        yv = None
-        if self.num_classes > 0:
-            if y is None:
-                raise ConfigError("this discriminator is conditional: pass class labels")
-            yv = label_vector(y, self.num_classes, x.dtype)
-            if self.label_input:
-                x = torch.cat([x, yv[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        yv = conditional_labels(y, self.num_classes, x.dtype, "discriminator")
+        if yv is not None and self.label_input:
+            x = torch.cat([x, yv[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
         h = self.body(x)
         out = self.out(h.flatten(1) if self.fully_connected else h).flatten(1).sum(1)
         if self.proj is not None:

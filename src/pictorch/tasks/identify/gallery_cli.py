@@ -18,6 +18,7 @@ import typer
 
 from pictorch.utils import plural
 
+JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 GALLERY_OPT = typer.Option(..., "--gallery", "-g", help="The gallery: a SQLite file, or a postgresql://user@host/db (#name) URL for a PostgreSQL + pgvector gallery shared by several machines; created on first enroll.")
 FACES_HELP = ("Detect and align faces first (default: on for face models such as dlib-face, else as the "
               "gallery was built); --no-faces for photos that already are aligned face crops.")
@@ -66,6 +67,13 @@ def _echo_json(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=1, default=float))
 
 
+def _as_json(res: Any, as_json: bool) -> bool:
+    """``--json``: print the use case's result as JSON and say so (the command then prints nothing else)."""
+    if as_json:
+        _echo_json(res.to_dict())
+    return as_json
+
+
 # ---------------------------------------------------------------------------------------------- commands
 def enroll(
     name: str = typer.Argument(..., help="The person's name."),
@@ -81,7 +89,7 @@ def enroll(
                                          "An existing gallery's: change it with `identify migrate --index`."),
     scoring: str = typer.Option(None, help="For a new gallery: score a person by the mean of their embeddings "
                                            "(centroid; default) or by their nearest one (nearest)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Enrol a person from several photos, one face each (creates the gallery on first use)."""
     from pictorch.tasks.identify import service
@@ -89,8 +97,7 @@ def enroll(
     with _bar(f"enrolling {name}") as progress:
         res = service.enroll(gallery, name, [str(p) for p in photos], model=model, faces=faces, detector=detector,
                              largest_face=largest_face, index=index, scoring=scoring, progress=progress)
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     _files(res.skipped, res.notes)
     typer.echo(f"enrolled {res.enrolled} photo(s) of {name} ({res.photos_of_person} in all); gallery {_shown(gallery)} "
@@ -118,8 +125,7 @@ def who(
     with _bar("reading photos") as progress:
         res = service.who(gallery, [str(p) for p in photos], top_k=top_k, threshold=threshold, faces=faces,
                           detector=detector, largest_face=largest_face, annotate=annotate, progress=progress)
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     for p, r in res.errors:
         _warn(f"{p}: {r}; skipped")
@@ -164,7 +170,7 @@ def verify(
                                                                "(default: the pairs file's folder)."),
     out: Path = typer.Option(None, "--out", "-o", help="With --pairs: folder for scores.csv, report.json, "
                                                        "roc.png."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Are two photos of the same person? (or every pair of --pairs: ROC AUC, EER, accuracy; or one photo
     against an enrolled person: PHOTO --person NAME --gallery G)
@@ -180,8 +186,7 @@ def verify(
         with _bar("verifying pairs") as progress:
             res = service.verify_pairs(pairs, pairs_root, model=model, gallery=gallery, threshold=threshold,
                                        faces=faces, detector=detector, out_dir=out, progress=progress)
-        if as_json:
-            _echo_json(res.to_dict())
+        if _as_json(res, as_json):
             return
         _files([], res.notes)
         for a, b, _, _, reason in res.rows:
@@ -203,8 +208,7 @@ def verify(
             raise PictorchError("verify --person NAME takes one photo and --gallery (the gallery NAME is in)")
         res = service.verify_person(photo_a, person, gallery, threshold=threshold, faces=faces,
                                     detector=None if detector == "hog" else detector)
-        if as_json:
-            _echo_json(res.to_dict())
+        if _as_json(res, as_json):
             return
         for where, note in res.notes:  # the gallery's own note (threshold not calibrated) as who prints it
             if where == _shown(gallery):
@@ -219,8 +223,7 @@ def verify(
         raise PictorchError("verify needs two photos (or --pairs FILE, or one photo and --person NAME)")
     res = service.verify(photo_a, photo_b, model=model, gallery=gallery, threshold=threshold, faces=faces,
                          detector=detector)
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     _files([], res.notes)
     if res.same is None:
@@ -233,14 +236,13 @@ def verify(
 
 def list_people(
     gallery: str = GALLERY_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """List enrolled people, photo counts, the model and the threshold."""
     from pictorch.tasks.identify import service
 
     res = service.info(gallery)
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     cal = res.calibration
     n = len(res.people)
@@ -315,7 +317,7 @@ def calibrate(
     target_far: float = typer.Option(0.01, "--target-far", help="Wanted false-accept rate."),
     scoring: str = typer.Option(None, help="Switch the gallery's scoring (centroid or nearest) before "
                                            "calibrating (default: keep it)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Choose the threshold giving the target false-accept rate; report TAR and the FAR's interval.
 
@@ -325,8 +327,7 @@ def calibrate(
 
     with _bar("calibrating") as progress:
         res = service.calibrate(gallery, folder, target_far=target_far, scoring=scoring, progress=progress)
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     _files(res.skipped, [])
     for w in res.warnings:
@@ -342,15 +343,14 @@ def calibrate(
 
 def check(
     gallery: str = GALLERY_OPT,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Check a gallery file thoroughly (SQLite integrity, every embedding, the index); exit 2 if damaged."""
     from pictorch.errors import PictorchError
     from pictorch.tasks.identify import service
 
     res = service.check(gallery)
-    if as_json:
-        _echo_json(res.to_dict())
+    _as_json(res, as_json)
     if not res.ok:
         raise PictorchError(f"gallery {_shown(gallery)} is damaged: {'; '.join(res.problems)}; restore a backup "
                             "(pictorch identify backup makes one) or enrol the photos again into a new gallery")
@@ -374,7 +374,7 @@ def migrate(
     force: bool = typer.Option(False, "--force", help="Replace a destination that already holds people."),
     index: str = typer.Option(None, "--index", help="The copy's index: flat, hnsw or ivf (default: the source's); "
                                                     "how a gallery's index is changed."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Copy a gallery between SQLite and PostgreSQL (either way) or to another place with another --index:
     resumable, verified by row counts and SHA-256 checksums, put in place in one step; never over a gallery
@@ -384,8 +384,7 @@ def migrate(
     with _bar("migrating") as bar:
         res = service.migrate(src, dst, force=force, index=index,
                               progress=None if bar is None else (lambda _t, done, total: bar(done, total)))
-    if as_json:
-        _echo_json(res.to_dict())
+    if _as_json(res, as_json):
         return
     for n in res.notes:
         _note(n)
@@ -394,20 +393,16 @@ def migrate(
                f"checksums verified (embeddings sha256 {res.sha256['embeddings'][:16]})")
 
 
+# the gallery verbs in the order `pictorch identify --help` lists them
+COMMANDS = {"enroll": enroll, "who": who, "verify": verify, "list": list_people, "remove": remove, "rename": rename,
+            "merge": merge, "export": export, "calibrate": calibrate, "check": check, "backup": backup,
+            "migrate": migrate}
+
+
 def register(app: typer.Typer) -> None:
     """Add the gallery commands to the ``identify`` Typer app."""
-    app.command("enroll")(enroll)
-    app.command("who")(who)
-    app.command("verify")(verify)
-    app.command("list")(list_people)
-    app.command("remove")(remove)
-    app.command("rename")(rename)
-    app.command("merge")(merge)
-    app.command("export")(export)
-    app.command("calibrate")(calibrate)
-    app.command("check")(check)
-    app.command("backup")(backup)
-    app.command("migrate")(migrate)
+    for name, command in COMMANDS.items():
+        app.command(name)(command)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use before the identify app mounts these

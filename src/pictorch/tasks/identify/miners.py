@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from pictorch.errors import ConfigError
+from pictorch.registry import Registry
+
+MINERS = Registry("miner")  # --miner: all, hard, semi-hard (looked up by make_miner)
 
 
 def pairwise_sq_dist(emb: torch.Tensor) -> torch.Tensor:
@@ -36,7 +38,13 @@ class TripletMiner:
     def mine(self, emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    @classmethod
+    def from_options(cls, margin: float = 0.2) -> TripletMiner:
+        """Build from the CLI options (as the losses do); a miner without a margin ignores it."""
+        return cls()
 
+
+@MINERS.register("all")
 class AllTripletsMiner(TripletMiner):
     """Every valid triplet: a ≠ p with the same label, n with another label."""
 
@@ -49,6 +57,7 @@ class AllTripletsMiner(TripletMiner):
         return a, p, n
 
 
+@MINERS.register("hard")
 class HardMiner(TripletMiner):
     """Batch-hard: per anchor, the farthest positive (argmax d(a,p)) and the closest negative (argmin d(a,n)).
 
@@ -67,6 +76,7 @@ class HardMiner(TripletMiner):
         return a[ok], p[ok], n[ok]
 
 
+@MINERS.register("semi-hard")
 class SemiHardMiner(TripletMiner):
     """FaceNet's semi-hard negatives: for every positive pair (a, p), negatives with
     ``d(a,p) < d(a,n) < d(a,p) + α`` (farther than the positive, yet inside the margin).
@@ -81,6 +91,10 @@ class SemiHardMiner(TripletMiner):
     def __init__(self, margin: float = 0.2, hardest_only: bool = False):
         self.margin = float(margin)
         self.hardest_only = hardest_only
+
+    @classmethod
+    def from_options(cls, margin: float = 0.2) -> TripletMiner:
+        return cls(margin)
 
     def mine(self, emb, labels):
         d = pairwise_sq_dist(emb)
@@ -97,17 +111,12 @@ class SemiHardMiner(TripletMiner):
         return a, p, best[a, p]
 
 
-MINERS = {"all": AllTripletsMiner, "hard": HardMiner, "semi-hard": SemiHardMiner}
-
-
 def make_miner(name: str, margin: float = 0.2) -> TripletMiner:
     """A miner by name: ``all``, ``hard`` or ``semi-hard``."""
     key = name.replace("_", "-").lower()
     if key == "semihard":
         key = "semi-hard"
-    if key not in MINERS:
-        raise ConfigError(f"unknown miner {name!r}; use one of: {', '.join(MINERS)}")
-    return SemiHardMiner(margin) if key == "semi-hard" else MINERS[key]()
+    return MINERS.get(key).from_options(margin)  # an unknown name: one line with the close ones and all known
 
 
 __all__ = ["AllTripletsMiner", "HardMiner", "MINERS", "SemiHardMiner", "TripletMiner", "make_miner",

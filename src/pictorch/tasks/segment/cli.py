@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pictorch.cli_common import (
+    Device,
     set_threads,
     train_options,
 )
@@ -17,7 +18,6 @@ app = typer.Typer(no_args_is_help=True,
                   help="Segmentation: U-Net, SegNet and FCN on images and masks of any size.")
 
 Ckpt = Annotated[str, typer.Argument(help="Segment checkpoint (.safetensors) or its run folder.")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, mps.")]
 Data = Annotated[str, typer.Option("--data", help="Folder with images/ and masks/, nuclei (DSB 2018 image in the "
                                                   "stardist wheel), synthetic or synthetic-multi.")]
 Fold = Annotated[int | None, typer.Option("--fold", help="Test quadrant 0..3 (the other three train); default 0 "
