@@ -164,3 +164,44 @@ def json_first_name(out: str) -> str:
     import json
 
     return json.loads(out)["photos"][0]["faces"][0]["name"]
+
+
+def test_enroll_a_photo_whose_file_name_is_not_utf8(tmp_path, capsys, fake_embedder, gallery_spec):
+    """A Latin-1 file name reaches Python as lone surrogates; storing it crashed the enrolment
+    ("unexpected UnicodeEncodeError: surrogates not allowed")."""
+    import os
+    import shutil
+
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 2)
+    odd = os.path.join(str(tmp_path), os.fsdecode(b"caf\xe9.png"))
+    shutil.copy(photos[0], odd)
+    code, out, err = invoke(["enroll", "ann", odd, photos[1], "-g", gallery_spec, "--model", "fake"], capsys)
+    assert code == 0 and "enrolled 2 photo(s) of ann" in out, err
+    code, out, err = invoke(["who", odd, "-g", gallery_spec, "--json"], capsys)
+    assert code == 0 and json_first_name(out) == "ann", err
+    code, out, err = invoke(["export", str(tmp_path / "e.json"), "-g", gallery_spec], capsys)
+    assert code == 0, err
+    assert "caf\\\\xe9.png" in (tmp_path / "e.json").read_text()  # the byte kept visible
+
+
+def test_classify_export_opset_and_ae_grid_size_are_checked(tmp_path, rgb_folder, capsys):
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+    from pictorch.tasks.autoencode.models import create_autoencoder
+
+    ck = save_checkpoint(tmp_path / "c.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                         {"task": "classify", "classes": ["a", "b"], "image_size": [16, 16], "mode": "L"})
+    for v in ("100000000000", "0", "-5"):
+        line = _error_line(*_cli(capsys, "classify", "export", str(ck), "--out", str(tmp_path / "m.onnx"),
+                                 "--opset", v))
+        assert f"--opset {v}: this torch exports ONNX opsets" in line
+    ae = save_checkpoint(tmp_path / "ae.safetensors", create_autoencoder("mlp", image_size=16, code_size=4,
+                                                                         hidden=(8,)),
+                         {"task": "autoencode", "image_size": [16, 16], "mode": "L"})
+    for v in ("0", "-5"):
+        line = _error_line(*_cli(capsys, "ae", "reconstruct", str(ae), str(rgb_folder), "--max-images", v,
+                                 "--out", str(tmp_path / f"r{v}.png")))
+        assert "--max-images must be >= 1" in line

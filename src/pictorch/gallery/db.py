@@ -57,8 +57,9 @@ def check_person_name(name: object) -> str:
     for ch in stripped:
         cat = unicodedata.category(ch)
         if cat == "Cs":
-            raise PictorchError(f"person name {stripped.encode('utf-8', 'backslashreplace').decode()!r} is not "
-                                "valid UTF-8 text (a name typed in another encoding?); type it as UTF-8")
+            shown = stripped.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise PictorchError(f"person name '{shown}' is not valid UTF-8 text (a name typed in another "
+                                "encoding?); type it as UTF-8")
         if cat in ("Cc", "Zl", "Zp", "Co") or (cat == "Cf" and ch not in _NAME_JOINERS):
             raise PictorchError(f"person name {stripped!r} contains the control character U+{ord(ch):04X}; "
                                 "names are printed and drawn on photos: use letters, digits, spaces and punctuation")

@@ -64,4 +64,15 @@ def enrolment_rows(embeddings: Any, sources: Any, hashes: Any, dim: int) -> tupl
         hashes = [source_hash(s, v) for s, v in zip(sources, x, strict=True)]
     elif len(hashes) != len(x):
         raise PictorchError(f"got {len(x)} embeddings but {len(hashes)} hashes")
-    return x, sources, list(hashes)
+    return x, [storable_text(s) for s in sources], list(hashes)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as UTF-8 can store it: a file name that is not UTF-8 reaches Python as lone surrogates
+    (``caf\\udce9.jpg`` for the Latin-1 byte 0xE9), which SQLite and PostgreSQL refuse ("surrogates not allowed",
+    a crash of the enrolment); its bytes are kept visible as ``\\xe9`` instead."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -235,6 +235,8 @@ def reconstruct_files(ckpt: str | os.PathLike | TrainedAutoencoder, inputs: Sequ
     from pictorch.viz.grid import save_image_grid
     from pictorch.viz.progress import phase
 
+    if max_images < 1:
+        raise ConfigError(f"--max-images must be >= 1 (images in the grid), got {max_images}")
     ae, clean, x_in, _, corruptions = _inputs_and_corrupted(ckpt, inputs, noise, seed, device, phase(progress, 0, 2))
     recon = ae.reconstruct(x_in, phase(progress, 1, 2))
     result: dict[str, Any] = {"count": len(clean), **_quality(recon, clean)}
