@@ -10,6 +10,9 @@ matmul peak measured in the same process (``_common.matmul_peak``, best of befor
 A variant is a ``+``-joined set of knobs:
 
 * ``cl`` — channels-last model and input (the oneDNN kernels' native layout on CPUs);
+* ``tailnchw`` — with ``cl``: the last feature stage stays NCHW (its input is made contiguous): where the
+  activations are a few pixels and the weights large (ResNet-18's 512×512×3×3 at 2×2 px), channels-last
+  costs two permuting copies of every weight gradient in the backward pass;
 * ``compile`` — ``torch.compile`` the whole model (inductor; its compilation falls in the untimed warm-up);
 * ``compile-bnact`` — compile only each conv block's BatchNorm + activation (the convolution stays eager);
 * ``fused`` — the fused SGD kernel (``torch.optim.SGD(fused=True)``) instead of the foreach one;
@@ -36,7 +39,7 @@ PRESETS: dict[str, tuple[str, int, int, int, dict[str, Any]]] = {
     "small_cnn": ("small_cnn", 1, 28, 256, {}),
     "resnet18": ("resnet18", 3, 64, 64, {}),
 }
-KNOBS = ("contig", "cl", "compile", "compile-bnact", "fused", "keepnone", "outplace")
+KNOBS = ("contig", "cl", "tailnchw", "compile", "compile-bnact", "fused", "keepnone", "outplace")
 
 
 def step_flops(name: str) -> int:
@@ -68,6 +71,13 @@ def _compile_bnact(model: nn.Module) -> None:
             m.forward = fwd  # type: ignore[method-assign]
 
 
+def _tail_nchw(model: nn.Module) -> None:
+    """The last feature stage back in NCHW, fed a contiguous input (the rest stays channels-last)."""
+    tail = model.feature_stages()[-1]
+    tail.to(memory_format=torch.contiguous_format)
+    tail.register_forward_pre_hook(lambda m, args: (args[0].contiguous(),))
+
+
 class Variant:
     """One model + optimizer trained by the classify step with a set of knobs."""
 
@@ -90,6 +100,8 @@ class Variant:
         self.cl = "cl" in knobs
         if self.cl:
             model = model.to(memory_format=torch.channels_last)
+            if "tailnchw" in knobs:
+                _tail_nchw(model)
         self.mean, self.std = model.default_cfg["mean"], model.default_cfg["std"]
         groups = decay_groups(model.parameters(), 5e-4)
         extra = {"fused": True} if "fused" in knobs else {}
