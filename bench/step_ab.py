@@ -17,7 +17,11 @@ A variant is a ``+``-joined set of knobs:
 * ``compile-bnact`` — compile only each conv block's BatchNorm + activation (the convolution stays eager);
 * ``fused`` — the fused SGD kernel (``torch.optim.SGD(fused=True)``) instead of the foreach one;
 * ``keepnone`` — ``zero_grad(set_to_none=False)`` (gradients zeroed in place rather than dropped);
-* ``outplace`` — activations not in place.
+* ``outplace`` — activations not in place;
+* ``bf16`` — bf16-mixed (``torch.autocast("cpu", torch.bfloat16)``, what ``--precision bf16-mixed`` runs);
+* ``convonly`` — not a real variant but a bound: BatchNorm and ReLU replaced by identities, so the step is the
+  convolutions, pooling, the head and the optimizer; its %fp32pk is what perfect fusion of the element-wise
+  work could reach.
 
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 PYTHONPATH=src nice -n 5 python bench/step_ab.py \
         --model small_cnn --variants "contig,cl,cl+compile-bnact" --rounds 12 --threads 2
@@ -39,7 +43,7 @@ PRESETS: dict[str, tuple[str, int, int, int, dict[str, Any]]] = {
     "small_cnn": ("small_cnn", 1, 28, 256, {}),
     "resnet18": ("resnet18", 3, 64, 64, {}),
 }
-KNOBS = ("contig", "cl", "tailnchw", "compile", "compile-bnact", "fused", "keepnone", "outplace")
+KNOBS = ("contig", "cl", "tailnchw", "convonly", "bf16", "compile", "compile-bnact", "fused", "keepnone", "outplace")
 
 
 def step_flops(name: str) -> int:
@@ -71,6 +75,14 @@ def _compile_bnact(model: nn.Module) -> None:
             m.forward = fwd  # type: ignore[method-assign]
 
 
+def _strip_bn_act(model: nn.Module) -> None:
+    """BatchNorm2d and ReLU children replaced by identities (the ``convonly`` bound)."""
+    for parent in list(model.modules()):
+        for cname, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d | nn.ReLU):
+                setattr(parent, cname, nn.Identity())
+
+
 def _tail_nchw(model: nn.Module) -> None:
     """The last feature stage back in NCHW, fed a contiguous input (the rest stays channels-last)."""
     tail = model.feature_stages()[-1]
@@ -93,6 +105,8 @@ class Variant:
         arch, c, _, _, kw = PRESETS[name]
         torch.manual_seed(0)
         model = create_model(arch, in_chans=c, num_classes=10, **kw).train()
+        if "convonly" in knobs:
+            _strip_bn_act(model)
         if "outplace" in knobs:
             for m in model.modules():
                 if hasattr(m, "inplace"):
@@ -110,6 +124,7 @@ class Variant:
             _compile_bnact(model)
         self.model = torch.compile(model) if "compile" in knobs else model
         self.set_to_none = "keepnone" not in knobs
+        self.bf16 = "bf16" in knobs
         self.times: list[float] = []
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -119,7 +134,8 @@ class Variant:
         x = to_float(images, self.mean, self.std)
         if self.cl:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = nn.functional.cross_entropy(self.model(x), labels)
+        with torch.autocast("cpu", torch.bfloat16, enabled=self.bf16):
+            loss = nn.functional.cross_entropy(self.model(x).float(), labels)
         self.opt.zero_grad(set_to_none=self.set_to_none)
         loss.backward()
         self.opt.step()
