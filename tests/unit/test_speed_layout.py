@@ -50,3 +50,14 @@ def test_classify_trains_channels_last_by_default():
     from pictorch.tasks.classify.steps import ClassifyConfig
 
     assert ClassifyConfig().channels_last
+
+
+def test_measured_compile_losses_stay_eager_under_auto(monkeypatch):
+    from pictorch.engine import compile as ec
+
+    monkeypatch.setattr(ec, "compiler_available", lambda: None)
+    assert ec.COMPILE_WINS, "the table holds the measured pairs"
+    for (arch, kind), win in ec.COMPILE_WINS.items():
+        assert win.speedup > 0 and win.compile_s >= 0 and win.eager_step_s > 0
+        if win.speedup <= 1.0:
+            assert not ec.should_compile("auto", arch, 10**9, kind=kind)
