@@ -14,6 +14,11 @@ thread count, one step per call (its ``training_step`` with a minimal Fabric sta
 adds a few dict updates a step). Steps alternate, A B then B A, in one process, so both sides see the same load
 step by step; after ``--warmup`` pairs, the speed-up is the median of the per-pair ratios.
 
+Each side's model FLOPs per image are counted once (``FlopCounterMode`` over one real step of it: the convolutions
+and their gradients) and shown against the fp32 matmul peak measured in the same process (best of before and
+after), with the ceiling that peak puts on pictorch's img/s: a speed-up above ``peak / pictorch's FLOPs per
+image / reference img/s`` would need fewer FLOPs, not faster kernels.
+
     PYTHONPATH=src nice -n 5 python bench/dcgan_vs_reference.py --steps 8 --threads 2
 """
 
@@ -27,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import env_line, load
+from _common import env_line, load, matmul_peak
 from PIL import Image
 from torch import nn
 
@@ -182,10 +187,19 @@ def main() -> None:
     print(env_line(), flush=True)
     print(f"DCGAN {args.image_size}² b{args.batch_size} fp32, {args.threads} thread(s), {args.steps} timed step "
           f"pairs after {args.warmup} untimed", flush=True)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    peak = matmul_peak(torch.float32, 2048, 2.0)
+    print(f"fp32 matmul 2048³ peak {peak / 1e9:.1f} GFLOP/s ({load()})", flush=True)
     ratios, ref_all, pt_all = [], [], []
+    flops: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sides = {"ref": Reference(images, args.batch_size, args.image_size),
                  "pt": Pictorch(args.batch_size, args.image_size, args.limit, Path(tmp))}
+        for name, side in sides.items():  # one untimed, counted step each (also a warm-up step)
+            with FlopCounterMode(display=False) as counter:
+                n = side.step()
+            flops[name] = counter.get_total_flops() / n
         for r in range(args.warmup + args.steps):
             # one step each, alternating which goes first: both see the same load, step by step
             times = {}
@@ -200,9 +214,17 @@ def main() -> None:
             ratios.append(times["pt"] / times["ref"])
             print(f"step {r + 1}: reference {times['ref']:.1f} img/s, pictorch {times['pt']:.1f} img/s, "
                   f"{ratios[-1]:.2f}× ({load()})", flush=True)
-    print(f"reference (pytorch/examples-style) {statistics.median(ref_all):.1f} img/s; pictorch gan train step "
-          f"{statistics.median(pt_all):.1f} img/s; speed-up median of step pairs {statistics.median(ratios):.2f}× "
+    peak = max(peak, matmul_peak(torch.float32, 2048, 2.0))
+    ref, pt = statistics.median(ref_all), statistics.median(pt_all)
+    print(f"reference (pytorch/examples-style) {ref:.1f} img/s; pictorch gan train step "
+          f"{pt:.1f} img/s; speed-up median of step pairs {statistics.median(ratios):.2f}× "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} pairs); end {load()}")
+    for name, label, ips in (("ref", "reference", ref), ("pt", "pictorch", pt)):
+        print(f"{label}: {flops[name] / 1e9:.3f} GFLOP/img, {ips * flops[name] / 1e9:.1f} GFLOP/s = "
+              f"{100 * ips * flops[name] / peak:.0f}% of the {peak / 1e9:.1f} GFLOP/s fp32 peak")
+    ceiling = peak / flops["pt"]
+    print(f"ceiling at the peak: pictorch ≤ {ceiling:.1f} img/s = {ceiling / ref:.2f}× this reference "
+          f"(2× would need {2 * ref * flops['pt'] / 1e9:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ def train(
     image_size: ImageSize = None,
     mode: Mode = None,
     limit: Annotated[int, typer.Option("--limit", help="At most N training images (0: all).")] = 0,
-    channels_last: Annotated[bool, typer.Option("--channels-last", help="Channels-last memory format (faster "
-                                                                        "conv nets on CPUs).")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last",
+                                                help="Channels-last memory format (the default: 1.1-1.2x faster "
+                                                     "conv nets on CPUs).")] = True,
     augment: Augment = "light",
     ema: Annotated[float, typer.Option("--ema", help="Keep a moving average of the weights with this decay "
                                                      "(0: off; e.g. 0.999); the average is validated and "
