@@ -36,8 +36,9 @@ def test_round_trip(run, shapes_dir, tmp_path, monkeypatch):
     assert code == 0, out
     import pictorch
 
-    mods = pictorch.load(run_dir)
-    meta = mods["G"].pictorch_meta
+    g = pictorch.load(run_dir)  # the deployed generator, like every other task's pictorch.load
+    assert g.__class__.__name__ == "DCGANGenerator"
+    meta = g.pictorch_meta
     assert meta["step"] == 5 and meta["classes"] == ["circle", "square", "triangle"] and meta["task"] == "generate"
     assert meta["normalization"]["range"] == [-1.0, 1.0] and meta["z_dim"] == 8
     assert (run_dir / "curves.png").exists() and (run_dir / "metrics.csv").exists()
@@ -110,4 +111,5 @@ def test_bad_inputs(run, shapes_dir, tmp_path):
     line = _one_error_line(*run("gan", "interpolate", str(run_dir), "--seeds", "1,x"))
     assert "--seeds" in line
     line = _one_error_line(*run("gan", "evaluate", str(run_dir), "--feature-net", str(run_dir), "--n", "20"))
-    assert "single classifier" in line or "not a 'classify'" in line or "several modules" in line
+    # a GAN checkpoint loads as its generator (deployed_module G), which is no classifier
+    assert "single classifier" in line or "not a 'classify'" in line or "pass a classifier checkpoint" in line

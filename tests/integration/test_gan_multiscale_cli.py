@@ -37,8 +37,7 @@ def test_lapgan_train_resume_sample(run, shapes_dir, tmp_path):
     assert code == 0, text
     import pictorch
 
-    mods = pictorch.load(out)
-    meta = mods["G"].pictorch_meta
+    meta = pictorch.load(out).pictorch_meta  # the deployed generator
     assert meta["model"] == "lapgan" and meta["levels"] == 3 and meta["level_sizes"] == [28, 14, 7]
     assert meta["step"] == 3
     code, text = run("gan", "sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png"))

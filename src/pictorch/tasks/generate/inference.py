@@ -30,7 +30,7 @@ class GAN(Predictor):
     Attributes:
         G: The generator (also :attr:`model`).
         D: The discriminator when the caller gives one; :meth:`load` leaves it out (the verbs draw from G
-            only; ``pictorch.load(path)["D"]`` rebuilds it).
+            only; ``load_checkpoint(path).state_dicts["D"]`` holds its weights).
         classes: Class names of a conditional model.
     """
 

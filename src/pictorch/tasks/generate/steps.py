@@ -240,7 +240,7 @@ class GANTask(TrainTask):
         meta = {"task": "generate", "model": cfg.model, "z_dim": cfg.z_dim, "z_dist": cfg.z_dist,
                 "conditional": cfg.conditional, "classes": list(cfg.classes), "num_classes": self.num_classes,
                 "sample_shape": list(self.shape), "image_size": self.shape[-1] if c else 0, "channels": c,
-                "g_loss": cfg.g_loss,
+                "g_loss": cfg.g_loss, "deployed_module": "G",  # pictorch.load(ckpt) is the generator, as elsewhere
                 "normalization": {"range": [-1.0, 1.0], "mean": [0.5] * max(c, 1), "std": [0.5] * max(c, 1)},
                 "warnings": [w["kind"] for w in self.monitor.warnings]}
         meta.update(self.extra_meta)
