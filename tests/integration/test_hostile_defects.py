@@ -205,3 +205,18 @@ def test_classify_export_opset_and_ae_grid_size_are_checked(tmp_path, rgb_folder
         line = _error_line(*_cli(capsys, "ae", "reconstruct", str(ae), str(rgb_folder), "--max-images", v,
                                  "--out", str(tmp_path / f"r{v}.png")))
         assert "--max-images must be >= 1" in line
+
+
+def test_see_on_a_gan_checkpoint_looks_at_its_discriminator(tmp_path, capsys):
+    """`see layers` of a GAN checkpoint probed the generator (which takes codes) with an image: "unexpected
+    RuntimeError: mat1 and mat2 shapes cannot be multiplied"; the probe also ignored the trained image size."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": g, "D": d}, {"task": "generate", "image_size": 28})
+    code, out, err = _cli(capsys, "see", "layers", str(ck))
+    assert code == 0 and "Conv2d" in out, err
+    line = _error_line(*_cli(capsys, "see", "layers", str(ck), "--size", "5"))
+    assert "does not run on a 1×5×5 image" in line or "expects" in line
