@@ -220,3 +220,20 @@ def test_see_on_a_gan_checkpoint_looks_at_its_discriminator(tmp_path, capsys):
     assert code == 0 and "Conv2d" in out, err
     line = _error_line(*_cli(capsys, "see", "layers", str(ck), "--size", "5"))
     assert "does not run on a 1×5×5 image" in line or "expects" in line
+
+
+def test_gan_sample_refuses_counts_that_cannot_fit_in_memory(tmp_path, capsys):
+    """`gan sample --n 100000000000` tried to allocate 3.2 TB: "unexpected RuntimeError" (1e8 was refused only
+    after minutes); now one line with the estimate."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": g, "D": d},
+                         {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    for n in ("100000000000", "100000000"):
+        line = _error_line(*_cli(capsys, "gan", "sample", str(ck), "--n", n, "--out", str(tmp_path / "s.png")))
+        assert "GiB; at most" in line and "lower --n" in line
+    code, out, err = _cli(capsys, "gan", "sample", str(ck), "--n", "4", "--out", str(tmp_path / "s.png"))
+    assert code == 0, err
