@@ -237,3 +237,41 @@ def test_gan_sample_refuses_counts_that_cannot_fit_in_memory(tmp_path, capsys):
         assert "GiB; at most" in line and "lower --n" in line
     code, out, err = _cli(capsys, "gan", "sample", str(ck), "--n", "4", "--out", str(tmp_path / "s.png"))
     assert code == 0, err
+
+
+def test_default_output_names_are_claimed_atomically_and_released_on_failure(tmp_path, capsys):
+    """Two verbs started together both picked samples-1.png (free_path only looked), and the second replaced
+    the first's picture; a claimed name a failed verb never filled is removed."""
+    import threading
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+    from pictorch.utils import _RESERVED, reserve_free_path
+
+    got: list = []
+    barrier = threading.Barrier(8)
+
+    def claim():
+        barrier.wait()
+        got.append(reserve_free_path(tmp_path / "race" / "samples.png"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 8 and all(p.exists() for p in got)
+    _RESERVED.clear()
+    run = tmp_path / "run"
+    run.mkdir()
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    save_checkpoint(run / "last.safetensors", {"G": g, "D": d},
+                    {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    _error_line(*_cli(capsys, "gan", "sample", str(run), "--n", "100000000"))
+    assert not list(run.glob("samples*"))  # the failed verb's claimed name is gone
+    for _ in range(2):
+        code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "2")
+        assert code == 0, err
+    assert sorted(p.name for p in run.glob("samples*")) == ["samples-1.png", "samples.png"]
+    assert all(p.stat().st_size > 0 for p in run.glob("samples*"))
