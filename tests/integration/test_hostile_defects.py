@@ -275,3 +275,14 @@ def test_default_output_names_are_claimed_atomically_and_released_on_failure(tmp
         assert code == 0, err
     assert sorted(p.name for p in run.glob("samples*")) == ["samples-1.png", "samples.png"]
     assert all(p.stat().st_size > 0 for p in run.glob("samples*"))
+
+
+def test_identify_evaluate_n_pairs_is_bounded(tmp_path, capsys):
+    """`identify evaluate --n-pairs 100000000000` drew impostor pairs for ever (the draw budget scaled with it)."""
+    from pictorch.metrics.verification import pairs_from_labels
+
+    for v in ("100000000000", "0", "-5"):
+        line = _error_line(*_cli(capsys, "identify", "evaluate", str(tmp_path / "none.safetensors"), "--n-pairs", v))
+        assert "--n-pairs must be between 2 and 1,000,000" in line
+    i, j, same = pairs_from_labels(np.array([0, 0, 1, 1, 2]), 10**11)  # all 10 pairs, at once
+    assert len(i) == 10 and same.sum() == 2
