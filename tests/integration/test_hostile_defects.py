@@ -279,10 +279,15 @@ def test_default_output_names_are_claimed_atomically_and_released_on_failure(tmp
 
 def test_identify_evaluate_n_pairs_is_bounded(tmp_path, capsys):
     """`identify evaluate --n-pairs 100000000000` drew impostor pairs for ever (the draw budget scaled with it)."""
+    from pictorch.engine.checkpoint import save_checkpoint
     from pictorch.metrics.verification import pairs_from_labels
+    from pictorch.registry import create_model
 
+    m = create_model("identify.embedder", backbone="small_cnn", in_chans=1, embed_dim=8, num_classes=2)
+    ck = save_checkpoint(tmp_path / "m.safetensors", m, {"task": "identify", "embed_dim": 8, "mode": "L",
+                                                         "image_size": [28, 28]})
     for v in ("100000000000", "0", "-5"):
-        line = _error_line(*_cli(capsys, "identify", "evaluate", str(tmp_path / "none.safetensors"), "--n-pairs", v))
+        line = _error_line(*_cli(capsys, "identify", "evaluate", str(ck), "--data", "toy-identities", "--n-pairs", v))
         assert "--n-pairs must be between 2 and 1,000,000" in line
     i, j, same = pairs_from_labels(np.array([0, 0, 1, 1, 2]), 10**11)  # all 10 pairs, at once
     assert len(i) == 10 and same.sum() == 2
