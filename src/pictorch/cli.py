@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    finally:
+        from pictorch.utils import release_reserved
+
+        release_reserved()  # output names a failed verb claimed and never filled
 
 
 def _handle(e: BaseException, debug: bool) -> None:

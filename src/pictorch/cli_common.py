@@ -259,14 +259,11 @@ def output_path(out: str | None, default: str, model: str | None = None, force: 
     from pictorch.errors import ConfigError
 
     if out is None:
-        base = run_folder(model) or Path("runs")
-        path = base / default
-        if path.exists():
-            i = 1
-            while (cand := path.with_name(f"{path.stem}-{i}{path.suffix}")).exists():
-                i += 1
-            path = cand
-        return str(path)
+        from pictorch.utils import reserve_free_path
+
+        # claimed, not just looked up: two `gan sample` runs started together both chose samples-1.png and
+        # the second replaced the first's picture
+        return str(reserve_free_path((run_folder(model) or Path("runs")) / default, folder=folder))
     path = Path(out)
     if force or not path.exists():
         return str(path)

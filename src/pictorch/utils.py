@@ -90,6 +90,44 @@ def free_path(path: str | os.PathLike, first: int = 1) -> Path:
     return cand
 
 
+#: Output names claimed by :func:`reserve_free_path` and not yet known to be filled (see :func:`release_reserved`).
+_RESERVED: list[Path] = []
+
+
+def reserve_free_path(path: str | os.PathLike, folder: bool = False) -> Path:
+    """:func:`free_path`, claimed atomically: the name is created (an empty file, or the folder) so two runs
+    started together never pick the same ``samples-1.png`` and one silently replace the other's result.
+
+    The writer then replaces the placeholder (atomic writes) or fills the folder; :func:`release_reserved`
+    removes placeholders a failed run left empty.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    cand, i = p, 0
+    while True:
+        try:
+            if folder:
+                cand.mkdir()
+            else:
+                os.close(os.open(cand, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            _RESERVED.append(cand)
+            return cand
+        except FileExistsError:
+            i += 1
+            cand = p.with_name(f"{p.stem}-{i}{p.suffix}")
+
+
+def release_reserved() -> None:
+    """Forget the names :func:`reserve_free_path` claimed, removing those still empty (their run failed)."""
+    while _RESERVED:
+        p = _RESERVED.pop()
+        with contextlib.suppress(OSError):
+            if p.is_dir():
+                p.rmdir()  # only when empty
+            elif p.stat().st_size == 0:
+                p.unlink()
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
     import numpy as np

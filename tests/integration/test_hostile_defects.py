@@ -205,3 +205,89 @@ def test_classify_export_opset_and_ae_grid_size_are_checked(tmp_path, rgb_folder
         line = _error_line(*_cli(capsys, "ae", "reconstruct", str(ae), str(rgb_folder), "--max-images", v,
                                  "--out", str(tmp_path / f"r{v}.png")))
         assert "--max-images must be >= 1" in line
+
+
+def test_see_on_a_gan_checkpoint_looks_at_its_discriminator(tmp_path, capsys):
+    """`see layers` of a GAN checkpoint probed the generator (which takes codes) with an image: "unexpected
+    RuntimeError: mat1 and mat2 shapes cannot be multiplied"; the probe also ignored the trained image size."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": g, "D": d}, {"task": "generate", "image_size": 28})
+    code, out, err = _cli(capsys, "see", "layers", str(ck))
+    assert code == 0 and "Conv2d" in out, err
+    line = _error_line(*_cli(capsys, "see", "layers", str(ck), "--size", "5"))
+    assert "does not run on a 1×5×5 image" in line or "expects" in line
+
+
+def test_gan_sample_refuses_counts_that_cannot_fit_in_memory(tmp_path, capsys):
+    """`gan sample --n 100000000000` tried to allocate 3.2 TB: "unexpected RuntimeError" (1e8 was refused only
+    after minutes); now one line with the estimate."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": g, "D": d},
+                         {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    for n in ("100000000000", "100000000"):
+        line = _error_line(*_cli(capsys, "gan", "sample", str(ck), "--n", n, "--out", str(tmp_path / "s.png")))
+        assert "GiB; at most" in line and "lower --n" in line
+    code, out, err = _cli(capsys, "gan", "sample", str(ck), "--n", "4", "--out", str(tmp_path / "s.png"))
+    assert code == 0, err
+
+
+def test_default_output_names_are_claimed_atomically_and_released_on_failure(tmp_path, capsys):
+    """Two verbs started together both picked samples-1.png (free_path only looked), and the second replaced
+    the first's picture; a claimed name a failed verb never filled is removed."""
+    import threading
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+    from pictorch.utils import _RESERVED, reserve_free_path
+
+    got: list = []
+    barrier = threading.Barrier(8)
+
+    def claim():
+        barrier.wait()
+        got.append(reserve_free_path(tmp_path / "race" / "samples.png"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 8 and all(p.exists() for p in got)
+    _RESERVED.clear()
+    run = tmp_path / "run"
+    run.mkdir()
+    g = create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4)
+    d = create_model("gan.dcgan_d", image_size=28, ndf=4)
+    save_checkpoint(run / "last.safetensors", {"G": g, "D": d},
+                    {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    _error_line(*_cli(capsys, "gan", "sample", str(run), "--n", "100000000"))
+    assert not list(run.glob("samples*"))  # the failed verb's claimed name is gone
+    for _ in range(2):
+        code, out, err = _cli(capsys, "gan", "sample", str(run), "--n", "2")
+        assert code == 0, err
+    assert sorted(p.name for p in run.glob("samples*")) == ["samples-1.png", "samples.png"]
+    assert all(p.stat().st_size > 0 for p in run.glob("samples*"))
+
+
+def test_identify_evaluate_n_pairs_is_bounded(tmp_path, capsys):
+    """`identify evaluate --n-pairs 100000000000` drew impostor pairs for ever (the draw budget scaled with it)."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.metrics.verification import pairs_from_labels
+    from pictorch.registry import create_model
+
+    m = create_model("identify.embedder", backbone="small_cnn", in_chans=1, embed_dim=8, num_classes=2)
+    ck = save_checkpoint(tmp_path / "m.safetensors", m, {"task": "identify", "embed_dim": 8, "mode": "L",
+                                                         "image_size": [28, 28]})
+    for v in ("100000000000", "0", "-5"):
+        line = _error_line(*_cli(capsys, "identify", "evaluate", str(ck), "--data", "toy-identities", "--n-pairs", v))
+        assert "--n-pairs must be between 2 and 1,000,000" in line
+    i, j, same = pairs_from_labels(np.array([0, 0, 1, 1, 2]), 10**11)  # all 10 pairs, at once
+    assert len(i) == 10 and same.sum() == 2

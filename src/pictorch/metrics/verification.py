@@ -203,10 +203,14 @@ def pairs_from_labels(labels: Any, n_pairs: int = 6000, seed: int = 0) -> tuple[
         raise DataError("cannot build genuine pairs: every identity has a single image (need 2+ for some)")
     if classes.size < 2:
         raise DataError("cannot build impostor pairs: only one identity")
-    half = n_pairs // 2
     by_class = {c: np.nonzero(y == c)[0] for c in multi}
     weights = np.array([len(by_class[c]) * (len(by_class[c]) - 1) / 2 for c in multi], dtype=np.float64)
     max_gen = int(weights.sum())
+    max_imp = y.size * (y.size - 1) // 2 - max_gen
+    # never ask for more pairs than exist: --n-pairs 100000000000 drew impostors for ever (its draw budget
+    # scaled with the request)
+    n_pairs = int(min(n_pairs, max_gen + max_imp))
+    half = n_pairs // 2
     n_gen = min(half, max_gen)
     seen: set[tuple[int, int]] = set()
     p = weights / weights.sum()

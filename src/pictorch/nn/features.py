@@ -240,6 +240,17 @@ class FeatureNet(nn.Module):
         self._handles = []
 
 
+def _checkpoint_size(model: nn.Module) -> tuple[int, int] | None:
+    """The image size a loaded checkpoint's model was trained at (its input record / ``image_size``)."""
+    meta = getattr(model, "pictorch_meta", None) or {}
+    size = (meta.get("input") or {}).get("size") or meta.get("image_size")
+    if isinstance(size, int | float) and size:
+        return int(size), int(size)
+    if isinstance(size, list | tuple) and len(size) == 2 and all(size):
+        return int(size[0]), int(size[1])
+    return None
+
+
 def list_layers(model: nn.Module, input_size: tuple[int, int] | None = None,
                 leaves_only: bool = False) -> list[dict[str, Any]]:
     """Every module with its output shape on a zero input (``name``, ``alias``, ``type``, ``shape``).
@@ -251,7 +262,7 @@ def list_layers(model: nn.Module, input_size: tuple[int, int] | None = None,
     """
     cfg = getattr(model, "default_cfg", None) or {}
     if input_size is None:
-        size = cfg.get("input_size") or (3, 224, 224)
+        size = cfg.get("input_size") or _checkpoint_size(model) or (3, 224, 224)
         input_size = (int(size[-2]), int(size[-1]))
     c = in_channels(model)
     shapes: dict[str, tuple[int, ...]] = {}
@@ -271,6 +282,10 @@ def list_layers(model: nn.Module, input_size: tuple[int, int] | None = None,
     try:
         with torch.no_grad():
             model(torch.zeros(1, c, *input_size))
+    except (RuntimeError, ValueError, TypeError) as e:  # a network that does not take images of this size
+        arch = cfg.get("arch", type(model).__name__)
+        raise ConfigError(f"{arch} does not run on a {c}×{input_size[0]}×{input_size[1]} image, so its layers "
+                          f"cannot be listed: {str(e).splitlines()[0][:160]}") from None
     finally:
         for h in handles:
             h.remove()
@@ -342,6 +357,17 @@ def load_inception(path: str | Path) -> nn.Module:
     return model
 
 
+def _image_module(modules: dict[str, nn.Module]) -> nn.Module:
+    """The module of a several-module checkpoint that takes images: the first whose first layer is a 2-D
+    convolution (a GAN's discriminator, a translator's generator); a GAN's generator takes codes, and probing
+    it with an image failed deep inside ("mat1 and mat2 shapes cannot be multiplied")."""
+    for m in modules.values():
+        first = next((q for q in m.modules() if isinstance(q, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)), None)
+        if isinstance(first, nn.Conv2d):
+            return m
+    return next(iter(modules.values()))
+
+
 def load_frozen(spec: str, *, in_chans: int | None = None, **model_kw: Any) -> nn.Module:
     """A frozen network from one string: a checkpoint path/run folder, or ``name[:tag]``.
 
@@ -360,7 +386,7 @@ def load_frozen(spec: str, *, in_chans: int | None = None, **model_kw: Any) -> n
 
         obj = load_model(p)
         if isinstance(obj, dict):
-            obj = next(iter(obj.values()))
+            obj = _image_module(obj)
         model = obj
     else:
         from pictorch.registry import MODELS

@@ -7,6 +7,7 @@ take their conditions through :meth:`GAN.condition_rows`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,10 +165,24 @@ class GAN(Predictor):
             out.append((self.G(zz, yy) if yy is not None else self.G(zz)).float().cpu())
         return self.check(torch.cat(out), "the generator") if out else torch.empty(0)
 
+    def check_count(self, count: int) -> None:
+        """One line when ``count`` samples would not fit in memory (their latents and float images).
+
+        ``gan sample --n 100000000000`` tried to allocate 3.2 TB and crashed ("unexpected RuntimeError").
+        """
+        shape = [int(v) for v in (self.meta.get("sample_shape") or [1, 28, 28])]
+        per = 4 * (int(self.z_dim) + math.prod(shape))  # float32 latent + float32 image
+        need = int(count) * per
+        if need > MAX_SAMPLE_BYTES:
+            raise ConfigError(f"{count:,} samples of {'×'.join(map(str, shape))} need about {need / 2**30:,.1f} GiB; "
+                              f"at most {MAX_SAMPLE_BYTES // per:,} fit in {MAX_SAMPLE_BYTES // 2**30} GiB "
+                              "(lower --n, or sample in several runs with other --seed values)")
+
     def sample(self, n: int, labels: Any = None, seed: int = 0) -> torch.Tensor:
         """``n`` samples (float, [-1, 1]); ``labels``: a class (name or index), a list, or multi-hot rows."""
         if n < 1:
             raise ConfigError(f"--n must be >= 1, got {n}")
+        self.check_count(n)
         y = self.label_tensor(labels, n)
         z = sample_z(n, self.z_dim, self.z_dist, torch.Generator().manual_seed(seed))
         return self.generate(z, y)
@@ -211,6 +226,7 @@ def sample(ckpt: str | Path, n: int = 64, class_: str | int | None = None, per_c
             raise ConfigError(f"{ckpt}: this model is conditioned on {gan.condition_dim}-wide vectors: pass "
                               "--condition v1,v2,... (several separated by ';', or a CSV file)")
         rows = gan.condition_rows(condition)
+        gan.check_count(rows.shape[0] * n)
         y = rows.repeat_interleave(n, 0)
         z = sample_z(y.shape[0], gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
         images = gan.generate(z, y)
@@ -222,12 +238,14 @@ def sample(ckpt: str | Path, n: int = 64, class_: str | int | None = None, per_c
         if class_ is not None:
             raise ConfigError("use either --class or --per-class, not both")
         k = len(gan.classes)
+        gan.check_count(k * n)
         y = torch.arange(k).repeat_interleave(n)
         z = sample_z(k * n, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
         images = gan.generate(z, y)
         nrow = n
         labels_text = [gan.classes[int(i)] for i in y]
     else:
+        gan.check_count(n)
         y = gan.label_tensor(class_, n) if (class_ is not None or gan.conditional) else None
         z = sample_z(n, gan.z_dim, gan.z_dist, torch.Generator().manual_seed(seed))
         images = gan.generate(z, y)
@@ -270,6 +288,9 @@ def _default_label(gan: GAN, class_: str | int | None, n: int) -> torch.Tensor |
         return None
     return torch.full((n,), gan.class_index(0 if class_ is None else class_), dtype=torch.long)
 
+
+#: Memory a sampling run may take for latents and images (2 GiB: 680,000 28² gray samples, 43,000 64² RGB).
+MAX_SAMPLE_BYTES = 2 * 2**30
 
 #: Frames in one interpolation strip/GIF: 1000 frames of 64² RGB are a 12 MB strip already.
 MAX_FRAMES = 1000

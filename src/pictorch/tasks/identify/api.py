@@ -222,6 +222,10 @@ def _face_set(ds: Any, size: Any) -> Any:
                     list(ds.classes), list(prep.paths))
 
 
+#: Pairs drawn for verification at most (a million take ~10 s to draw; LFW's protocol has 6000).
+MAX_PAIRS = 1_000_000
+
+
 # -- evaluation -----------------------------------------------------------------------------------------
 def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", data_dir: str | None = None,
              classes: str | None = None, split: str = "test", pairs: str | None = None,
@@ -254,6 +258,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
     Returns:
         The report dict (also written to ``out_dir/report.json``).
     """
+    if pairs is None and not 2 <= int(n_pairs) <= MAX_PAIRS:
+        raise ConfigError(f"--n-pairs must be between 2 and {MAX_PAIRS:,} (pairs drawn from the labels), got {n_pairs}")
     import numpy as np
 
     from pictorch.metrics import retrieval as R

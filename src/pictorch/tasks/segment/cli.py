@@ -122,7 +122,7 @@ def predict(
     """Masks (palette PNGs of class indices) and overlays for images of any size."""
     from pictorch.cli_common import output_path
 
-    out = out or output_path(None, "segmentation", ckpt)
+    out = out or output_path(None, "segmentation", ckpt, folder=True)
     from pictorch.tasks.segment.api import predict as run_predict
     from pictorch.viz.progress import progress_bar
 
@@ -151,7 +151,7 @@ def evaluate(
     """IoU, Dice, pixel accuracy, per-class table and confusion matrix on a labelled set."""
     from pictorch.cli_common import output_path
 
-    out = out or output_path(None, "evaluation", ckpt)
+    out = out or output_path(None, "evaluation", ckpt, folder=True)
     from pictorch.tasks.segment.api import evaluate as run_eval
     from pictorch.viz.progress import progress_bar
 

@@ -126,7 +126,7 @@ def apply_cmd(
     """Translate images of any size with a checkpoint (it describes itself: no flags to retype)."""
     from pictorch.cli_common import output_path
 
-    out = out or output_path(None, "translated", ckpt)
+    out = out or output_path(None, "translated", ckpt, folder=True)
     from pictorch.tasks.translate import api
     from pictorch.viz.progress import progress_bar
 
