@@ -77,6 +77,7 @@ class TranslateConfig:
     label_smoothing: float = 1.0
     instance_noise: float = 0.0
     channels_last: bool = False
+    im2col: bool = True
 
     def __post_init__(self) -> None:
         from pictorch.engine.config import MAX_IMAGE_SIDE, check_numbers
