@@ -90,10 +90,10 @@ class _TranslateTask(TrainTask):
 
     def _make(self, spec: tuple[str, dict[str, Any]]) -> torch.nn.Module:
         m = create_model(spec[0], **spec[1])
-        if self.cfg.im2col:  # tiny maps (U-Net innermost layers) as im2col + GEMM: see fastconv.py
-            from pictorch.tasks.translate.fastconv import small_map_convs
+        if self.cfg.fast_layers:  # see fastlayers.py: same maths, measured faster CPU kernels
+            from pictorch.tasks.translate.fastlayers import fast_instance_norms, small_map_convs
 
-            small_map_convs(m)
+            fast_instance_norms(small_map_convs(m))
         return m.to(memory_format=torch.channels_last) if self.cfg.channels_last else m
 
     def _x(self, t: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from pictorch.tasks.translate.fastconv import Im2colConv2d, Im2colConvTranspose2d, small_map_convs, use_im2col
+from pictorch.tasks.translate.fastlayers import (
+    FastInstanceNorm2d,
+    Im2colConv2d,
+    Im2colConvTranspose2d,
+    fast_instance_norms,
+    small_map_convs,
+    use_im2col,
+)
 
 
 @pytest.mark.parametrize("layer, side", [
@@ -42,3 +49,25 @@ def test_rule_and_untouched_layers():
     m = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, groups=2))
     small_map_convs(m)
     assert all(type(c) is nn.Conv2d for c in m)  # reflect padding and groups keep the usual class
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_fast_instance_norm_matches(affine):
+    torch.manual_seed(0)
+    ref = nn.InstanceNorm2d(5, affine=affine)
+    if affine:
+        with torch.no_grad():
+            ref.weight.uniform_(0.5, 1.5)
+            ref.bias.uniform_(-1, 1)
+    fast = fast_instance_norms(nn.Sequential(copy.deepcopy(ref)))[0]
+    assert isinstance(fast, FastInstanceNorm2d)
+    x = torch.randn(3, 5, 6, 7, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    y, y2 = ref(x), fast(x2)
+    torch.testing.assert_close(y2, y, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-5)
+    kept = fast_instance_norms(nn.InstanceNorm2d(5, track_running_stats=True))
+    assert type(kept) is nn.InstanceNorm2d  # running statistics: the usual layer
