@@ -49,7 +49,8 @@ class TranslateConfig:
             (layout copies around the skip concatenations and transposed convs).
         fast_layers: Train with the same layers computed by faster CPU kernels (``fastlayers.py``): convs over
             maps of 2×2 or fewer outputs (transposed: 4×4 or fewer inputs) as im2col + GEMM, instance norm via
-            the group-norm kernel. Checkpoints do not change; off reproduces the plain layers' float order.
+            the group-norm kernel, D's real and fake batches in one forward with per-half batch statistics.
+            Checkpoints do not change; off reproduces the plain layers' float order.
     """
 
     model: str = "pix2pix"

@@ -1,5 +1,6 @@
-"""Faster CPU layers for the translation networks' training: tiny-map convolutions as im2col + GEMM, and
-instance norm through the group-norm kernel.
+"""Faster CPU layers for the translation networks' training: tiny-map convolutions as im2col + GEMM, instance
+norm through the group-norm kernel, and batch norms that let D judge the real and the fake batch in one forward.
+Each computes what the layer it replaces computes (up to float summation order; tests/unit/test_translate_fastlayers.py).
 
 Convolutions over tiny feature maps run as im2col + one matrix product, where oneDNN's kernels are slow on CPU.
 
