@@ -84,7 +84,8 @@ def train(
                                                 "for pix2pix on CPU: off).")] = False,
     fast_layers: Annotated[bool, typer.Option("--fast-layers/--no-fast-layers", help="Train the same layers with "
                                               "faster CPU kernels (tiny-map convs as im2col + GEMM, instance norm "
-                                              "via group norm); checkpoints do not change.")] = True,
+                                              "via group norm, D's real and fake batches in one forward); "
+                                              "checkpoints do not change.")] = True,
     label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="D's real target (1: off).")] = 1.0,
     instance_noise: Annotated[float, typer.Option("--instance-noise", help="Noise std on D inputs (0: off).")]
     = 0.0,
