@@ -30,9 +30,9 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 # measured: bench/translate_throughput.py (speed) and bench/translate_ablation.py --precision bf16-mixed (quality)
-PRECISION_HELP = ("auto (bf16-mixed on CPUs with native bf16 and on GPUs: 1.56x the plain fp32 loop against 1.20x "
-                  "for fp32 on an AVX-512-BF16 EPYC, with pix2pix scores within the seed spread of fp32; 32-true "
-                  "elsewhere), 32-true, bf16-mixed.")
+PRECISION_HELP = ("auto (bf16-mixed on CPUs with native bf16 and on GPUs: 1.56-1.66x the plain fp32 loop against "
+                  "1.20-1.27x for fp32 on an AVX-512-BF16 EPYC, with pix2pix scores within the seed spread of fp32; "
+                  "32-true elsewhere), 32-true, bf16-mixed.")
 
 
 @app.command()
@@ -80,7 +80,7 @@ def train(
                                                   "decay to 0.")] = 0.5,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random flips (same for A and B).")] = True,
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="Channels-last memory "
-                                                "format (measured 0.97-1.03x in fp32 and 0.74x of NCHW in bf16 "
+                                                "format (measured 0.97-1.05x in fp32 and 0.75x of NCHW in bf16 "
                                                 "for pix2pix on CPU: off).")] = False,
     fast_layers: Annotated[bool, typer.Option("--fast-layers/--no-fast-layers", help="Train the same layers with "
                                               "faster CPU kernels (tiny-map convs as im2col + GEMM, instance norm "
