@@ -159,6 +159,7 @@ def main() -> None:
     ap.add_argument("--arms", default="l1+cgan,l1,cgan")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam LR of G and D (short budgets: 5x the papers' 2e-4)")
+    ap.add_argument("--precision", default="32-true", help="32-true, or bf16-mixed (native-bf16 CPUs)")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-ablation")
     args = ap.parse_args()
     from _common import env_line  # CPU model, ISA (and env caps), threads, load
@@ -195,7 +196,7 @@ def main() -> None:
             cfg = api.TranslateConfig(model="pix2pix", data="labels2satellite", size=args.size, ngf=args.ngf,
                                       ndf=args.ngf, **ARMS[arm])
             tcfg = TrainConfig(out_dir=f"{args.out}/{arm}-s{seed}", steps=args.steps, batch_size=args.batch, lr=args.lr,
-                               seed=seed, precision="32-true", accelerator="cpu", progress=False, log_every=50)
+                               seed=seed, precision=args.precision, accelerator="cpu", progress=False, log_every=50)
             torch.manual_seed(seed)
             res = api.train(cfg, tcfg)
             g = api.load_translator(res["checkpoint"])
@@ -205,7 +206,8 @@ def main() -> None:
                  "fd": frechet(judge_features(judge, pred), real_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
-    print(f"mean ± sd over seeds ({args.steps} steps, batch {args.batch}, lr {args.lr:g}, ngf=ndf={args.ngf}; "
+    print(f"mean ± sd over seeds ({args.steps} steps, batch {args.batch}, lr {args.lr:g}, ngf=ndf={args.ngf}, "
+          f"{args.precision}; "
           f"load average now {os.getloadavg()[0]:.2f}):")
     for arm, rs in rows.items():
         parts = []

@@ -5,10 +5,20 @@ batches in the same process, alternating rounds so load changes hit both alike. 
 straightforward port of the anchor's ``optimize_parameters`` does: NCHW tensors, default Adam, ``requires_grad``
 toggled by hand, at torch's default thread count. pictorch's step uses fused Adam, on-device joint augmentation and
 its thread policy (``--threads auto``: time real steps with 1 and all cores, keep the faster); the same-thread
-ratio is printed too, so the two effects are apart.
+ratio is printed too, so the two effects are apart. pictorch's step also trains the same layers with faster CPU
+kernels (``tasks/translate/fastlayers.py``); the ``nofast`` variant turns them off to show their part.
+
+Each round times every variant for ``--steps`` steps, in turn, and the ratio is taken within the round and then
+the median over rounds. Two clocks: the process's CPU time (``time.process_time``: what the step costs the CPU,
+nearly blind to the other jobs of a shared machine, which only stretch the wall clock) and the wall clock.
+``--profile`` prints torch.profiler's top operators of both loops; ``--compile`` also times ``torch.compile`` of
+G and D (compile time and steady speed).
 Also times 256×256 single-image inference of the full-size U-Net-256 (54.4 M parameters), eval mode.
 
-Run: ``nice python bench/translate_throughput.py [--size 64] [--batch 4] [--ngf 32] [--rounds 3]``
+Emulate an AVX2-only CPU without bf16 with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+MKL_ENABLE_INSTRUCTIONS=AVX2`` (the last caps the BLAS that runs the im2col GEMMs).
+
+Run: ``nice python bench/translate_throughput.py [--size 64] [--batch 4] [--ngf 32] [--rounds 7]``
 """
 
 from __future__ import annotations
@@ -37,12 +47,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--ngf", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=15, help="timed steps per round and side")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per round and variant")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", default="", help="Thread counts to time (default: 1, n/2, n)")
+    ap.add_argument("--profile", action="store_true", help="Print torch.profiler's top ops of both loops.")
+    ap.add_argument("--compile", action="store_true", help="Also time torch.compile of G and D.")
     ap.add_argument("--bf16", action="store_true", help="Time bf16 variants even where bf16 is emulated.")
     ap.add_argument("--no-inference", action="store_true", help="Skip the U-Net-256 inference timing.")
     args = ap.parse_args()
-    from _common import env_line  # CPU model, ISA (and env caps), threads, load
+    from _common import env_line, load  # CPU model, ISA (and env caps), threads, load
 
     print(env_line(), flush=True)
     default_threads = torch.get_num_threads()
@@ -61,12 +74,14 @@ def main() -> None:
     data = TranslationData(a, b, paired=True, name="bench", crop=s)
 
     # pictorch's step, driven as the trainer drives it, in each precision / memory-format variant
-    def make_ours(precision: str, channels_last: bool):  # noqa: ANN202
-        c = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False, channels_last=channels_last)
+    def make_ours(precision: str, channels_last: bool, fast: bool = True, compiled: bool = False):  # noqa: ANN202
+        c = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False, channels_last=channels_last, fast_layers=fast)
         tc = TrainConfig(out_dir="/tmp/pictorch-bench-translate", steps=10**6, batch_size=args.batch,
                          precision=precision, accelerator="cpu", progress=False)
         task = Pix2PixTask(c, data, lr=2e-4)
         mods = task.build()
+        if compiled:
+            mods = {k: torch.compile(m) for k, m in mods.items()}
         fabric = make_fabric(tc)
         wrapped = {k: fabric.setup_module(m) for k, m in mods.items()}
         opts = {k: fabric.setup_optimizers(o) for k, o in task.configure_optimizers(wrapped).items()}
@@ -76,9 +91,9 @@ def main() -> None:
 
     from pictorch.utils import cpu_supports_bf16
 
-    names = ["32-true"] + (["bf16-mixed", "bf16-mixed+cl"] if cpu_supports_bf16() or args.bf16 else []) \
-        + ["32-true+cl"]
-    variants = {v: make_ours(v.split("+")[0], v.endswith("+cl")) for v in names}
+    names = ["32-true", "32-true nofast"] + (["bf16-mixed", "bf16-mixed+cl"] if cpu_supports_bf16() or args.bf16
+                                               else []) + ["32-true+cl"]
+    variants = {v: make_ours(v.split("+")[0].split()[0], v.endswith("+cl"), "nofast" not in v) for v in names}
     cfg = TranslateConfig(ngf=args.ngf, ndf=args.ngf, flip=False)
 
     # the plain loop over the same architectures (fresh copies, NCHW)
@@ -114,51 +129,96 @@ def main() -> None:
             j = (i * args.batch) % (n - args.batch)
             yield a[j:j + args.batch], b[j:j + args.batch]
 
-    def time_ours(variant: str, k: int) -> float:
-        task, ctx = variants[variant]
-        t = time.perf_counter()
+    def timed(step, k: int) -> tuple[float, float]:  # noqa: ANN001
+        """(CPU seconds, wall seconds) of ``k`` steps."""
+        c, t = time.process_time(), time.perf_counter()
         for ab, bb in batches(k):
-            task.training_step(ctx, {"image": ab, "target": bb})
-        return time.perf_counter() - t
+            step(ab, bb)
+        return time.process_time() - c, time.perf_counter() - t
 
-    def time_plain(k: int) -> float:
-        t = time.perf_counter()
-        for ab, bb in batches(k):
-            plain_step(ab, bb)
-        return time.perf_counter() - t
+    def ours_step(variant: str):  # noqa: ANN202
+        task, ctx = variants[variant]
+        return lambda ab, bb: task.training_step(ctx, {"image": ab, "target": bb})
+
+    def time_ours(variant: str, k: int) -> tuple[float, float]:
+        return timed(ours_step(variant), k)
+
+    def time_plain(k: int) -> tuple[float, float]:
+        return timed(plain_step, k)
 
     for v in variants:
         time_ours(v, 3)
     time_plain(3)  # warm-up (allocator, oneDNN primitive caches)
+    import statistics
+
     from pictorch.engine.threads import thread_candidates
 
-    ours: dict[tuple[str, int], list[float]] = {}
-    plain: dict[int, list[float]] = {}
-    cands = thread_candidates(default_threads)
+    # img/s per round as (cpu clock, wall clock); ratios within a round, then the median over rounds
+    ours: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    plain: dict[int, list[tuple[float, float]]] = {}
+    cands = [int(t) for t in args.threads.split(",")] if args.threads else thread_candidates(default_threads)
+
+    def ips(c_w: tuple[float, float]) -> tuple[float, float]:
+        return args.steps * args.batch / c_w[0], args.steps * args.batch / c_w[1]
+
     for _ in range(args.rounds):  # interleaved: plain, then every variant, per thread count, per round
         for t in cands:
             torch.set_num_threads(t)
-            plain.setdefault(t, []).append(args.steps * args.batch / time_plain(args.steps))
+            plain.setdefault(t, []).append(ips(time_plain(args.steps)))
             for v in variants:
-                ours.setdefault((v, t), []).append(args.steps * args.batch / time_ours(v, args.steps))
+                ours.setdefault((v, t), []).append(ips(time_ours(v, args.steps)))
     torch.set_num_threads(default_threads)
-    # pictorch's thread policy keeps the faster count (the tuner re-probes during a run; here: the best measured)
-    best_v, t_ours = max(ours, key=lambda k: max(ours[k]))
-    best_o, best_p = max(ours[(best_v, t_ours)]), max(plain[default_threads])
+
+    def ratio(v: str, t: int, clock: int) -> float:
+        return statistics.median(o[clock] / p[clock] for o, p in zip(ours[(v, t)], plain[t], strict=True))
 
     print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
           f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
-          f"PatchGAN {d_kw['n_layers']} layers; img/s per round (best-of-rounds ratio to the plain fp32 loop at "
-          "the same thread count; +cl = channels-last)")
+          f"PatchGAN {d_kw['n_layers']} layers, {args.rounds} rounds of {args.steps} steps; img/s per round by the "
+          "CPU clock (wall clock); ratio = median over rounds of the in-round ratio to the plain fp32 loop at the "
+          "same thread count (+cl = channels-last; nofast = without fastlayers)")
     for t in cands:
-        print(f"  {t} thread(s): plain fp32 loop {', '.join(f'{v:.1f}' for v in plain[t])}")
+        print(f"  {t} thread(s): plain fp32 loop " + ", ".join(f"{c:.1f} ({w:.1f})" for c, w in plain[t]))
         for v in variants:
             r = ours[(v, t)]
-            print(f"    pictorch {v:14s} {', '.join(f'{x:.1f}' for x in r)}; same-thread ratio "
-                  f"{max(r) / max(plain[t]):.2f}x")
-    print(f"  pictorch best ({best_v}, {t_ours} thread(s)) {best_o:.1f} img/s vs plain loop at torch's default "
-          f"{default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x")
+            print(f"    pictorch {v:15s} " + ", ".join(f"{c:.1f} ({w:.1f})" for c, w in r)
+                  + f"; ratio {ratio(v, t, 0):.2f}x CPU clock, {ratio(v, t, 1):.2f}x wall clock")
+    best_v, t_ours = max(ours, key=lambda k: statistics.median(w for _, w in ours[k]))
+    best_o = statistics.median(w for _, w in ours[(best_v, t_ours)])
+    if default_threads in plain:
+        best_p = statistics.median(w for _, w in plain[default_threads])
+        print(f"  pictorch best by wall clock ({best_v}, {t_ours} thread(s)) {best_o:.1f} img/s vs plain loop at "
+              f"torch's default {default_threads} thread(s) {best_p:.1f} img/s: {best_o / best_p:.2f}x (medians; "
+              f"{load()})", flush=True)
+
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        torch.set_num_threads(cands[0])
+        for name, step in (("plain fp32 loop", plain_step), ("pictorch 32-true", ours_step("32-true"))):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                timed(step, 3)
+            print(f"profile, {name}, 3 steps, {cands[0]} thread(s):")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        torch.set_num_threads(default_threads)
+
+    if args.compile:
+        torch.set_num_threads(cands[0])
+        t0 = time.perf_counter()
+        variants["compiled"] = make_ours("32-true", False, True, compiled=True)
+        timed(ours_step("compiled"), 2)  # compiles G and D (forward and backward graphs)
+        compile_s = time.perf_counter() - t0
+        rc, re_ = [], []
+        for _ in range(max(3, args.rounds // 2)):
+            rc.append(ips(time_ours("compiled", args.steps))[0])
+            re_.append(ips(time_ours("32-true", args.steps))[0])
+        sc, se = statistics.median(rc), statistics.median(re_)
+        pays = (f"; pays back after {compile_s / (args.batch / se - args.batch / sc):.0f} steps" if sc > se
+                else "; never pays back")
+        print(f"torch.compile of G and D: {compile_s:.0f} s to compile (wall, {load()}); then {sc:.1f} img/s against "
+              f"eager {se:.1f} (CPU clock, {cands[0]} thread(s)): {sc / se:.2f}x{pays}", flush=True)
+        torch.set_num_threads(default_threads)
 
     # 256×256 single-image inference, the full-size U-Net-256 (pix2pix's default generator)
     if args.no_inference:

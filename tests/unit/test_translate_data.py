@@ -84,8 +84,20 @@ def test_pairs_of_different_sizes_and_empty_domains_are_one_line_errors(tmp_path
     _save(np.zeros((8, 8, 3), np.uint8), empty / "B" / "p.png")
     with pytest.raises(DataError):
         load_translation_data(str(empty), paired=False)
-    with pytest.raises(DataError, match="no such built-in task or folder"):
+    with pytest.raises(DataError, match="no such data folder"):
         load_translation_data(str(tmp_path / "missing"))
+
+
+def test_data_spec_goes_through_resolve():
+    """--data names take the shared road (data/resolve.py): a typo is one line with the close match, and case,
+    '-' and '_' do not matter."""
+    with pytest.raises(DataError, match="did you mean edges2photo"):
+        load_translation_data("edges2phot")
+    with pytest.raises(DataError, match="did you mean day2night"):
+        load_translation_data("day2nite")
+    from pictorch.data.resolve import lookup
+
+    assert lookup("Gray_2_Color", domain="pairs") is not None
 
 
 def test_unpaired_loader_draws_b_independently_and_resumes_exactly():

@@ -45,6 +45,10 @@ class TranslateConfig:
         channels_last: Channels-last memory layout. Off by default: on this AVX2 EPYC one pix2pix G+D
             forward/backward (64 px, batch 4, ngf 32, 1 thread) took 119 ms channels-last against 93 ms NCHW
             (layout copies around the skip concatenations and transposed convs).
+        fast_layers: Train with the same layers computed by faster CPU kernels (``fastlayers.py``): convs over
+            maps of 2×2 or fewer outputs (transposed: 4×4 or fewer inputs) as im2col + GEMM, instance norm via
+            the group-norm kernel, D's real and fake batches in one forward with per-half batch statistics.
+            Checkpoints do not change; off reproduces the plain layers' float order.
     """
 
     model: str = "pix2pix"
@@ -75,6 +79,7 @@ class TranslateConfig:
     label_smoothing: float = 1.0
     instance_noise: float = 0.0
     channels_last: bool = False
+    fast_layers: bool = True
 
     def __post_init__(self) -> None:
         from pictorch.engine.config import MAX_IMAGE_SIDE, check_fields

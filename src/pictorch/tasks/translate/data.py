@@ -440,12 +440,15 @@ def load_translation_data(data: str, data_b: str | None = None, *, paired: bool 
         seed: Seed of the crop positions.
         data_dir: Fashion-MNIST folder.
     """
-    from pictorch.data.resolve import lookup
+    from pictorch.data.resolve import resolve
 
-    found = None if data_b else lookup(data, domain="pairs")  # names: BUILTIN_TASKS, in DATASETS["pairs/..."]
-    if found is not None:
-        return found[0](size=size, limit=limit, seed=seed, data_dir=data_dir)
-    return load_folders(data, data_b, paired, size, channels_a or 3, channels_b or channels_a or 3)
+    ca, cb = channels_a or 3, channels_b or channels_a or 3
+    if data_b:  # two folders: --data is folder A, never a built-in name
+        return load_folders(data, data_b, paired, size, ca, cb)
+    # the one --data road (data/resolve.py): built-in names live in DATASETS["pairs/..."] (case, - and _ do not
+    # matter); anything else must be an existing folder; a typo is one line with the close matches
+    return resolve(data, domain="pairs", folder=lambda path, **_: load_folders(path, None, paired, size, ca, cb),
+                   size=size, limit=limit, seed=seed, data_dir=data_dir)
 
 
 @dataset("edges2photo", domain="pairs")

@@ -90,6 +90,14 @@ class _TranslateTask(TrainTask):
 
     def _make(self, spec: tuple[str, dict[str, Any]]) -> torch.nn.Module:
         m = create_model(spec[0], **spec[1])
+        if self.cfg.fast_layers:  # see fastlayers.py: same maths, measured faster CPU kernels
+            from pictorch.tasks.translate.fastlayers import (
+                fast_instance_norms,
+                small_map_convs,
+                split_batch_norms,
+            )
+
+            fast_instance_norms(split_batch_norms(small_map_convs(m)))
         return m.to(memory_format=torch.channels_last) if self.cfg.channels_last else m
 
     def _x(self, t: torch.Tensor) -> torch.Tensor:
@@ -139,7 +147,7 @@ class _TranslateTask(TrainTask):
         """D's loss on a real and a (detached) fake batch, with the configured tricks."""
         sigma = anneal(self.cfg.instance_noise, step, self.total_steps, 0.5)
         r_in, f_in = instance_noise(real, sigma), instance_noise(fake, sigma)
-        pr, pf = d(r_in), d(f_in)
+        pr, pf = self._judge_both(d, r_in, f_in)
         if self.loss.probabilistic and self.cfg.label_smoothing < 1.0:
             rt, ft = d_targets(real.shape[0], real.device, self.cfg.label_smoothing)
             loss = self.loss.d_loss(pr, pf, rt, ft)
@@ -148,6 +156,20 @@ class _TranslateTask(TrainTask):
         if self.loss.mode == "wgangp":
             loss = loss + gradient_penalty(d, r_in, f_in, self.cfg.gp_weight)
         return loss
+
+    def _judge_both(self, d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                               torch.Tensor]:
+        """D on the real and on the fake batch: with fast layers, one forward over both whose batch norms
+        normalise each half on its own (the same statistics as two forwards: fastlayers.SplitBatchNorm2d)."""
+        if self.cfg.fast_layers and real.shape == fake.shape:
+            from pictorch.tasks.translate.fastlayers import batch_split
+
+            split = batch_split(d, 2)
+            if split.usable():
+                with split:
+                    out = d(torch.cat([real, fake]))
+                return out[: real.shape[0]], out[real.shape[0]:]
+        return d(real), d(fake)
 
     def divergence_hint(self) -> str:
         return ("the translation GAN diverged; try a lower --lr, --gan-mode lsgan, or --label-smoothing 0.9, and "

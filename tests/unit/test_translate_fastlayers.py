@@ -1,0 +1,100 @@
+"""The im2col convolutions for tiny maps give the usual layers' outputs and gradients, and keep their state dicts."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from pictorch.tasks.translate.fastlayers import (
+    FastInstanceNorm2d,
+    Im2colConv2d,
+    Im2colConvTranspose2d,
+    fast_instance_norms,
+    small_map_convs,
+    use_im2col,
+)
+
+
+@pytest.mark.parametrize("layer, side", [
+    (nn.Conv2d(8, 6, 4, 2, 1, bias=False), 4),     # 2×2 output: im2col
+    (nn.Conv2d(8, 6, 4, 2, 1), 2),                 # 1×1 output, with bias
+    (nn.Conv2d(8, 6, 3, 1, 1), 8),                 # 8×8 output: the usual kernel
+    (nn.ConvTranspose2d(8, 6, 4, 2, 1, bias=False), 1),
+    (nn.ConvTranspose2d(8, 6, 4, 2, 1), 4),
+    (nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1), 2),  # the ResNet generator's upsampling
+])
+def test_same_outputs_and_gradients(layer, side):
+    torch.manual_seed(0)
+    fast = small_map_convs(copy.deepcopy(layer))
+    assert isinstance(fast, (Im2colConv2d, Im2colConvTranspose2d))
+    assert fast.state_dict().keys() == layer.state_dict().keys()
+    x = torch.randn(3, 8, side, side, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    y, y2 = layer(x), fast(x2)
+    assert y.shape == y2.shape
+    torch.testing.assert_close(y2, y, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast.weight.grad, layer.weight.grad, rtol=1e-4, atol=1e-4)
+    if layer.bias is not None:
+        torch.testing.assert_close(fast.bias.grad, layer.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_rule_and_untouched_layers():
+    assert use_im2col(1, False) and use_im2col(4, False) and not use_im2col(16, False)
+    assert use_im2col(16, True) and not use_im2col(64, True)
+    m = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, groups=2))
+    small_map_convs(m)
+    assert all(type(c) is nn.Conv2d for c in m)  # reflect padding and groups keep the usual class
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_fast_instance_norm_matches(affine):
+    torch.manual_seed(0)
+    ref = nn.InstanceNorm2d(5, affine=affine)
+    if affine:
+        with torch.no_grad():
+            ref.weight.uniform_(0.5, 1.5)
+            ref.bias.uniform_(-1, 1)
+    fast = fast_instance_norms(nn.Sequential(copy.deepcopy(ref)))[0]
+    assert isinstance(fast, FastInstanceNorm2d)
+    x = torch.randn(3, 5, 6, 7, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    y, y2 = ref(x), fast(x2)
+    torch.testing.assert_close(y2, y, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-4, atol=1e-5)
+    kept = fast_instance_norms(nn.InstanceNorm2d(5, track_running_stats=True))
+    assert type(kept) is nn.InstanceNorm2d  # running statistics: the usual layer
+
+
+def test_one_forward_for_real_and_fake_equals_two():
+    """A PatchGAN judging cat(real, fake) with split batch norms gives the two forwards' outputs, running
+    statistics and weight gradients."""
+    from pictorch.nn.discriminators import PatchDiscriminator
+    from pictorch.tasks.translate.fastlayers import batch_split, split_batch_norms
+
+    torch.manual_seed(0)
+    ref = PatchDiscriminator(in_chans=4, ndf=8, n_layers=2, norm="batch")
+    fast = split_batch_norms(copy.deepcopy(ref))
+    real, fake = torch.randn(3, 4, 32, 32), torch.randn(3, 4, 32, 32)
+    pr, pf = ref(real), ref(fake)
+    (pr.mean() - pf.mean()).backward()
+    split = batch_split(fast, 2)
+    assert split.usable()
+    with split:
+        out = fast(torch.cat([real, fake]))
+    qr, qf = out[:3], out[3:]
+    (qr.mean() - qf.mean()).backward()
+    torch.testing.assert_close(qr, pr, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(qf, pf, rtol=1e-4, atol=1e-5)
+    for (name, a), b in zip(ref.state_dict().items(), fast.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+    for a, b in zip(ref.parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5)
+    assert not batch_split(ref, 2).usable()  # plain batch norms: the caller runs two forwards
