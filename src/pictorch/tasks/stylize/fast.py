@@ -40,6 +40,8 @@ class FastStyleConfig:
         content_layers / style_layers: Comma-separated layers.
         content_weight / style_weight / tv_weight: Loss factors (perceptual-loss conventions).
         width / blocks: TransformerNet size (32 / 5: the reference's 1,679,235 parameters).
+        identity_steps: First train this many steps to copy the photo (pixel MSE, no VGG), so the perceptual
+            steps start from a net that already keeps the content.
     """
 
     style: str = ""
@@ -59,6 +61,7 @@ class FastStyleConfig:
     tv_weight: float = 0.0
     width: int = 32
     blocks: int = 5
+    identity_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.crop < 32:
@@ -123,7 +126,12 @@ class FastStyleTask(TrainTask):
         model, opt = ctx.modules["model"], ctx.optimizers["opt"]
         x = self._crop(batch["image"].float() / 255.0)
         y = model(x)
-        terms = self.loss(y, content=self.loss.content_features(x))
+        if ctx.step < self.cfg.identity_steps:
+            zero = x.new_zeros(())
+            rec = F.mse_loss(y, x)
+            terms = {"content": zero, "style": zero, "tv": zero, "identity": rec, "loss": rec}
+        else:
+            terms = {**self.loss(y, content=self.loss.content_features(x)), "identity": x.new_zeros(())}
         opt.zero_grad(set_to_none=True)
         ctx.backward(terms["loss"])
         opt.step()
