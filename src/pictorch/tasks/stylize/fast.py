@@ -129,7 +129,8 @@ class FastStyleTask(TrainTask):
         if ctx.step < self.cfg.identity_steps:
             zero = x.new_zeros(())
             rec = F.mse_loss(y, x)
-            terms = {"content": zero, "style": zero, "tv": zero, "identity": rec, "loss": rec}
+            # the same names in the same order as the perceptual steps (the metrics file has one header)
+            terms = {"content": zero, "style": zero, "tv": zero, "loss": rec, "identity": rec}
         else:
             terms = {**self.loss(y, content=self.loss.content_features(x)), "identity": x.new_zeros(())}
         opt.zero_grad(set_to_none=True)
