@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--content-layers", default=None)
     ap.add_argument("--style-layers", default=None)
     ap.add_argument("--identity-steps", type=int, default=None)
+    ap.add_argument("--skip", type=int, default=None, help="1: TransformerNet with the input skip, 0: without")
     ap.add_argument("--held-out", default=HELD_OUT, help="Comma-separated photo_sources names kept out of training.")
     ap.add_argument("--size", type=int, default=256, help="Longer side of the held-out photos when scoring.")
     ap.add_argument("--gatys-steps", type=int, default=100, help="0: skip Gatys (quick tuning runs).")
@@ -111,13 +112,14 @@ def main() -> None:
     over = {k: v for k, v in {"style_weight": args.style_weight, "content_weight": args.content_weight,
                               "tv_weight": args.tv_weight, "style_size": args.style_size,
                               "content_layers": args.content_layers, "style_layers": args.style_layers,
-                              "identity_steps": args.identity_steps}.items() if v is not None}
+                              "identity_steps": args.identity_steps,
+                              "skip": None if args.skip is None else bool(args.skip)}.items() if v is not None}
     fcfg = FastStyleConfig(style=args.style, content=str(photos), crop=args.crop, **over)
     print(env_line(), flush=True)
     print(f"{n_photos} training photos, held out {', '.join(held_names)}; style {Path(args.style).name}; "
           f"{args.steps} steps × {args.batch} crops of {args.crop}², lr {args.lr}, style_size {fcfg.style_size}, "
           f"weights content {fcfg.content_weight}·{fcfg.content_layers} style {fcfg.style_weight}·"
-          f"{fcfg.style_layers} tv {fcfg.tv_weight}, identity_steps {fcfg.identity_steps}", flush=True)
+          f"{fcfg.style_layers} tv {fcfg.tv_weight}, identity_steps {fcfg.identity_steps}, skip {fcfg.skip}", flush=True)
     tcfg = TrainConfig(out_dir=str(out / "run"), steps=args.steps, batch_size=args.batch, lr=args.lr,
                        precision=args.precision, accelerator="cpu", progress=False,
                        log_every=max(1, args.steps // 4), picture_every=0, seed=args.seed)

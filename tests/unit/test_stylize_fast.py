@@ -21,6 +21,18 @@ def test_transformer_net_has_the_reference_parameter_count():
     assert sum(isinstance(x, torch.nn.InstanceNorm2d) for x in m.modules()) == 15
 
 
+def test_skip_net_starts_as_the_identity_with_the_same_parameters():
+    m = pictorch.create_model("stylize.transformer_net", skip=True)
+    assert sum(p.numel() for p in m.parameters()) == 1_679_235
+    x = torch.rand(1, 3, 37, 50)
+    with torch.no_grad():
+        assert torch.equal(m(x), x)
+    x.requires_grad_(False)
+    y = m(x)
+    y.sum().backward()
+    assert m.up[-1].conv.weight.grad.abs().sum() > 0  # the zero conv still learns
+
+
 @pytest.mark.parametrize("size", [(32, 32), (37, 50), (5, 7), (2, 3)])
 def test_transformer_net_keeps_any_input_size(size):
     m = TransformerNet(width=4, blocks=1).eval()

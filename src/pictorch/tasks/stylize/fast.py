@@ -42,6 +42,7 @@ class FastStyleConfig:
         width / blocks: TransformerNet size (32 / 5: the reference's 1,679,235 parameters).
         identity_steps: First train this many steps to copy the photo (pixel MSE, no VGG), so the perceptual
             steps start from a net that already keeps the content.
+        skip: TransformerNet with the input added to its output, identity at the start (same parameters).
     """
 
     style: str = ""
@@ -62,6 +63,7 @@ class FastStyleConfig:
     width: int = 32
     blocks: int = 5
     identity_steps: int = 0
+    skip: bool = False
 
     def __post_init__(self) -> None:
         if self.crop < 32:
@@ -105,7 +107,8 @@ class FastStyleTask(TrainTask):
     def build(self) -> dict[str, torch.nn.Module]:
         from pictorch.registry import create_model
 
-        return {"model": create_model("stylize.transformer_net", width=self.cfg.width, blocks=self.cfg.blocks)}
+        return {"model": create_model("stylize.transformer_net", width=self.cfg.width, blocks=self.cfg.blocks,
+                                      skip=self.cfg.skip)}
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {"opt": torch.optim.Adam(modules["model"].parameters(), lr=self.lr)}
