@@ -111,3 +111,21 @@ def test_stylize_train_apply_export(pics, tmp_path, capsys):
     other = save_checkpoint(tmp_path / "clf.safetensors", create_model("small_cnn", in_chans=1, num_classes=2),
                             meta={"task": "classify"})
     _fails(capsys, "stylize", "apply", str(other), str(pics / "c.png"), match="classify")
+
+
+@needs_vgg
+@pytest.mark.skipif(not __import__("os").path.isfile("/usr/share/darknet/data/scream.jpg"),
+                    reason="Debian's darknet (scream.jpg) not installed")
+def test_stylize_train_preset(pics, tmp_path, capsys):
+    """--preset gives the style image and the recipe; the options typed beat the recipe."""
+    import yaml
+
+    run = tmp_path / "run"
+    main(["stylize", "train", "--preset", "scream", "--content", str(pics / "photos"), "--crop", "32", "--steps",
+          "1", "--batch-size", "2", "--width", "4", "--blocks", "1", "--style-size", "48", "-o", str(run),
+          "--no-progress"])
+    cfg = yaml.safe_load(next(run.rglob("config.yaml")).read_text())
+    flat = {k: v for part in cfg.values() if isinstance(part, dict) for k, v in part.items()} | cfg
+    assert flat["style"].endswith("scream.jpg") and flat["crop"] == 32 and flat["steps"] == 1
+    _fails(capsys, "stylize", "train", "--preset", "screm", "--content", str(pics / "photos"), match="scream")
+    _fails(capsys, "stylize", "train", "--content", str(pics / "photos"), match="--preset")

@@ -21,6 +21,18 @@ def test_transformer_net_has_the_reference_parameter_count():
     assert sum(isinstance(x, torch.nn.InstanceNorm2d) for x in m.modules()) == 15
 
 
+def test_skip_net_starts_as_the_identity_with_the_same_parameters():
+    m = pictorch.create_model("stylize.transformer_net", skip=True)
+    assert sum(p.numel() for p in m.parameters()) == 1_679_235
+    x = torch.rand(1, 3, 37, 50)
+    with torch.no_grad():
+        assert torch.equal(m(x), x)
+    x.requires_grad_(False)
+    y = m(x)
+    y.sum().backward()
+    assert m.up[-1].conv.weight.grad.abs().sum() > 0  # the zero conv still learns
+
+
 @pytest.mark.parametrize("size", [(32, 32), (37, 50), (5, 7), (2, 3)])
 def test_transformer_net_keeps_any_input_size(size):
     m = TransformerNet(width=4, blocks=1).eval()
@@ -47,3 +59,71 @@ def test_train_apply_round_trip(tmp_path):
     assert res["step"] == 3 and res["checkpoint"].is_file()
     (out,) = apply(res["run_dir"], [photos / "p0.png"], tmp_path / "applied")
     assert Image.open(out).size == (60, 48)
+
+
+def test_cli_defaults_are_the_config_defaults():
+    """`stylize train`'s option defaults repeat FastStyleConfig's (the CLI module must not import torch)."""
+    import dataclasses
+    import inspect
+
+    from pictorch.tasks.stylize import cli
+    from pictorch.tasks.stylize.fast import FastStyleConfig
+
+    params = inspect.signature(cli.train.__wrapped__ if hasattr(cli.train, "__wrapped__") else cli.train).parameters
+    for f in dataclasses.fields(FastStyleConfig):
+        if f.name in params and f.name not in ("style", "content"):
+            assert params[f.name].default == f.default, f.name
+
+
+def test_presets_name_their_style_and_recipe():
+    from pictorch.errors import ConfigError, DataError
+    from pictorch.tasks.stylize.presets import StylePreset, get_preset, preset_names
+
+    assert {"starry_night", "scream"} <= set(preset_names())
+    p = get_preset("scream")
+    assert p.package == "darknet" and p.settings["crop"] == 128 and p.settings["steps"] > 0
+    with pytest.raises(ConfigError, match="starry_night"):
+        get_preset("starry_nite")
+    with pytest.raises(DataError, match="apt-get install nothing-here"):
+        StylePreset(style="/nonexistent/x.jpg", package="nothing-here").style_path()
+
+
+def test_identity_steps_teach_the_copy_first(tmp_path):
+    """During the identity steps the loss is the pixel MSE to the crop (no VGG call), afterwards the perceptual
+    loss; the metrics keep one set of names."""
+    from pictorch.engine.trainer import StepContext
+    from pictorch.tasks.stylize.fast import FastStyleConfig, FastStyleTask
+
+    class Boom(torch.nn.Module):
+        def content_features(self, x):
+            raise AssertionError("VGG called during an identity step")
+
+        def set_style(self, images):
+            pass
+
+    style = tmp_path / "s.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8) + 100).save(style)
+    cfg = FastStyleConfig(style=str(style), content=str(tmp_path), crop=32, width=4, blocks=1, identity_steps=6)
+    task = FastStyleTask(cfg, lr=3e-3, seed=0, loss=Boom())
+    mods = task.build()
+    opts = task.configure_optimizers(mods)
+
+    class Fab:
+        device = torch.device("cpu")
+
+        @staticmethod
+        def backward(loss):
+            loss.backward()
+
+    ctx = StepContext(fabric=Fab(), cfg=None, run_dir=tmp_path, modules=mods, optimizers=opts, step=0)
+    torch.manual_seed(0)
+    batch = {"image": torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)}  # crop = the whole image
+    seen = []
+    for step in range(6):
+        ctx.step = step
+        seen.append(task.training_step(ctx, batch))
+    assert set(seen[0]) == {"content", "style", "tv", "identity", "loss"}
+    assert float(seen[-1]["identity"]) < 0.8 * float(seen[0]["identity"]) and float(seen[0]["style"]) == 0.0
+    ctx.step = 6
+    with pytest.raises(AssertionError, match="VGG called"):
+        task.training_step(ctx, batch)

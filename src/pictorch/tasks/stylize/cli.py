@@ -96,8 +96,10 @@ def gatys(
                out_dir="runs/stylize", precision="32-true", log_every=20, picture_every=200)
 def train(
     ctx: typer.Context,
-    style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
-                                              "starry_night.jpg).")],
+    style: Annotated[str | None, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
+                                                     "starry_night.jpg); a --preset gives its own.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="starry_night or scream: the style image and "
+                                               "the measured CPU recipe (options you type beat it).")] = None,
     content: Annotated[str, typer.Option("--content", help="Folder of content photos (recursive).")] = "",
     crop: Annotated[int, typer.Option("--crop", help="Training crop side.")] = 256,
     limit: Annotated[int, typer.Option("--limit", help="At most N photos (0: all).")] = 0,
@@ -110,6 +112,8 @@ def train(
     tv_weight: Annotated[float, typer.Option("--tv-weight")] = 0.0,
     width: Annotated[int, typer.Option("--width", help="TransformerNet width (32: the reference net).")] = 32,
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
+    identity_steps: Annotated[int, typer.Option("--identity-steps", help="First steps that only teach the net to "
+                                                "copy the photo (cheap: no VGG).")] = 0,
     # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
     # mantissa turns small style differences into rounding noise
     *, config: str | None, threads: str, no_progress: bool,
@@ -120,7 +124,20 @@ def train(
     from pictorch.tasks.stylize.api import train as run_train
 
     set_threads(threads)
-    cfg, task_cfg = train_and_task_config(FastStyleConfig, ctx.params, config, no_progress)
+    overrides: dict = {}
+    if preset:
+        from pictorch.cli_common import typed_options
+        from pictorch.tasks.stylize.presets import get_preset
+
+        p = get_preset(preset)
+        typed = typed_options(ctx) or set()
+        overrides = {k: v for k, v in p.settings.items() if k not in typed}
+        overrides["style"] = style or str(p.style_path())
+    elif not style:
+        from pictorch.errors import ConfigError
+
+        raise ConfigError("give a STYLE image or a --preset (starry_night, scream)")
+    cfg, task_cfg = train_and_task_config(FastStyleConfig, ctx.params, config, no_progress, **overrides)
     result = run_train(task_cfg, cfg)
     echo_result(result, "stylize")
 

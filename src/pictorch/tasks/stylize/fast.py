@@ -41,6 +41,9 @@ class FastStyleConfig:
         content_layers / style_layers: Comma-separated layers.
         content_weight / style_weight / tv_weight: Loss factors (perceptual-loss conventions).
         width / blocks: TransformerNet size (32 / 5: the reference's 1,679,235 parameters).
+        identity_steps: First train this many steps to copy the photo (pixel MSE, no VGG), so the perceptual
+            steps start from a net that already keeps the content.
+        skip: TransformerNet with the input added to its output, identity at the start (same parameters).
     """
 
     style: str = ""
@@ -60,6 +63,8 @@ class FastStyleConfig:
     tv_weight: float = 0.0
     width: int = 32
     blocks: int = 5
+    identity_steps: int = 0
+    skip: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, {"crop": ">= 32", "width": ">= 1", "blocks": ">= 0"}, notes={"crop": "VGG needs 32 px"})
@@ -100,7 +105,8 @@ class FastStyleTask(TrainTask):
     def build(self) -> dict[str, torch.nn.Module]:
         from pictorch.registry import create_model
 
-        return {"model": create_model("stylize.transformer_net", width=self.cfg.width, blocks=self.cfg.blocks)}
+        return {"model": create_model("stylize.transformer_net", width=self.cfg.width, blocks=self.cfg.blocks,
+                                      skip=self.cfg.skip)}
 
     def configure_optimizers(self, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {"opt": torch.optim.Adam(modules["model"].parameters(), lr=self.lr)}
@@ -121,7 +127,13 @@ class FastStyleTask(TrainTask):
         model, opt = ctx.modules["model"], ctx.optimizers["opt"]
         x = self._crop(batch["image"].float() / 255.0)
         y = model(x)
-        terms = self.loss(y, content=self.loss.content_features(x))
+        if ctx.step < self.cfg.identity_steps:
+            zero = x.new_zeros(())
+            rec = F.mse_loss(y, x)
+            # the same names in the same order as the perceptual steps (the metrics file has one header)
+            terms = {"content": zero, "style": zero, "tv": zero, "loss": rec, "identity": rec}
+        else:
+            terms = {**self.loss(y, content=self.loss.content_features(x)), "identity": x.new_zeros(())}
         opt.zero_grad(set_to_none=True)
         ctx.backward(terms["loss"])
         opt.step()
