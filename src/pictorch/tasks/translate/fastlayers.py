@@ -13,7 +13,8 @@ itself), which the BLAS runs near its peak. The layers keep their class's parame
 are :class:`torch.nn.Conv2d` / :class:`torch.nn.ConvTranspose2d` subclasses), so checkpoints do not change.
 
 :func:`small_map_convs` switches the layers of a module to these classes; each call then picks the im2col road
-only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel.
+only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel; on other devices than
+the CPU (not measured there) the conv and instance-norm classes always take the usual kernel.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Im2colConv2d(nn.Conv2d):
         h, w = x.shape[-2:]
         ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        if x.ndim != 4 or ho <= 0 or wo <= 0 or not use_im2col(ho * wo, False):
+        if x.ndim != 4 or x.device.type != "cpu" or ho <= 0 or wo <= 0 or not use_im2col(ho * wo, False):
             return super().forward(x)
         n = x.shape[0]
         cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))  # n, c·kh·kw, L
@@ -77,7 +78,8 @@ class Im2colConvTranspose2d(nn.ConvTranspose2d):
     """:class:`torch.nn.ConvTranspose2d` (groups 1, zero padding) that runs tiny input maps as GEMM + col2im."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or x.ndim != 4 or not use_im2col(x.shape[-2] * x.shape[-1], True):
+        if (output_size is not None or x.ndim != 4 or x.device.type != "cpu"
+                or not use_im2col(x.shape[-2] * x.shape[-1], True)):
             return super().forward(x, output_size)
         kh, kw = self.kernel_size
         sh, sw = self.stride
@@ -122,7 +124,7 @@ class FastInstanceNorm2d(nn.InstanceNorm2d):
     composite mean/var formula took 4× the native kernel's time."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.track_running_stats or x.ndim != 4:
+        if self.track_running_stats or x.ndim != 4 or x.device.type != "cpu":  # measured on CPU only
             return super().forward(x)
         return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
 
