@@ -5,15 +5,17 @@ Each computes what the layer it replaces computes (up to float summation order; 
 Convolutions over tiny feature maps run as im2col + one matrix product, where oneDNN's kernels are slow on CPU.
 
 Why: profiling pix2pix's training step on one CPU thread (``bench/translate_throughput.py --profile``, AVX2)
-showed the U-Net's innermost layers and the PatchGAN's 1-channel head far below the machine's conv speed:
-oneDNN ran the backward of the 256→256 4×4 convs on 2×2 and 1×1 maps at 1-5 GMAC/s and the 256→1 head at about
-1 GMAC/s, against 20-30 GMAC/s for the larger layers of the same step. Written as ``unfold`` (im2col) and a matrix
+showed the U-Net's innermost layers far below the machine's conv speed: oneDNN ran the backward of the 256→256
+4×4 convs on 2×2 and 1×1 maps, and the transposed convs from 1×1-2×2 maps, at 1-5 GMAC/s against 20-30 GMAC/s for
+the larger layers of the same step (wall clock at load 5; by the CPU clock the larger layers run at 45-50 GMAC/s,
+the AVX2 FMA peak of one core). Written as ``unfold`` (im2col) and a matrix
 product, such a layer is one small GEMM forward and two backward (autograd differentiates ``unfold`` and ``fold``
 itself), which the BLAS runs near its peak. The layers keep their class's parameters and state-dict keys (they
 are :class:`torch.nn.Conv2d` / :class:`torch.nn.ConvTranspose2d` subclasses), so checkpoints do not change.
 
 :func:`small_map_convs` switches the layers of a module to these classes; each call then picks the im2col road
-only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel.
+only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel; on other devices than
+the CPU (not measured there) the conv and instance-norm classes always take the usual kernel.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ __all__ = ["FastInstanceNorm2d", "Im2colConv2d", "Im2colConvTranspose2d", "Split
 # most this many, take im2col (measured: see use_im2col)
 MAX_CONV_POSITIONS = 4
 MAX_CONVT_POSITIONS = 16
-MERGE_BATCH = False  # one GEMM over the batch measured no better than one per image
 
 
 def use_im2col(positions: int, transposed: bool) -> bool:
@@ -59,15 +60,12 @@ class Im2colConv2d(nn.Conv2d):
         h, w = x.shape[-2:]
         ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        if x.ndim != 4 or ho <= 0 or wo <= 0 or not use_im2col(ho * wo, False):
+        if x.ndim != 4 or x.device.type != "cpu" or ho <= 0 or wo <= 0 or not use_im2col(ho * wo, False):
             return super().forward(x)
         n = x.shape[0]
         cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))  # n, c·kh·kw, L
-        if MERGE_BATCH:  # one GEMM over all images: (out × c·kh·kw) @ (c·kh·kw × n·L)
-            y = (self.weight.reshape(self.out_channels, -1) @ cols.transpose(0, 1).reshape(cols.shape[1], -1))
-            y = y.view(self.out_channels, n, ho * wo).transpose(0, 1)
-        else:
-            y = self.weight.reshape(self.out_channels, -1) @ cols  # n, out, L
+        # one GEMM per image (one GEMM over the whole batch measured no faster)
+        y = self.weight.reshape(self.out_channels, -1) @ cols  # n, out, L
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1)
         return y.reshape(n, self.out_channels, ho, wo)
@@ -77,7 +75,8 @@ class Im2colConvTranspose2d(nn.ConvTranspose2d):
     """:class:`torch.nn.ConvTranspose2d` (groups 1, zero padding) that runs tiny input maps as GEMM + col2im."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or x.ndim != 4 or not use_im2col(x.shape[-2] * x.shape[-1], True):
+        if (output_size is not None or x.ndim != 4 or x.device.type != "cpu"
+                or not use_im2col(x.shape[-2] * x.shape[-1], True)):
             return super().forward(x, output_size)
         kh, kw = self.kernel_size
         sh, sw = self.stride
@@ -88,11 +87,7 @@ class Im2colConvTranspose2d(nn.ConvTranspose2d):
         ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
         wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
         # weight: in × out × kh × kw; every input position scatters a (out·kh·kw) patch, summed by fold (col2im)
-        if MERGE_BATCH:
-            cols = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w).transpose(0, 1).reshape(c, n * h * w)
-            cols = cols.view(-1, n, h * w).transpose(0, 1)
-        else:
-            cols = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w)  # n, out·kh·kw, L
+        cols = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w)  # n, out·kh·kw, L
         y = F.fold(cols, (ho, wo), (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
@@ -122,7 +117,7 @@ class FastInstanceNorm2d(nn.InstanceNorm2d):
     composite mean/var formula took 4× the native kernel's time."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.track_running_stats or x.ndim != 4:
+        if self.track_running_stats or x.ndim != 4 or x.device.type != "cpu":  # measured on CPU only
             return super().forward(x)
         return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
 
