@@ -198,6 +198,8 @@ def test_classify_export_opset_and_ae_grid_size_are_checked(tmp_path, rgb_folder
         line = _error_line(*_cli(capsys, "classify", "export", str(ck), "--out", str(tmp_path / "m.onnx"),
                                  "--opset", v))
         assert f"--opset {v}: this torch exports ONNX opsets" in line
+        line = _error_line(*_cli(capsys, "stylize", "export", str(ck), "--out", str(tmp_path / "s.onnx"), "--opset", v))
+        assert f"--opset {v}: this torch exports ONNX opsets" in line  # checked before the checkpoint is read
     ae = save_checkpoint(tmp_path / "ae.safetensors", create_autoencoder("mlp", image_size=16, code_size=4,
                                                                          hidden=(8,)),
                          {"task": "autoencode", "image_size": [16, 16], "mode": "L"})
