@@ -401,3 +401,17 @@ def test_see_and_identify_evaluate_numbers_found_by_the_walk(tmp_path, rgb_folde
     for opt, v, want in (("--gallery-per-class", "0", "must be >= 1"), ("--seed", "-5", "--seed must be >= 0")):
         line = _error_line(*_cli(capsys, "identify", "evaluate", str(ck), "--data", "toy-identities", opt, v))
         assert want in line
+
+
+def test_looking_up_a_name_that_is_not_utf8_says_not_enrolled(tmp_path, capsys, fake_embedder, gallery_spec):
+    """`identify remove $'x\\xff'` crashed the query ("unexpected UnicodeEncodeError: surrogates not allowed")."""
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 2)
+    code, out, err = invoke(["enroll", "ann", *photos, "-g", gallery_spec, "--model", "fake"], capsys)
+    assert code == 0, err
+    odd = "x\udcff"
+    for args in (["remove", odd], ["rename", odd, "bob"], ["merge", odd, "ann"],
+                 ["verify", photos[0], "--person", odd]):
+        assert "is not enrolled" in _error_line(*invoke([*args, "-g", gallery_spec], capsys)), args
