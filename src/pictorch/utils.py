@@ -327,6 +327,21 @@ def article(word: object) -> str:
     return f"{'an' if an else 'a'} {text}"
 
 
+def check_onnx_opset(opset: int) -> None:
+    """One line for an ``--opset`` torch's TorchScript-based ONNX exporter (``dynamo=False``) cannot write:
+    out of its range the exporter failed deep inside, after printing the whole graph ("unexpected ...")."""
+    from pictorch.errors import ConfigError
+
+    try:
+        from torch.onnx import _constants as c
+
+        lo, hi = int(c.ONNX_MIN_OPSET), int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", c.ONNX_MAX_OPSET))
+    except (ImportError, AttributeError):  # a torch without these private names: torch 2.x's range
+        lo, hi = 7, 20
+    if not lo <= int(opset) <= hi:
+        raise ConfigError(f"--opset {opset}: this torch exports ONNX opsets {lo} to {hi}")
+
+
 def fit_batch_size(requested: int, available: int, what: str = "training images", minimum: int = 1) -> int:
     """The batch size for ``available`` samples: ``requested``, lowered to what there is with a ``note:`` line
     (a small folder trains instead of being refused, as classify does). Fewer than ``minimum`` samples is left to

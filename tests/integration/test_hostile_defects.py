@@ -198,6 +198,8 @@ def test_classify_export_opset_and_ae_grid_size_are_checked(tmp_path, rgb_folder
         line = _error_line(*_cli(capsys, "classify", "export", str(ck), "--out", str(tmp_path / "m.onnx"),
                                  "--opset", v))
         assert f"--opset {v}: this torch exports ONNX opsets" in line
+        line = _error_line(*_cli(capsys, "stylize", "export", str(ck), "--out", str(tmp_path / "s.onnx"), "--opset", v))
+        assert f"--opset {v}: this torch exports ONNX opsets" in line  # checked before the checkpoint is read
     ae = save_checkpoint(tmp_path / "ae.safetensors", create_autoencoder("mlp", image_size=16, code_size=4,
                                                                          hidden=(8,)),
                          {"task": "autoencode", "image_size": [16, 16], "mode": "L"})
@@ -291,3 +293,125 @@ def test_identify_evaluate_n_pairs_is_bounded(tmp_path, capsys):
         assert "--n-pairs must be between 2 and 1,000,000" in line
     i, j, same = pairs_from_labels(np.array([0, 0, 1, 1, 2]), 10**11)  # all 10 pairs, at once
     assert len(i) == 10 and same.sum() == 2
+
+
+# -- the numeric walk, on real checkpoints ---------------------------------------------------------------------
+
+def _verbs_with_numbers(capability: str):
+    import typing
+
+    import typer
+
+    from pictorch import cli
+
+    cli._mount()
+    group = typer.main.get_command(cli.app).commands[capability]
+    for name, cmd in group.commands.items():
+        if getattr(cmd, "commands", None) or name in ("train", "compare", "scale", "transfer-demo"):
+            continue
+        opts = []
+        for p in cmd.params:
+            if getattr(p, "param_type_name", "") != "option" or p.is_flag:
+                continue
+            kinds = set(typing.get_args(p.type_descriptor.annotation)) - {type(None)} or {p.type_descriptor.annotation}
+            if kinds & {int, float} and not kinds - {int, float}:
+                opts.append((p.opts[0], float in kinds))
+        if opts:
+            yield name, cmd, opts
+
+
+@pytest.fixture(scope="module")
+def real_checkpoints(tmp_path_factory):
+    """Tiny classify, autoencode and GAN checkpoints: tests/unit/test_cli_numeric_options.py feeds verbs a
+    checkpoint that does not exist, so a verb's numbers checked after loading were never reached there."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+    from pictorch.tasks.autoencode.models import create_autoencoder
+
+    d = tmp_path_factory.mktemp("ckpts")
+    clf = save_checkpoint(d / "clf.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                          {"task": "classify", "classes": ["a", "b"], "image_size": [16, 16], "mode": "L"})
+    ae = save_checkpoint(d / "ae.safetensors", create_autoencoder("mlp", image_size=16, code_size=4, hidden=(8,)),
+                         {"task": "autoencode", "image_size": [16, 16], "mode": "L", "data": "synthetic"})
+    gan = save_checkpoint(d / "gan.safetensors", {"G": create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4),
+                                                  "D": create_model("gan.dcgan_d", image_size=28, ndf=4)},
+                          {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28],
+                           "data": "synthetic"})
+    imgs = d / "imgs"
+    for c in ("a", "b"):
+        (imgs / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8)).save(
+                imgs / c / f"{i}.png")
+    np.save(d / "codes.npy", np.zeros((2, 4), np.float32))
+    return {"classify": str(clf), "autoencode": str(ae), "gan": str(gan), "imgs": str(imgs),
+            "codes": str(d / "codes.npy"), "one": str(imgs / "a" / "0.png"), "other": str(imgs / "b" / "0.png")}
+
+
+@pytest.mark.parametrize("capability", ["classify", "autoencode", "gan"])
+def test_numbers_on_real_checkpoints_are_one_line_errors_or_work(capability, real_checkpoints, tmp_path, capsys,
+                                                                  monkeypatch):
+    from pictorch.tasks.generate import reports
+
+    # gan evaluate's default feature net trains for minutes: the classify checkpoint stands in
+    monkeypatch.setattr(reports, "default_feature_net", lambda *a, **k: real_checkpoints["classify"])
+    r = real_checkpoints
+    by_arg = {"ckpt": r[capability], "ckpts": r[capability], "inputs": r["imgs"], "queries": r["one"],
+              "data": r["imgs"], "codes": r["codes"], "image_a": r["one"], "image_b": r["other"]}
+    extra = {("autoencode", "search"): ["--index-from", r["imgs"]], ("gan", "evaluate"): ["--data", "synthetic"],
+             ("autoencode", "compress-report"): ["--data", "synthetic"]}
+    walked = 0
+    for name, cmd, opts in _verbs_with_numbers(capability):
+        pos = [by_arg[a.name] for a in cmd.params if getattr(a, "param_type_name", "") == "argument"]
+        for opt, is_float in opts:
+            for v in (["nan", "inf", "0", "-5", "1e12"] if is_float else ["0", "-5", "100000000000"]):
+                out = ["--out", str(tmp_path / f"{name}{opt}{v}.png" if name in ("sample", "interpolate", "arithmetic",
+                       "reconstruct", "search") else tmp_path / f"{name}{opt}{v}")]
+                if name in ("predict",) or not any("--out" in q.opts for q in cmd.params if hasattr(q, "opts")):
+                    out = []
+                code, so, err = _cli(capsys, "ae" if capability == "autoencode" else capability, name, *pos,
+                                     *extra.get((capability, name), []), *out, opt, v)
+                walked += 1
+                what = f"{capability} {name} {opt} {v}"
+                assert code != 1 and "unexpected" not in err and "Traceback" not in err, f"{what}: {err}"
+                if code:
+                    _error_line(code, so, err)
+                else:
+                    assert " nan" not in so.lower(), f"{what} answered NaN: {so}"
+    assert walked >= 9
+
+
+def test_see_and_identify_evaluate_numbers_found_by_the_walk(tmp_path, rgb_folder, capsys):
+    """Found by walking the verbs on real checkpoints: each was an "unexpected" crash."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    photo = str(next(rgb_folder.glob("*.png")))
+    for args, want in ((["see", "layers", "small_cnn:random", "--in-chans", "-5"], "--in-chans must be between"),
+                       (["see", "filters", "small_cnn:random", "--in-chans", "100000000000", "--out", str(tmp_path / "f")],
+                        "--in-chans must be between"),
+                       (["see", "dream", photo, "--octaves", "100000000000", "--out", str(tmp_path / "d")],
+                        "--octaves must be <= 32"),
+                       (["see", "dream", photo, "--octave-scale", "nan", "--out", str(tmp_path / "d")],
+                        "--octave-scale must be a finite number")):
+        assert want in _error_line(*_cli(capsys, *args)), args
+    m = create_model("identify.embedder", backbone="small_cnn", in_chans=1, embed_dim=8, num_classes=2)
+    ck = save_checkpoint(tmp_path / "m.safetensors", m, {"task": "identify", "embed_dim": 8, "mode": "L",
+                                                         "image_size": [28, 28]})
+    for opt, v, want in (("--gallery-per-class", "0", "must be >= 1"), ("--seed", "-5", "--seed must be >= 0")):
+        line = _error_line(*_cli(capsys, "identify", "evaluate", str(ck), "--data", "toy-identities", opt, v))
+        assert want in line
+
+
+def test_looking_up_a_name_that_is_not_utf8_says_not_enrolled(tmp_path, capsys, fake_embedder, gallery_spec):
+    """`identify remove $'x\\xff'` crashed the query ("unexpected UnicodeEncodeError: surrogates not allowed")."""
+    from identify_invoke import invoke
+    from test_identify_gallery_cli import _person
+
+    photos = _person(tmp_path / "photos", "ann", 1, 2)
+    code, out, err = invoke(["enroll", "ann", *photos, "-g", gallery_spec, "--model", "fake"], capsys)
+    assert code == 0, err
+    odd = "x\udcff"
+    for args in (["remove", odd], ["rename", odd, "bob"], ["merge", odd, "ann"],
+                 ["verify", photos[0], "--person", odd]):
+        assert "is not enrolled" in _error_line(*invoke([*args, "-g", gallery_spec], capsys)), args

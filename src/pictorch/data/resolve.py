@@ -90,6 +90,10 @@ def fashion_mnist(split: str = "train", data_dir: str | None = None, **_: Any) -
     return load_fashion_mnist(split=split, data_dir=data_dir)
 
 
+#: The most images ``synthetic`` draws (each is drawn on the CPU; 100,000 gray 32² are 100 MB).
+SYNTHETIC_MAX = 100_000
+
+
 @dataset("synthetic")
 def synthetic(split: str = "train", size: Any = None, mode: str | None = None, seed: int = 0, n: int = 512,
               **_: Any) -> Any:
@@ -98,6 +102,7 @@ def synthetic(split: str = "train", size: Any = None, mode: str | None = None, s
     from pictorch.data.synthetic import synthetic_shapes
 
     side = (size if isinstance(size, int) else size[0]) if size else 32
+    n = min(int(n), SYNTHETIC_MAX)  # a --limit of 1e11 means "all" here, not 1e11 drawings (200 GB)
     test = split != "train"
     return synthetic_shapes(max(64, n // 4) if test else n, size=side, channels=3 if mode == "RGB" else 1,
                             num_classes=4, seed=seed + (1000 if test else 0))

@@ -179,6 +179,8 @@ def compress_report(ckpts: Sequence[str | os.PathLike], data: str = "fashion-mni
 
     if not ckpts:
         raise ConfigError("give at least one autoencoder checkpoint")
+    if test_images < 1:  # -5 crashed in torch.arange ("upper bound and lower bound inconsistent")
+        raise ConfigError(f"--test-images must be >= 1, got {test_images}")
     models = [TrainedAutoencoder.load(c, device=device) for c in ckpts]
     shape = models[0].model.image_shape
     for m in models[1:]:

@@ -161,16 +161,6 @@ class _Exported(torch.nn.Module):
         return self.model((x - self.mean) / self.std)
 
 
-def _onnx_opsets() -> tuple[int, int]:
-    """The opsets torch's TorchScript-based ONNX exporter (``dynamo=False``) writes."""
-    try:
-        from torch.onnx import _constants as c
-
-        return int(c.ONNX_MIN_OPSET), int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", c.ONNX_MAX_OPSET))
-    except (ImportError, AttributeError):  # a torch without these private names: the range of torch 2.x
-        return 7, 20
-
-
 def export(ckpt: str | os.PathLike | TrainedClassifier, fmt: str = "onnx", out: str | os.PathLike | None = None,
            opset: int = 17) -> dict[str, Any]:
     """Export for deployment: ONNX (onnxruntime) or TorchScript.
@@ -186,9 +176,9 @@ def export(ckpt: str | os.PathLike | TrainedClassifier, fmt: str = "onnx", out: 
     if fmt not in ("onnx", "torchscript"):
         raise ConfigError(f"unknown --format {fmt!r}; use onnx or torchscript")
     if fmt == "onnx":
-        lo, hi = _onnx_opsets()
-        if not lo <= int(opset) <= hi:  # out of range, torch's exporter failed deep inside with a graph dump
-            raise ConfigError(f"--opset {opset}: this torch exports ONNX opsets {lo} to {hi}")
+        from pictorch.utils import check_onnx_opset
+
+        check_onnx_opset(opset)
     clf = _clf(ckpt, "cpu")
     c = len(clf.mean)
     h, w = clf.image_size

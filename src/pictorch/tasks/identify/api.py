@@ -258,6 +258,10 @@ def evaluate(checkpoint: str | os.PathLike, data: str | None = "fashion-mnist", 
     Returns:
         The report dict (also written to ``out_dir/report.json``).
     """
+    if gallery_per_class < 1:  # 0 crashed ("index is out of bounds for dimension with size 0")
+        raise ConfigError(f"--gallery-per-class must be >= 1, got {gallery_per_class}")
+    if seed < 0:  # numpy's generators take no negative seed ("expected non-negative integer")
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
     if pairs is None and not 2 <= int(n_pairs) <= MAX_PAIRS:
         raise ConfigError(f"--n-pairs must be between 2 and {MAX_PAIRS:,} (pairs drawn from the labels), got {n_pairs}")
     import numpy as np

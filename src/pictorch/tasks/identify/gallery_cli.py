@@ -50,6 +50,14 @@ def _bar(label: str) -> Any:
     return progress_bar(label)
 
 
+def _lookup(name: str) -> str:
+    """A typed name to look up: bytes that are not UTF-8 (lone surrogates from the shell) crashed the query
+    ("surrogates not allowed"); no enrolled name has them, so they are kept visible and are "not enrolled"."""
+    from pictorch.gallery.db import storable_text
+
+    return storable_text(name)
+
+
 def _shown(gallery: str) -> str:
     """The gallery as messages show it (a PostgreSQL URL without its password)."""
     from pictorch.gallery.backends import display_name
@@ -206,7 +214,7 @@ def verify(
     if person is not None:
         if photo_a is None or photo_b is not None or gallery is None:
             raise PictorchError("verify --person NAME takes one photo and --gallery (the gallery NAME is in)")
-        res = service.verify_person(photo_a, person, gallery, threshold=threshold, faces=faces,
+        res = service.verify_person(photo_a, _lookup(person), gallery, threshold=threshold, faces=faces,
                                     detector=None if detector == "hog" else detector)
         if _as_json(res, as_json):
             return
@@ -260,6 +268,7 @@ def remove(
     """Remove a person and all their photos from the gallery."""
     from pictorch.tasks.identify import service
 
+    name = _lookup(name)
     res = service.remove(gallery, name)
     typer.echo(f"removed {name} ({res.removed} embeddings); {res.people_left} "
                f"{'person' if res.people_left == 1 else 'people'} left")
@@ -274,6 +283,7 @@ def rename(
     """Rename a person (or merge two entries of one person)."""
     from pictorch.tasks.identify import service
 
+    old = _lookup(old)
     res = service.rename(gallery, old, new, merge=merge)
     typer.echo(f"{'merged' if res.merged else 'renamed'} {old} into {new} ({res.embeddings} embeddings)")
 
@@ -289,6 +299,7 @@ def merge(
     from pictorch.tasks.identify import service
 
     into = check_person_name(into)  # a name that cannot be one is said so, not "not enrolled"
+    source = _lookup(source)
     if source == into:
         raise PictorchError(f"merge needs two different names, got {source!r} twice")
     if into not in service.info(gallery).people:

@@ -44,9 +44,16 @@ def parse_indices(text: str, what: str) -> list[int]:
     return out
 
 
+#: Input channels a registered net may be built with (RGB + alpha is 4; a multispectral stack a few dozen).
+MAX_IN_CHANS = 64
+
+
 def _load(model: str, in_chans: int | None = None):
+    from pictorch.errors import ConfigError
     from pictorch.nn.features import load_frozen
 
+    if in_chans is not None and not 1 <= in_chans <= MAX_IN_CHANS:  # -5 / 1e11 crashed building the first conv
+        raise ConfigError(f"--in-chans must be between 1 and {MAX_IN_CHANS}, got {in_chans}")
     return load_frozen(model, in_chans=in_chans)
 
 

@@ -47,6 +47,15 @@ class DreamConfig:
     frame_steps: int = 5
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from pictorch.engine.config import check_numbers
+
+        # --octaves 1e11 overflowed in scale**k and --octave-scale nan crashed in round(): one line each
+        check_numbers(self, {"octaves": (1, 32), "octave_scale": (1.0, 10.0), "steps": (1, 100_000),
+                             "lr": (0.0, 100.0), "jitter": (0, 4096), "smooth": (0.0, 100.0), "frames": (0, 100_000),
+                             "zoom": (0.0, 10.0), "frame_steps": (1, 100_000), "seed": (0, None)},
+                      open_low=("octave_scale", "lr", "zoom"))
+
 
 def _ascent(net, layers: Sequence[str], img: torch.Tensor, steps: int, lr: float, jitter: int, sigma: float,
             gen: torch.Generator) -> torch.Tensor:

@@ -298,7 +298,9 @@ def export_onnx(ckpt: str | Path, out: str | Path | None = None, opset: int = 17
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
     from pictorch.tasks.see.api import fresh_path
+    from pictorch.utils import check_onnx_opset
 
+    check_onnx_opset(opset)
     model, path = load_stylizer(ckpt)
     dst = fresh_path(Path(out) if out else path.with_suffix(".onnx"))
     dst.parent.mkdir(parents=True, exist_ok=True)
