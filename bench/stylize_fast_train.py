@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--precision", default="32-true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/pictorch-fast-style")
+    ap.add_argument("--ckpt", default=None, help="Score this trained net (its run's settings given as above) "
+                                                 "instead of training one.")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -124,11 +126,15 @@ def main() -> None:
                        precision=args.precision, accelerator="cpu", progress=False,
                        log_every=max(1, args.steps // 4), picture_every=0, seed=args.seed)
     t0 = time.perf_counter()
-    res = train(fcfg, tcfg)
+    res = train(fcfg, tcfg) if args.ckpt is None else None
     t_train = time.perf_counter() - t0
-    print(f"trained in {t_train:.0f} s ({t_train / args.steps:.2f} s/step, {res['images_per_s']:.1f} img/s); "
-          "final train terms " + ", ".join(f"{k} {v:.4g}" for k, v in res["metrics"].items()
-                                           if k in ("content", "style", "loss")) + f"; {load()}", flush=True)
+    if res is None:
+        print(f"scoring {args.ckpt}", flush=True)
+        res = {"checkpoint": args.ckpt}
+    else:
+        print(f"trained in {t_train:.0f} s ({t_train / args.steps:.2f} s/step, {res['images_per_s']:.1f} img/s); "
+              "final train terms " + ", ".join(f"{k} {v:.4g}" for k, v in res["metrics"].items()
+                                               if k in ("content", "style", "loss")) + f"; {load()}", flush=True)
 
     # the training loss (Gatys optimises the same), and a fixed plain scorer shared by every configuration
     loss = build_perceptual(fcfg)
