@@ -48,13 +48,12 @@ class DreamConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from pictorch.engine.config import check_numbers
+        from pictorch.engine.config import check_fields
 
         # --octaves 1e11 overflowed in scale**k and --octave-scale nan crashed in round(): one line each
-        check_numbers(self, {"octaves": (1, 32), "octave_scale": (1.0, 10.0), "steps": (1, 100_000),
-                             "lr": (0.0, 100.0), "jitter": (0, 4096), "smooth": (0.0, 100.0), "frames": (0, 100_000),
-                             "zoom": (0.0, 10.0), "frame_steps": (1, 100_000), "seed": (0, None)},
-                      open_low=("octave_scale", "lr", "zoom"))
+        check_fields(self, {"octaves": (1, 32), "octave_scale": "(1, 10]", "steps": (1, 100_000), "lr": "(0, 100]",
+                            "jitter": (0, 4096), "smooth": (0.0, 100.0), "frames": (0, 100_000), "zoom": "(0, 10]",
+                            "frame_steps": (1, 100_000), "seed": (0, None)})
 
 
 def _ascent(net, layers: Sequence[str], img: torch.Tensor, steps: int, lr: float, jitter: int, sigma: float,
