@@ -415,3 +415,24 @@ def test_looking_up_a_name_that_is_not_utf8_says_not_enrolled(tmp_path, capsys, 
     for args in (["remove", odd], ["rename", odd, "bob"], ["merge", odd, "ann"],
                  ["verify", photos[0], "--person", odd]):
         assert "is not enrolled" in _error_line(*invoke([*args, "-g", gallery_spec], capsys)), args
+
+
+def test_config_yaml_values_of_the_wrong_type_are_one_line(tmp_path, capsys):
+    """`steps: [1, 2]`, `steps: abc` and `steps: 1e400` in --config crashed ("unexpected TypeError/ValueError");
+    PyYAML reads `lr: 1e-3` (no dot) as text, which is the number the user meant."""
+    base = ["ae", "train", "--data", "synthetic", "--limit", "8", "--image-size", "16", "--batch-size", "4",
+            "--widths", "4,8", "--code-size", "4", "--no-progress", "--precision", "32-true"]
+    for i, (text, want) in enumerate((("steps: [1, 2]\n", "steps must be a number (--steps)"),
+                                      ("steps: abc\n", "steps must be a number"),
+                                      ("steps: 1e400\n", "steps must be a whole number"),
+                                      ("steps: 1.5\n", "steps must be a whole number"),
+                                      ("widths: [4, 8]\n", "widths takes text"),
+                                      ("deterministic: maybe\n", "must be true or false"))):
+        cfg = tmp_path / f"c{i}.yaml"
+        cfg.write_text(text)
+        line = _error_line(*_cli(capsys, *base, "--config", str(cfg), "--out", str(tmp_path / f"r{i}")))
+        assert want in line and str(cfg) in line, line
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("train:\n  lr: 1e-3\n  steps: 1\ntask:\n  code_size: 4.0\n")
+    code, out, err = _cli(capsys, *base, "--config", str(cfg), "--out", str(tmp_path / "ok"))
+    assert code == 0, err
