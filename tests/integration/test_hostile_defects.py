@@ -436,3 +436,19 @@ def test_config_yaml_values_of_the_wrong_type_are_one_line(tmp_path, capsys):
     cfg.write_text("train:\n  lr: 1e-3\n  steps: 1\ntask:\n  code_size: 4.0\n")
     code, out, err = _cli(capsys, *base, "--config", str(cfg), "--out", str(tmp_path / "ok"))
     assert code == 0, err
+
+
+def test_gan_seeds_out_of_64_bits_are_one_line(tmp_path, capsys):
+    """`gan interpolate --seeds 1,99999999999999999999` crashed ("Overflow when unpacking long long")."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4),
+                                                        "D": create_model("gan.dcgan_d", image_size=28, ndf=4)},
+                         {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    line = _error_line(*_cli(capsys, "gan", "interpolate", str(ck), "--seeds", "1,99999999999999999999", "--out",
+                             str(tmp_path / "i.png")))
+    assert "--seeds: seeds are 64-bit integers" in line
+    line = _error_line(*_cli(capsys, "gan", "arithmetic", str(ck), "--a", "1", "--b", "2", "--c",
+                             str(2**64), "--out", str(tmp_path / "a.png")))
+    assert "--c: seeds are 64-bit integers" in line
