@@ -452,3 +452,42 @@ def test_gan_seeds_out_of_64_bits_are_one_line(tmp_path, capsys):
     line = _error_line(*_cli(capsys, "gan", "arithmetic", str(ck), "--a", "1", "--b", "2", "--c",
                              str(2**64), "--out", str(tmp_path / "a.png")))
     assert "--c: seeds are 64-bit integers" in line
+
+
+def test_checkpoints_in_a_folder_whose_name_is_not_utf8(tmp_path, capsys, rgb_folder):
+    """safetensors takes UTF-8 paths only: a run in a Latin-1-named folder could be neither written nor read
+    ("not a readable checkpoint (corrupt, truncated ...: Path ... is not valid UTF-8)")."""
+    import os
+
+    run = os.path.join(str(tmp_path), os.fsdecode(b"caf\xe9"))
+    code, out, err = _cli(capsys, "ae", "train", "--data", "synthetic", "--limit", "8", "--image-size", "16",
+                          "--batch-size", "4", "--steps", "1", "--widths", "4,8", "--code-size", "4", "--out", run,
+                          "--no-progress", "--precision", "32-true")
+    assert code == 0, err
+    code, out, err = _cli(capsys, "ae", "encode", run, str(rgb_folder), "--out", str(tmp_path / "c.npz"))
+    assert code == 0 and "encoded 8 images" in out, err
+    import pictorch
+
+    assert pictorch.load(run).pictorch_meta["task"] == "autoencode"
+
+
+def test_printing_a_file_name_that_is_not_utf8_under_a_strict_utf8_locale(tmp_path):
+    """Under en_US.UTF-8 (not C.UTF-8) Python's stdout is strict: `classify predict` crashed printing a Latin-1
+    file name after its work was done; the name's own bytes are printed back."""
+    import os
+    import subprocess
+    import sys
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "c.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                         {"task": "classify", "classes": ["a", "b"], "image_size": [16, 16], "mode": "L"})
+    photo = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(photo)
+    src = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": src, "PICTORCH_QUIET": "1"}
+    res = subprocess.run([sys.executable, "-m", "pictorch", "classify", "predict", str(ck), str(photo)],
+                         capture_output=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    assert b"caf\xe9.png: " in res.stdout
