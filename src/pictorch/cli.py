@@ -184,6 +184,7 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
+    _printable_paths()
     _mount(_wanted(args))
     debug = "--debug" in args or os.environ.get("PICTORCH_DEBUG") == "1"
     try:
@@ -197,6 +198,27 @@ def main(argv: list[str] | None = None) -> None:
         from pictorch.utils import release_reserved
 
         release_reserved()  # output names a failed verb claimed and never filled
+
+
+def _printable_paths() -> None:
+    """Let stdout carry file names that are not UTF-8. Under a UTF-8 locale other than C.UTF-8 Python's stdout
+    is strict, and printing such a name (it arrives as lone surrogates) crashed a verb after its work was done
+    ("unexpected UnicodeEncodeError"); a real file descriptor gets the name's own bytes back (as ``ls``
+    prints them), anything else (a capture, a StringIO) ``\\udce9`` escapes."""
+    import io
+
+    stream = sys.stdout
+    if getattr(stream, "errors", None) != "strict" or not hasattr(stream, "reconfigure"):
+        return
+    try:
+        stream.fileno()
+        errors = "surrogateescape"
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        errors = "backslashreplace"
+    try:
+        stream.reconfigure(errors=errors)
+    except (ValueError, OSError):  # a closed or detached stream: leave it
+        pass
 
 
 def _handle(e: BaseException, debug: bool) -> None:

@@ -415,3 +415,79 @@ def test_looking_up_a_name_that_is_not_utf8_says_not_enrolled(tmp_path, capsys, 
     for args in (["remove", odd], ["rename", odd, "bob"], ["merge", odd, "ann"],
                  ["verify", photos[0], "--person", odd]):
         assert "is not enrolled" in _error_line(*invoke([*args, "-g", gallery_spec], capsys)), args
+
+
+def test_config_yaml_values_of_the_wrong_type_are_one_line(tmp_path, capsys):
+    """`steps: [1, 2]`, `steps: abc` and `steps: 1e400` in --config crashed ("unexpected TypeError/ValueError");
+    PyYAML reads `lr: 1e-3` (no dot) as text, which is the number the user meant."""
+    base = ["ae", "train", "--data", "synthetic", "--limit", "8", "--image-size", "16", "--batch-size", "4",
+            "--widths", "4,8", "--code-size", "4", "--no-progress", "--precision", "32-true"]
+    for i, (text, want) in enumerate((("steps: [1, 2]\n", "steps must be a number (--steps)"),
+                                      ("steps: abc\n", "steps must be a number"),
+                                      ("steps: 1e400\n", "steps must be a whole number"),
+                                      ("steps: 1.5\n", "steps must be a whole number"),
+                                      ("widths: [4, 8]\n", "widths takes text"),
+                                      ("deterministic: maybe\n", "must be true or false"))):
+        cfg = tmp_path / f"c{i}.yaml"
+        cfg.write_text(text)
+        line = _error_line(*_cli(capsys, *base, "--config", str(cfg), "--out", str(tmp_path / f"r{i}")))
+        assert want in line and str(cfg) in line, line
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("train:\n  lr: 1e-3\n  steps: 1\ntask:\n  code_size: 4.0\n")
+    code, out, err = _cli(capsys, *base, "--config", str(cfg), "--out", str(tmp_path / "ok"))
+    assert code == 0, err
+
+
+def test_gan_seeds_out_of_64_bits_are_one_line(tmp_path, capsys):
+    """`gan interpolate --seeds 1,99999999999999999999` crashed ("Overflow when unpacking long long")."""
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "gan.safetensors", {"G": create_model("gan.dcgan_g", z_dim=8, image_size=28, ngf=4),
+                                                        "D": create_model("gan.dcgan_d", image_size=28, ndf=4)},
+                         {"task": "generate", "image_size": 28, "z_dim": 8, "sample_shape": [1, 28, 28]})
+    line = _error_line(*_cli(capsys, "gan", "interpolate", str(ck), "--seeds", "1,99999999999999999999", "--out",
+                             str(tmp_path / "i.png")))
+    assert "--seeds: seeds are 64-bit integers" in line
+    line = _error_line(*_cli(capsys, "gan", "arithmetic", str(ck), "--a", "1", "--b", "2", "--c",
+                             str(2**64), "--out", str(tmp_path / "a.png")))
+    assert "--c: seeds are 64-bit integers" in line
+
+
+def test_checkpoints_in_a_folder_whose_name_is_not_utf8(tmp_path, capsys, rgb_folder):
+    """safetensors takes UTF-8 paths only: a run in a Latin-1-named folder could be neither written nor read
+    ("not a readable checkpoint (corrupt, truncated ...: Path ... is not valid UTF-8)")."""
+    import os
+
+    run = os.path.join(str(tmp_path), os.fsdecode(b"caf\xe9"))
+    code, out, err = _cli(capsys, "ae", "train", "--data", "synthetic", "--limit", "8", "--image-size", "16",
+                          "--batch-size", "4", "--steps", "1", "--widths", "4,8", "--code-size", "4", "--out", run,
+                          "--no-progress", "--precision", "32-true")
+    assert code == 0, err
+    code, out, err = _cli(capsys, "ae", "encode", run, str(rgb_folder), "--out", str(tmp_path / "c.npz"))
+    assert code == 0 and "encoded 8 images" in out, err
+    import pictorch
+
+    assert pictorch.load(run).pictorch_meta["task"] == "autoencode"
+
+
+def test_printing_a_file_name_that_is_not_utf8_under_a_strict_utf8_locale(tmp_path):
+    """Under en_US.UTF-8 (not C.UTF-8) Python's stdout is strict: `classify predict` crashed printing a Latin-1
+    file name after its work was done; the name's own bytes are printed back."""
+    import os
+    import subprocess
+    import sys
+
+    from pictorch.engine.checkpoint import save_checkpoint
+    from pictorch.registry import create_model
+
+    ck = save_checkpoint(tmp_path / "c.safetensors", create_model("small_cnn", in_chans=1, num_classes=2, width=4),
+                         {"task": "classify", "classes": ["a", "b"], "image_size": [16, 16], "mode": "L"})
+    photo = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(photo)
+    src = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": src, "PICTORCH_QUIET": "1"}
+    res = subprocess.run([sys.executable, "-m", "pictorch", "classify", "predict", str(ck), str(photo)],
+                         capture_output=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    assert b"caf\xe9.png: " in res.stdout

@@ -124,8 +124,44 @@ def save_checkpoint(
         state = dict(train_state)
         state["step"] = full_meta.get("step")
         atomic_save(path.with_suffix(".state.pt"), lambda tmp: torch.save(state, tmp))
-    atomic_save(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+    atomic_save(path, lambda tmp: _write_safetensors(tensors, tmp, header, save_file))
     return path
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _write_safetensors(tensors: dict[str, torch.Tensor], tmp: str, header: dict[str, str], save_file: Any) -> None:
+    """safetensors' own writer takes UTF-8 paths only ("Path ... is not valid UTF-8" for a Latin-1 folder
+    name); there the bytes it would write are written by Python, which takes any path."""
+    if _utf8(tmp):
+        save_file(tensors, tmp, metadata=header)
+        return
+    from safetensors.torch import save
+
+    with open(tmp, "wb") as f:
+        f.write(save(tensors, metadata=header))
+
+
+def _read_safetensors(p: Path, map_location: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(header metadata, tensors) of a safetensors file, at any path (see :func:`_write_safetensors`)."""
+    from safetensors import safe_open
+
+    if _utf8(str(p)):
+        with safe_open(str(p), framework="pt", device=map_location) as f:
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    from safetensors.torch import load
+
+    data = p.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    head = json.loads(data[8:8 + n]) if 0 < n <= len(data) - 8 else {}
+    tensors = {k: v.to(map_location) for k, v in load(data).items()}
+    return dict(head.get("__metadata__") or {}), tensors
 
 
 @dataclass
@@ -182,13 +218,9 @@ def load_checkpoint(path: str | Path, task: str | None = None, map_location: str
     Raises:
         CheckpointError: missing, corrupt, not a pictorch checkpoint, or (with ``task``) of another task.
     """
-    from safetensors import safe_open
-
     p = resolve_checkpoint_path(path)
     try:
-        with safe_open(str(p), framework="pt", device=map_location) as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        header, tensors = _read_safetensors(p, map_location)
     except Exception as e:
         raise CheckpointError(f"{p}: not a readable checkpoint (corrupt, truncated or another format: "
                               f"{str(e).splitlines()[0][:120]})") from e

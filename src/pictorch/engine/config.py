@@ -201,6 +201,43 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _yaml_value(value: Any, f: dataclasses.Field, path: Any) -> Any:
+    """A YAML value as its field's declared type (``int``, ``float``, ``str``, ``bool``, ``X | None``).
+
+    YAML hands over what it parsed: ``steps: [1, 2]`` gave a list and ``steps: abc`` a string, and both crashed
+    later ("unexpected TypeError/ValueError"); PyYAML also reads ``lr: 1e-3`` (no dot) as the string "1e-3".
+    """
+    ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    kinds = {a.strip() for a in ann.split("|")}
+    opt = "--" + f.name.replace("_", "-")
+    if value is None:
+        if "None" in kinds:
+            return None
+        raise ConfigError(f"{path}: {f.name} needs a value ({opt}), got an empty one")
+    if kinds - {"None"} == {"bool"}:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: {f.name} must be true or false, got {value!r}")
+    number = kinds & {"int", "float"}
+    if number and not kinds - {"int", "float", "None"}:
+        if isinstance(value, bool) or isinstance(value, list | dict):
+            raise ConfigError(f"{path}: {f.name} must be a number ({opt}), got {value!r}")
+        try:
+            x = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ConfigError(f"{path}: {f.name} must be a number ({opt}), got {value!r}") from None
+        if "float" in number:
+            return float(x)
+        if not (isinstance(x, int) or (math.isfinite(x) and float(x).is_integer())):
+            raise ConfigError(f"{path}: {f.name} must be a whole number ({opt}), got {value!r}")
+        return int(x)
+    if kinds - {"None"} == {"str"}:
+        if isinstance(value, list | dict):
+            raise ConfigError(f"{path}: {f.name} takes text as {opt} does, got {value!r}")
+        return value if isinstance(value, str) else str(value)
+    return value
+
+
 def resolve_config(cls: type[T], yaml_path: str | os.PathLike | None = None, given: set[str] | None = None,
                    siblings: set[str] = frozenset(), **cli_values: Any) -> T:  # type: ignore[assignment]
     """Build a config dataclass from CLI values and an optional YAML file.
@@ -225,7 +262,7 @@ def resolve_config(cls: type[T], yaml_path: str | os.PathLike | None = None, giv
                 close = difflib.get_close_matches(key, known, n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise ConfigError(f"{yaml_path}: unknown option {k!r}{hint}; known: {', '.join(known)}")
-            values[key] = v
+            values[key] = _yaml_value(v, names[key], yaml_path)
     for k, v in cli_values.items():
         if k not in names or v is None:
             continue

@@ -33,6 +33,9 @@ def _int_list(text: str, option: str) -> list[int]:
         raise ConfigError(f"{option} takes comma-separated integers (seeds), e.g. {option} 1,2,3; got {text!r}") from None
     if not values:
         raise ConfigError(f"{option} needs at least one seed, e.g. {option} 1,2")
+    big = [v for v in values if not -(2**63) <= v < 2**63]  # torch's generators take 64-bit seeds
+    if big:
+        raise ConfigError(f"{option}: seeds are 64-bit integers; {big[0]} is out of range")
     return values
 
 
