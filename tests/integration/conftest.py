@@ -13,16 +13,11 @@ import pytest
 @pytest.fixture
 def run(capsys):
     """Run `pictorch ...` in-process through the console entry point; returns (exit code, stdout + stderr)."""
-    from pictorch.cli import main
+    from cli_run import cli
 
     def _run(*args: str) -> tuple[int, str]:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        cap = capsys.readouterr()
-        return code, cap.out + cap.err
+        code, out, err = cli(capsys, *args)
+        return code, out + err
 
     return _run
 

@@ -9,9 +9,9 @@ import struct
 
 import pytest
 import torch
+from cli_run import cli as _cli
 
 import pictorch
-from pictorch.cli import main
 from pictorch.data.synthetic import toy_identities
 
 FAST = ["--precision", "32-true", "--accelerator", "cpu", "--no-progress", "--backbone-args", "width=8",
@@ -19,16 +19,6 @@ FAST = ["--precision", "32-true", "--accelerator", "cpu", "--no-progress", "--ba
 
 
 TORCH_THREADS = 1  # one intra-op thread (see tests/conftest.py)
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from pictorch.cli import main
+from cli_run import cli as _cli
 
 ORL = Path("/work/shared/data/att_faces")
 TORCH_THREADS = 1
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.skipif(not ORL.is_dir(), reason="AT&T/ORL faces not present")

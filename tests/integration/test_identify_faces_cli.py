@@ -8,24 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_run import cli as _cli
 from PIL import Image
-
-from pictorch.cli import main
 
 pytest.importorskip("dlib")
 ORL = Path(__file__).resolve().parents[3] / "shared" / "data" / "att_faces"
 if not ORL.is_dir():
     ORL = Path("/work/shared/data/att_faces")
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_run import cli as _cli
 from PIL import Image
 
-from pictorch.cli import main
-
 TORCH_THREADS = 1
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

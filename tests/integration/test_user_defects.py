@@ -12,28 +12,11 @@ import stat
 
 import numpy as np
 import pytest
+from cli_run import cli as _cli
+from cli_run import error_line as _error_line
 from PIL import Image
 
-from pictorch.cli import main
-
 TORCH_THREADS = 1
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
-def _error_line(code: int, out: str, err: str) -> str:
-    assert code != 0, out + err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "unexpected" not in lines[0], err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
