@@ -103,7 +103,8 @@ def test_identity_steps_teach_the_copy_first(tmp_path):
 
     style = tmp_path / "s.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8) + 100).save(style)
-    cfg = FastStyleConfig(style=str(style), content=str(tmp_path), crop=32, width=4, blocks=1, identity_steps=6)
+    cfg = FastStyleConfig(style=str(style), content=str(tmp_path), crop=32, width=4, blocks=1, identity_steps=6,
+                          skip=False)
     task = FastStyleTask(cfg, lr=3e-3, seed=0, loss=Boom())
     mods = task.build()
     opts = task.configure_optimizers(mods)

@@ -114,6 +114,9 @@ def train(
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
     identity_steps: Annotated[int, typer.Option("--identity-steps", help="First steps that only teach the net to "
                                                 "copy the photo (cheap: no VGG).")] = 0,
+    skip: Annotated[bool, typer.Option("--skip/--no-skip", help="Add the photo to the net's output, identity at "
+                                       "the start (keeps the content in short runs; --no-skip: the reference "
+                                       "net).")] = True,
     # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
     # mantissa turns small style differences into rounding noise
     *, config: str | None, threads: str, no_progress: bool,
