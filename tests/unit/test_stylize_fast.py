@@ -61,20 +61,6 @@ def test_train_apply_round_trip(tmp_path):
     assert Image.open(out).size == (60, 48)
 
 
-def test_cli_defaults_are_the_config_defaults():
-    """`stylize train`'s option defaults repeat FastStyleConfig's (the CLI module must not import torch)."""
-    import dataclasses
-    import inspect
-
-    from pictorch.tasks.stylize import cli
-    from pictorch.tasks.stylize.fast import FastStyleConfig
-
-    params = inspect.signature(cli.train.__wrapped__ if hasattr(cli.train, "__wrapped__") else cli.train).parameters
-    for f in dataclasses.fields(FastStyleConfig):
-        if f.name in params and f.name not in ("style", "content"):
-            assert params[f.name].default == f.default, f.name
-
-
 def test_presets_name_their_style_and_recipe():
     from pictorch.errors import ConfigError, DataError
     from pictorch.tasks.stylize.presets import StylePreset, get_preset, preset_names

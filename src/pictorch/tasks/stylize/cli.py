@@ -96,8 +96,8 @@ def gatys(
                out_dir="runs/stylize", precision="32-true", log_every=20, picture_every=200)
 def train(
     ctx: typer.Context,
-    style: Annotated[str | None, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
-                                                     "starry_night.jpg); a --preset gives its own.")] = None,
+    style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
+                                              "starry_night.jpg); a --preset gives its own.")] = "",
     preset: Annotated[str | None, typer.Option("--preset", help="starry_night or scream: the style image and "
                                                "the measured CPU recipe (options you type beat it).")] = None,
     content: Annotated[str, typer.Option("--content", help="Folder of content photos (recursive).")] = "",
