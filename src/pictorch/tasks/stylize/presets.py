@@ -53,7 +53,7 @@ STYLE_PRESETS.register("starry_night")(StylePreset(
     settings=dict(CPU_RECIPE), measured="200 steps: edge r 0.99, class kept 3/3, style distance -13 % (Gatys -96 %)"))
 STYLE_PRESETS.register("scream")(StylePreset(
     style="/usr/share/darknet/data/scream.jpg", package="darknet", settings=dict(CPU_RECIPE),
-    measured="not measured yet (the starry_night recipe)"))
+    measured="200 steps: edge r 0.98, class kept 3/3, style distance -1 % (the photo, unstyled)"))
 
 
 def get_preset(name: str) -> StylePreset:
