@@ -17,7 +17,7 @@ approximates):
 A picture ``fast_vs_gatys.png`` (rows: photo | fast net | Gatys | style) goes to ``--out`` (numbered, never
 over an earlier one).
 
-    PYTHONPATH=src nice python bench/stylize_fast_train.py --steps 400 --crop 128 --out /tmp/fast
+    PYTHONPATH=src nice python bench/stylize_fast_train.py --steps 200 --crop 128 --out /tmp/fast   # ~5 min quiet, 25 at load 10
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def edge_correlation(a: torch.Tensor, b: torch.Tensor, blur: float = 2.0) -> flo
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--style", default=STARRY)
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -96,8 +96,8 @@ def gatys(
                out_dir="runs/stylize", precision="32-true", log_every=20, picture_every=200)
 def train(
     ctx: typer.Context,
-    style: Annotated[str | None, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
-                                                     "starry_night.jpg); a --preset gives its own.")] = None,
+    style: Annotated[str, typer.Argument(help="Style image (e.g. /usr/share/doc/opencv-doc/examples/data/"
+                                              "starry_night.jpg); a --preset gives its own.")] = "",
     preset: Annotated[str | None, typer.Option("--preset", help="starry_night or scream: the style image and "
                                                "the measured CPU recipe (options you type beat it).")] = None,
     content: Annotated[str, typer.Option("--content", help="Folder of content photos (recursive).")] = "",
@@ -114,6 +114,9 @@ def train(
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks (5: the reference net).")] = 5,
     identity_steps: Annotated[int, typer.Option("--identity-steps", help="First steps that only teach the net to "
                                                 "copy the photo (cheap: no VGG).")] = 0,
+    skip: Annotated[bool, typer.Option("--skip/--no-skip", help="Add the photo to the net's output, identity at "
+                                       "the start (keeps the content in short runs; --no-skip: the reference "
+                                       "net).")] = True,
     # float32 by default: the Caffe VGG works on 0-255 values, its Gram entries reach ~1e6, and bf16's 8-bit
     # mantissa turns small style differences into rounding noise
     *, config: str | None, threads: str, no_progress: bool,
