@@ -93,6 +93,20 @@ def test_stylize_train_apply_export(pics, tmp_path, capsys):
     assert Image.open(a).size == Image.open(b).size == (60, 44)
     diff = np.abs(np.asarray(Image.open(a), dtype=int) - np.asarray(Image.open(b), dtype=int))
     assert diff.max() <= 1  # both runtimes give the same picture (up to rounding)
+    # pictorch.load(ckpt)(array) answers in the array's layout and kind, and agrees with `stylize apply`
+    import pictorch
+
+    net = pictorch.load(str(run))
+    photo = np.asarray(Image.open(pics / "c.png").convert("RGB"))  # H×W×3 uint8
+    got = net(photo)
+    assert got.shape == photo.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - np.asarray(Image.open(a).convert("RGB"), dtype=int)).max() <= 1
+    batch = net(np.stack([photo, photo]).astype(np.float32) / 255.0)  # N×H×W×3 float in [0, 1]
+    assert batch.shape == (2, *photo.shape) and batch.dtype == np.float32 and 0 <= batch.min() <= batch.max() <= 1
+    assert np.abs(batch[1] * 255 - got).max() <= 1
+    assert net(Image.open(pics / "c.png")).size == (60, 44)
+    with pytest.raises(Exception, match="stylizer takes"):
+        net("c.png")
     onnx_path = tmp_path / "fast.onnx"
     main(["stylize", "export", str(run), "-o", str(onnx_path)])
     ort = pytest.importorskip("onnxruntime")

@@ -160,3 +160,31 @@ def normalize(images: Any, mean: Any, std: Any) -> Any:
     from pictorch.data.loader import to_float
 
     return to_float(images, list(mean), list(std))
+
+
+def map_images(fn: Any, images: Any, mode: str, what: str) -> Any:
+    """Apply an image→image network to arrays as a user holds them, and give the answer back the same way.
+
+    ``images``: a numpy array (uint8, or float in [0, 1]) or a uint8 tensor in any layout :func:`to_input` reads
+    (N×C×H×W, N×H×W×C, C×H×W, H×W×C, N×H×W, H×W); ``fn`` maps uint8 N×C×H×W in ``mode`` to uint8 N×C'×H'×W'.
+    The result has the input's layout (channels where the input had them; a gray N×H×W input of a colour network
+    gives N×H×W×3) and kind (numpy or tensor; float in [0, 1] for float input). Used by the translators and the
+    stylizer, so ``pictorch.load(ckpt)(array)`` behaves the same for both.
+    """
+    import numpy as np
+
+    is_np = isinstance(images, np.ndarray)
+    if is_np and images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
+        raise ConfigError(f"{what} takes uint8 or float [0, 1] arrays, got dtype {images.dtype}")
+    layout, _ = _layout(tuple(images.shape))
+    y = fn(to_input(images, None, mode, "none")).cpu()  # warns when the layout is ambiguous
+    if layout in ("NHWC", "HWC") or (layout in ("NHW", "HW") and y.shape[1] != 1):
+        y = y.permute(0, 2, 3, 1)
+    elif layout in ("NHW", "HW"):
+        y = y[:, 0]
+    if layout in ("CHW", "HWC", "HW"):
+        y = y[0]
+    if not is_np:
+        return y.contiguous()
+    out = y.numpy()
+    return out if images.dtype == np.uint8 else (out.astype(np.float32) / 255.0).astype(images.dtype)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pictorch.errors import ConfigError
 from pictorch.registry import MODELS
 
 
@@ -80,6 +81,10 @@ class TransformerNet(nn.Module):
             nn.init.zeros_(self.up[-1].conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Float N×3×H×W in [0, 1] → the same; also (as ``pictorch.load(ckpt)(x)``) a numpy array or uint8 tensor
+        in any layout :func:`pictorch.data.convert.map_images` reads, or a PIL image, answered the same way."""
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
+            return self._forward_any(x)
         h, w = x.shape[-2:]
         # two stride-2 convs: pad to a multiple of 4, and to at least 8 px so the 9×9 reflection pads fit
         ph, pw = max(8, h + (-h) % 4) - h, max(8, w + (-w) % 4) - w
@@ -89,6 +94,27 @@ class TransformerNet(nn.Module):
         if self.skip:
             y = y + x
         return y[..., :h, :w]
+
+
+    @torch.no_grad()
+    def _forward_any(self, x):  # noqa: ANN001, ANN202 - array, uint8 tensor or PIL image in, the same kind out
+        from pictorch.data.convert import map_images
+
+        dev = next(self.parameters()).device
+
+        def run(u8: torch.Tensor) -> torch.Tensor:
+            y = self(u8.to(dev).float() / 255.0).clamp(0, 1)
+            return (y * 255.0).round().to(torch.uint8)
+
+        import numpy as np
+        from PIL import Image
+
+        if isinstance(x, Image.Image):
+            return Image.fromarray(map_images(run, np.asarray(x.convert("RGB")), "RGB", "a stylizer"))
+        if not isinstance(x, torch.Tensor | np.ndarray):
+            raise ConfigError(f"a stylizer takes a float tensor in [0, 1], a numpy array, a uint8 tensor or a PIL "
+                              f"image, got {type(x).__name__}")
+        return map_images(run, x, "RGB", "a stylizer")
 
 
 @MODELS.register("stylize.transformer_net")

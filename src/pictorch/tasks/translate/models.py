@@ -73,26 +73,9 @@ class AnySizeTranslator(nn.Module):
 
     @torch.no_grad()
     def _forward_array(self, x):  # noqa: ANN001, ANN202 - numpy array or uint8 tensor, any convert layout
-        import numpy as np
+        from pictorch.data.convert import map_images
 
-        from pictorch.data.convert import _layout, to_input
-
-        is_np = isinstance(x, np.ndarray)
-        if is_np and x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
-            raise ConfigError(f"a translator takes uint8 or float [0, 1] arrays, got dtype {x.dtype}")
-        layout, _ = _layout(tuple(x.shape))
-        u8 = to_input(x, None, "L" if self.in_chans == 1 else "RGB", "none")  # warns when the layout is ambiguous
-        y = self(u8).cpu()  # uint8 N×C×H×W
-        if layout in ("NHWC", "HWC") or (layout in ("NHW", "HW") and y.shape[1] != 1):
-            y = y.permute(0, 2, 3, 1)
-        elif layout in ("NHW", "HW"):
-            y = y[:, 0]
-        if layout in ("CHW", "HWC", "HW"):
-            y = y[0]
-        if not is_np:
-            return y.contiguous()
-        out = y.numpy()
-        return out if x.dtype == np.uint8 else (out.astype(np.float32) / 255.0).astype(x.dtype)
+        return map_images(self, x, "L" if self.in_chans == 1 else "RGB", "a translator")
 
     @torch.no_grad()
     def _forward_pil(self, im):  # noqa: ANN001, ANN202
