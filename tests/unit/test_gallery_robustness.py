@@ -13,21 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import cli as _cli
 
-from pictorch.cli import main
 from pictorch.gallery import Gallery
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

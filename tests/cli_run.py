@@ -1,4 +1,4 @@
-"""One way for the integration tests to run `pictorch ...` in-process: :func:`cli` gives (exit code, stdout,
+"""One way for the tests to run `pictorch ...` in-process: :func:`cli` gives (exit code, stdout,
 stderr) through the console entry point, as a user's shell sees them, and :func:`error_line` asserts the one-line
 `error:` answer a user mistake must get (never "unexpected", never a traceback)."""
 
