@@ -23,6 +23,13 @@ def load() -> str:
         return "load ?"
 
 
+def cpu_model() -> str:
+    """The CPU's name (``model name`` of /proc/cpuinfo, via :func:`pictorch.utils.cpu_kind`)."""
+    from pictorch.utils import cpu_kind
+
+    return cpu_kind()["model"]
+
+
 def cpu_line() -> str:
     """``AMD EPYC, ISA AVX2 (capped by env: emulated AVX2 on an AVX-512 CPU), bf16 emulated``."""
     from pictorch.utils import cpu_kind

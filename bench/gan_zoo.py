@@ -15,22 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
+from _common import cpu_model  # bench/ is on sys.path when a bench runs
+
 MODELS = ("dcgan", "lapgan", "cdcgan", "stackgan")
 DATA = {"fashion-mnist": {"image_size": 28, "levels": 3}, "photo-crops": {"image_size": 64, "levels": 4}}
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -53,7 +44,7 @@ def main() -> None:
     from pictorch.tasks.generate import api
     from pictorch.tasks.generate.tricks import GANConfig
 
-    print(f"CPU: {_cpu()}; torch threads {args.threads}; load average at start {os.getloadavg()}", flush=True)
+    print(f"CPU: {cpu_model()}; torch threads {args.threads}; load average at start {os.getloadavg()}", flush=True)
     out = Path(args.out)
     rows = []
     for data in args.data.split(","):
@@ -87,7 +78,7 @@ def main() -> None:
         cons = "-" if r["consistency"] is None else f"{r['consistency']:.2f}"
         print(f"{r['data']:<14}{r['model']:<10}{r['steps']:>7}{r['fid']:>9.2f}{r['fid_floor']:>8.2f}"
               f"{r['kid']:>10.4f}{r['precision']:>6.2f}{r['recall']:>6.2f}{cons:>6}{r['load']:>6}")
-    print(f"\nCPU: {_cpu()}; torch threads {args.threads} (of {torch.get_num_threads()} default); load average at "
+    print(f"\nCPU: {cpu_model()}; torch threads {args.threads} (of {torch.get_num_threads()} default); load average at "
           f"end {os.getloadavg()}; {args.budget:.0f} s of training per model")
     (out / "zoo.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "zoo.json").write_text(json.dumps(rows, indent=2))

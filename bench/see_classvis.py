@@ -11,18 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
+from _common import cpu_model  # bench/ is on sys.path when a bench runs
 
 
 def main() -> None:

@@ -11,19 +11,12 @@ summed over the test scenes (smp's "macro").
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-
-
-def load() -> str:
-    try:
-        return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load ?"
+from _common import load  # bench/ is on sys.path when a bench runs
 
 
 def main() -> None:

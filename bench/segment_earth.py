@@ -12,19 +12,12 @@ Scores: land IoU and Dice (micro over the held-out quadrant), pixel accuracy.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-
-def load() -> str:
-    try:
-        return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load ?"
+from _common import load  # bench/ is on sys.path when a bench runs
 
 
 def colour_baseline(train, test) -> dict:

@@ -19,35 +19,17 @@ steps after the same warm-up, alternating, so load swings hit both.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import cpu_model, load  # bench/ is on sys.path when a bench runs
 
 ARCHS = {
     "unet": ("segment.unet", {"width": 16, "depth": 4}),
     "segnet": ("segment.segnet", {"width_mult": 0.25, "depth": 4}),
 }
-
-
-def load() -> str:
-    try:
-        return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load ?"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def eager_img_per_s(arch: str, kw: dict, data, mean, std, crop: int, batch: int, steps: int, warmup: int) -> float:
@@ -125,7 +107,7 @@ def main() -> None:
     from pictorch.tasks.segment.steps import SegmentConfig
     from pictorch.utils import auto_precision
 
-    print(f"CPU {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+    print(f"CPU {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"precision auto = {auto_precision('cpu')}; {load()}")
     full = load_nuclei()
     folds = [] if args.folds == "none" else [int(f) for f in args.folds.split(",")]

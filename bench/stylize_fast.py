@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -22,14 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
+from _common import cpu_model  # bench/ is on sys.path when a bench runs
 
 
 def timed(fn: Callable[[], np.ndarray], reps: int) -> tuple[float, np.ndarray]:

@@ -14,23 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import cpu_model  # bench/ is on sys.path when a bench runs
 
 STARRY = "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def prepare(size: int, tmp: Path) -> tuple[Path, Path]:

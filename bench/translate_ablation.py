@@ -21,26 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from _common import cpu_model  # bench/ is on sys.path when a bench runs
 from torch import nn
 
 ARMS = {"l1+cgan": {"lambda_l1": 100.0, "gan_weight": 1.0}, "l1": {"lambda_l1": 100.0, "gan_weight": 0.0},
         "cgan": {"lambda_l1": 0.0, "gan_weight": 1.0}}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def header() -> str:
