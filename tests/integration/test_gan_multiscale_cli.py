@@ -6,20 +6,14 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from pictorch.data.synthetic import synthetic_shapes
-
 TORCH_THREADS = 1
 
 
 @pytest.fixture(scope="module")
 def shapes_dir(tmp_path_factory):
-    root_dir = tmp_path_factory.mktemp("shapes")
-    ds = synthetic_shapes(48, size=28, channels=1, num_classes=3, seed=0)
-    for i, (img, lab) in enumerate(zip(ds.images, ds.labels, strict=True)):
-        d = root_dir / ds.classes[int(lab)]
-        d.mkdir(exist_ok=True)
-        Image.fromarray(img[0].numpy()).save(d / f"{i:03d}.png")
-    return root_dir
+    from shapes_folder import write_shapes
+
+    return write_shapes(tmp_path_factory.mktemp("shapes"), 48)
 
 
 TINY = ["--ngf", "8", "--ndf", "8", "--z-dim", "8", "--batch-size", "16", "--log-every", "2", "--no-progress",
