@@ -105,6 +105,8 @@ def test_stylize_train_apply_export(pics, tmp_path, capsys):
     assert batch.shape == (2, *photo.shape) and batch.dtype == np.float32 and 0 <= batch.min() <= batch.max() <= 1
     assert np.abs(batch[1] * 255 - got).max() <= 1
     assert net(Image.open(pics / "c.png")).size == (60, 44)
+    strip = net(Image.new("RGB", (10, 3), (200, 40, 40)))  # 3 px tall: a PIL image is never read as channels
+    assert strip.size == (10, 3) and strip.mode == "RGB"
     with pytest.raises(Exception, match="stylizer takes"):
         net("c.png")
     onnx_path = tmp_path / "fast.onnx"

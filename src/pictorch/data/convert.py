@@ -169,7 +169,7 @@ def map_images(fn: Any, images: Any, mode: str, what: str) -> Any:
     (N×C×H×W, N×H×W×C, C×H×W, H×W×C, N×H×W, H×W); ``fn`` maps uint8 N×C×H×W in ``mode`` to uint8 N×C'×H'×W'.
     The result has the input's layout (channels where the input had them; a gray N×H×W input of a colour network
     gives N×H×W×3) and kind (numpy or tensor; float in [0, 1] for float input). Used by the translators and the
-    stylizer, so ``pictorch.load(ckpt)(array)`` behaves the same for both.
+    stylizer, so ``pictorch.load(ckpt)(array)`` behaves the same for both (:func:`map_pil` for PIL images).
     """
     import numpy as np
 
@@ -188,3 +188,17 @@ def map_images(fn: Any, images: Any, mode: str, what: str) -> Any:
         return y.contiguous()
     out = y.numpy()
     return out if images.dtype == np.uint8 else (out.astype(np.float32) / 255.0).astype(images.dtype)
+
+
+def map_pil(fn: Any, image: Any, mode: str) -> Any:
+    """:func:`map_images` for one PIL image: converted to ``mode``, handed to ``fn`` as uint8 1×C×H×W (no layout
+    guessing, so a 3-px-tall photo is not read as channels), answered as a PIL image (gray for one channel)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    arr = np.asarray(image.convert(mode))
+    t = torch.from_numpy(arr.copy())
+    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+    out = fn(t[None]).cpu()[0]
+    return Image.fromarray(out[0].numpy() if out.shape[0] == 1 else out.permute(1, 2, 0).numpy())

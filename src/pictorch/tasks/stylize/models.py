@@ -95,10 +95,12 @@ class TransformerNet(nn.Module):
             y = y + x
         return y[..., :h, :w]
 
-
     @torch.no_grad()
     def _forward_any(self, x):  # noqa: ANN001, ANN202 - array, uint8 tensor or PIL image in, the same kind out
-        from pictorch.data.convert import map_images
+        import numpy as np
+        from PIL import Image
+
+        from pictorch.data.convert import map_images, map_pil
 
         dev = next(self.parameters()).device
 
@@ -106,11 +108,8 @@ class TransformerNet(nn.Module):
             y = self(u8.to(dev).float() / 255.0).clamp(0, 1)
             return (y * 255.0).round().to(torch.uint8)
 
-        import numpy as np
-        from PIL import Image
-
         if isinstance(x, Image.Image):
-            return Image.fromarray(map_images(run, np.asarray(x.convert("RGB")), "RGB", "a stylizer"))
+            return map_pil(run, x, "RGB")
         if not isinstance(x, torch.Tensor | np.ndarray):
             raise ConfigError(f"a stylizer takes a float tensor in [0, 1], a numpy array, a uint8 tensor or a PIL "
                               f"image, got {type(x).__name__}")

@@ -79,19 +79,13 @@ class AnySizeTranslator(nn.Module):
 
     @torch.no_grad()
     def _forward_pil(self, im):  # noqa: ANN001, ANN202
-        import numpy as np
         from PIL import Image
+
+        from pictorch.data.convert import map_pil
 
         if not isinstance(im, Image.Image):
             raise ConfigError(f"a translator takes a tensor, a numpy array or a PIL image, got {type(im).__name__}")
-        im = im.convert("L" if self.in_chans == 1 else "RGB")
-        arr = np.asarray(im)
-        t = torch.from_numpy(arr.copy())
-        t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
-        out = self(t).cpu()
-        out_arr = out[0].numpy() if out.shape[0] == 1 else out.permute(1, 2, 0).numpy()
-        return Image.fromarray(out_arr)
-
+        return map_pil(self, im, "L" if self.in_chans == 1 else "RGB")
 
 class UnetGenerator(AnySizeTranslator):
     """The pix2pix U-Net: ``num_downs`` stride-2 4×4 convs down, transposed convs up, skips concatenated.
