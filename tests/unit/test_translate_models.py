@@ -81,3 +81,18 @@ def test_unet_skips_and_dropout_placement():
     small = UnetGenerator(3, 3, num_downs=4, ngf=2)
     assert [i for i, blk in enumerate(small.up) if any(isinstance(m, torch.nn.Dropout) for m in blk)] == [2]
     assert g(torch.randn(1, 3, 256, 256)).shape == (1, 3, 256, 256)
+
+
+@pytest.mark.parametrize("crop", [5, 6, 7, 12, 16, 40])
+def test_crops_below_the_patchgans_minimum_are_one_config_error_and_the_rest_judge(crop):
+    from pictorch.errors import ConfigError
+    from pictorch.tasks.translate.config import TranslateConfig
+
+    cfg = TranslateConfig()
+    if crop < 6:  # the smallest (1-layer) PatchGAN needs 6 px: 6 // 2 = 3, then two 4×4 stride-1 convs leave 1
+        with pytest.raises(ConfigError, match="too small.*--size 6"):
+            cfg.discriminator_spec(4, crop)
+        return
+    _, kw = cfg.discriminator_spec(4, crop)
+    out = PatchDiscriminator(**kw)(torch.zeros(1, 4, crop, crop))
+    assert out.shape[-1] >= 1 and out.shape[-2] >= 1

@@ -129,6 +129,12 @@ class TranslateConfig:
         if n <= 0 or crop and crop < 2 ** n * 4:
             # a 3-layer PatchGAN leaves no output at all below 32 px; use the deepest that keeps a 2×2 map
             n = max(1, min(3, (max(crop, 8) // 4).bit_length() - 1)) if crop else 3
+        if crop and crop // 2 ** n < 3:
+            # n stride-2 4×4 convs halve the side, the two stride-1 4×4 convs take 2 more: nothing is left below this
+            from pictorch.errors import ConfigError
+
+            raise ConfigError(f"{crop}×{crop} px crops are too small for a {n}-layer PatchGAN discriminator (it "
+                              f"needs at least {3 * 2 ** n} px): use --size {3 * 2 ** n} or more, or --netD pixel")
         return "patchgan", {"in_chans": in_chans, "ndf": self.ndf, "n_layers": n, "norm": norm}
 
     def to_dict(self) -> dict[str, Any]:
