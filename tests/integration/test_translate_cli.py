@@ -65,6 +65,19 @@ def test_apply_keeps_non_square_size_and_never_overwrites(run, trained, tmp_path
     assert (out / "wide-1.png").exists()  # the earlier result is kept
 
 
+def test_a_one_pixel_file_translates_without_a_layout_guess(run, trained, tmp_path):
+    import warnings
+
+    one = tmp_path / "one.png"  # 1×3×1×1 decoded: as a bare array it could also read as N×H×W×C
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(one)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, text = run("translate", "apply", str(trained), str(one), "--out", str(tmp_path / "o1"))
+    assert code == 0, text
+    assert Image.open(tmp_path / "o1" / "one.png").size == (1, 1)
+    assert not [w for w in caught if "was read as" in str(w.message)]  # a decoded file's layout is known
+
+
 def test_cli_apply_equals_the_python_api(run, trained, tmp_path):
     import pictorch
 

@@ -42,8 +42,11 @@ def _layout(shape: tuple[int, ...]) -> tuple[str, str | None]:
                       "with 1, 3 or 4 channels")
 
 
-def as_uint8_batch(images: Any) -> Any:
+def as_uint8_batch(images: Any, layout: str | None = None) -> Any:
     """A uint8 torch tensor N×C×H×W (C = 1 or 3; alpha dropped) from any accepted array (see the module doc).
+
+    ``layout`` (e.g. ``"NCHW"`` for decoded files) says how the array is laid out; None reads it from the shape,
+    with a warning where the shape allows two readings (a 1×1 photo, say).
 
     Raises:
         ConfigError: An unknown layout, a non-numeric dtype, or floats outside [0, 1] (or not finite).
@@ -58,7 +61,9 @@ def as_uint8_batch(images: Any) -> Any:
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
         raise ConfigError(f"images must be a numpy array or a torch tensor, got {type(images).__name__}")
-    layout, note = _layout(tuple(x.shape))
+    note = None
+    if layout is None:
+        layout, note = _layout(tuple(x.shape))
     if note:
         warnings.warn(note, stacklevel=3)
     x = {"HW": lambda t: t[None, None], "HWC": lambda t: t.permute(2, 0, 1)[None], "CHW": lambda t: t[None],
@@ -149,9 +154,10 @@ def resize(images: Any, size: int | tuple[int, int] | list[int] | None, policy: 
 
 
 def to_input(images: Any, size: int | tuple[int, int] | list[int] | None = None, mode: str | None = None,
-             policy: str = "fit") -> Any:
-    """The one converter: any accepted array (see the module doc) -> uint8 N×C×H×W in ``mode`` at ``size``."""
-    return resize(to_mode(as_uint8_batch(images), mode), size, policy).contiguous()
+             policy: str = "fit", layout: str | None = None) -> Any:
+    """The one converter: any accepted array (see the module doc) -> uint8 N×C×H×W in ``mode`` at ``size``
+    (``layout``: as :func:`as_uint8_batch`)."""
+    return resize(to_mode(as_uint8_batch(images, layout), mode), size, policy).contiguous()
 
 
 def normalize(images: Any, mean: Any, std: Any) -> Any:

@@ -163,18 +163,19 @@ class Predictor:
     def std(self) -> list[float]:
         return list(self.input["std"])
 
-    def to_uint8(self, images: Any) -> Any:
-        """Any accepted array -> uint8 N×C×H×W in the record's mode and size (by its resize policy)."""
+    def to_uint8(self, images: Any, layout: str | None = None) -> Any:
+        """Any accepted array -> uint8 N×C×H×W in the record's mode and size (by its resize policy);
+        ``layout`` (``"NCHW"`` for decoded files) as :func:`pictorch.data.convert.as_uint8_batch`."""
         from pictorch.data.convert import to_input
 
         rec = self.input
-        return to_input(images, rec["size"], rec["mode"], rec["resize"])
+        return to_input(images, rec["size"], rec["mode"], rec["resize"], layout)
 
-    def prepare(self, images: Any) -> Any:
+    def prepare(self, images: Any, layout: str | None = None) -> Any:
         """Any accepted array -> the normalized float model input on :attr:`device`."""
         from pictorch.data.convert import normalize
 
-        return normalize(self.to_uint8(images).to(self.device), self.mean, self.std)
+        return normalize(self.to_uint8(images, layout).to(self.device), self.mean, self.std)
 
     def read_files(self, paths: Any, on_error: str = "skip",
                    progress: Any = None) -> tuple[Any, list[str], list[tuple[str, str]]]:
@@ -193,7 +194,7 @@ class Predictor:
                                       progress=progress)
         if self.image_size is None:
             return images, ok, bad
-        return torch.cat([self.to_uint8(im.unsqueeze(0)) for im in images]), ok, bad
+        return torch.cat([self.to_uint8(im.unsqueeze(0), "NCHW") for im in images]), ok, bad
 
     def check(self, outputs: Any, what: str | None = None) -> Any:
         """:func:`ensure_finite` on the model's outputs, naming the checkpoint."""

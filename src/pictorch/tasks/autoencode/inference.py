@@ -112,7 +112,7 @@ def _read_images(ae: TrainedAutoencoder, inputs: Sequence[str],
 
     # decoded at their own size, then the converter arrays take: a file reconstructs as its pixels do
     images, paths = load_files(inputs, size=None, mode=ae.mode, progress=progress)
-    return torch.cat([ae.to_uint8(im.unsqueeze(0)) for im in images]), paths
+    return torch.cat([ae.to_uint8(im.unsqueeze(0), "NCHW") for im in images]), paths
 
 
 # -- verbs ----------------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class Segmenter(Predictor):
                       overlap: int = AUTO_OVERLAP) -> torch.Tensor:
         """K×H×W class probabilities of one uint8 C×H×W image."""
         image = self._check(image)
-        x = self.prepare(image.unsqueeze(0))
+        x = self.prepare(image.unsqueeze(0), "NCHW")
         p = probabilities(self.model, x, self.binary, resolve_tile(tile, *image.shape[-2:]), overlap)[0].cpu()
         return self.check(p, "the segmenter")
 
@@ -165,4 +165,4 @@ class Segmenter(Predictor):
     def _check(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim != 3:
             raise ConfigError(f"expected a C×H×W image, got shape {tuple(image.shape)}")
-        return self.to_uint8(image.unsqueeze(0))[0]  # the one converter: channels to the model's mode
+        return self.to_uint8(image.unsqueeze(0), "NCHW")[0]  # the one converter: channels to the model's mode

@@ -170,9 +170,10 @@ class Translator(Predictor):
         return cls(g, dict(g.pictorch_meta), resolve_checkpoint_path(path), device or "cpu", reverse)
 
     @torch.no_grad()
-    def translate(self, images: Any) -> torch.Tensor:
-        """Any accepted array -> uint8 N×C×H×W translations, each at its input's size."""
-        return self.check(self.model(self.to_uint8(images).to(self.device)).cpu(), "the translator")
+    def translate(self, images: Any, layout: str | None = None) -> torch.Tensor:
+        """Any accepted array -> uint8 N×C×H×W translations, each at its input's size (``layout``: as
+        :meth:`~pictorch.engine.inference.Predictor.to_uint8`)."""
+        return self.check(self.model(self.to_uint8(images, layout).to(self.device)).cpu(), "the translator")
 
 
 def _inputs(items: list[str]) -> list[Path]:
@@ -241,7 +242,7 @@ def apply(ckpt: str | Path, inputs: list[str], out: str | Path, reverse: bool = 
         except BadImageError as e:
             skipped.append((str(f), str(e)))
             continue
-        y = tr.translate(x.unsqueeze(0))[0]
+        y = tr.translate(x.unsqueeze(0), "NCHW")[0]
         p = _free_name(out, f.stem)
         _save_array(y.permute(1, 2, 0).cpu().numpy(), p)
         written.append(str(p))
