@@ -247,3 +247,17 @@ def test_loaded_translator_takes_numpy_and_torch_arrays(trained):
             g(np.full((8, 8, 3), np.nan, np.float32))
         with pytest.raises(ConfigError, match="dtype"):
             g(np.zeros((8, 8, 3), np.complex64))
+
+
+def test_pix2pix_on_unpaired_data_or_with_no_loss_is_one_line(run, trained, monkeypatch):
+    import pictorch.tasks.translate.data as tdata
+    from pictorch.tasks.translate.data import TranslationData
+
+    x = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
+    unpaired = TranslationData(x, x, x, x, paired=False, name="two-domains", crop=0)
+    monkeypatch.setattr(tdata, "load_translation_data", lambda *a, **k: unpaired)
+    code, text = run("translate", "evaluate", str(trained), "--data", "two-domains")
+    assert code != 0 and "unpaired domains give pix2pix no true B" in text and "Traceback" not in text
+    code, text = run("translate", "train", "--data", "edges2photo", "--gan-weight", "0", "--lambda-l1", "0",
+                     "--steps", "1", *TINY)
+    assert code != 0 and "no loss to train on" in text and "Traceback" not in text

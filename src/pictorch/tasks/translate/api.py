@@ -291,11 +291,16 @@ def evaluate(ckpt: str | Path, data: str | None = None, data_b: str | None = Non
         test_a, test_b = test_a[:n], test_b[:n]
     if test_a.shape[1] != meta["in_chans"]:
         raise DataError(f"{name}: A images have {test_a.shape[1]} channels; the checkpoint takes {meta['in_chans']}")
+    paired = d.paired and test_a.shape[0] == test_b.shape[0]
+    if not (paired or is_cycle or feature_net is not None):
+        raise DataError(f"{name}: unpaired domains give pix2pix no true B to score against; evaluate on paired data "
+                        "or pass --feature-net for FID/KID")
+    if paired and test_b.shape[1] != meta["out_chans"]:
+        raise DataError(f"{name}: B images have {test_b.shape[1]} channels; the checkpoint writes {meta['out_chans']}")
     report: dict[str, Any] = {"checkpoint": str(ckpt), "model": meta.get("model"), "data": name, "mode": mode,
                               "split": "test" if d.test_a is not None else "all"}
     from pictorch.viz.progress import Tally
 
-    paired = d.paired and test_a.shape[0] == test_b.shape[0]
     na, nb = int(test_a.shape[0]), int(test_b.shape[0])
     tally = Tally(progress, na * (int(paired) + int(feature_net is not None)) + (2 * (na + nb) if is_cycle else 0))
     if paired:

@@ -90,6 +90,12 @@ class TranslateConfig:
                             "lambda_cycle": ">= 0", "lambda_identity": ">= 0", "gp_weight": ">= 0"},
                      choices={"model": MODELS_, "direction": ("AtoB", "BtoA"), "netG": GENERATORS,
                               "netD": ("patchgan", "pixel"), "dropout": ("auto", "on", "off")})
+        if self.gan_weight == 0 and (self.lambda_l1 if self.paired else self.lambda_cycle) == 0:
+            from pictorch.errors import ConfigError
+
+            other = "--lambda-l1" if self.paired else "--lambda-cycle"
+            raise ConfigError(f"--gan-weight 0 with {other} 0 leaves {self.model} no loss to train on; give one of "
+                              "them a weight above 0")
 
     @property
     def paired(self) -> bool:
