@@ -100,6 +100,8 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
         data = data.swapped()
     loader = make_loader(data, train_cfg.batch_size, seed=train_cfg.seed, paired=cfg.paired)
     task = TASKS[cfg.model](cfg, data, lr=train_cfg.lr, extra_meta={"data_dir": data_dir})
+    if echo is not None and getattr(task, "norm_choice", ""):
+        echo(f"norm auto: {task.norm_choice}")
     hooks: list[Any] = [StopAfter(max_seconds)] if max_seconds > 0 else []
     before = torch.get_num_threads()
     auto = str(threads).strip().lower() == "auto"

@@ -33,8 +33,8 @@ from pictorch.data.loader import TensorLoader
 from pictorch.data.resolve import dataset
 from pictorch.errors import DataError
 
-__all__ = ["BUILTIN_TASKS", "TranslationData", "UnpairedLoader", "joint_crop_flip", "load_translation_data",
-           "make_loader"]
+__all__ = ["BUILTIN_TASKS", "TranslationData", "UnpairedLoader", "flat_share", "joint_crop_flip",
+           "load_translation_data", "make_loader"]
 
 XPLANET_DIR = Path("/usr/share/xplanet/images")
 
@@ -73,6 +73,15 @@ class TranslationData:
         """The same data with A and B exchanged (``--direction BtoA``)."""
         return TranslationData(self.train_b, self.train_a, self.test_b, self.test_a, self.paired, self.name,
                                self.crop, {**self.info, "direction": "BtoA"})
+
+
+def flat_share(images: torch.Tensor, tol: float = 1.0) -> float:
+    """The share of uint8 N×C×H×W ``images`` that are flat: every channel's standard deviation under ``tol``
+    grey levels (a one-class mask tile, open ocean at night); 0 for no images. Measured over at most 4096."""
+    if images.shape[0] == 0:
+        return 0.0
+    x = images[:4096].float()
+    return float((x.flatten(2).std(-1).amax(1) < tol).float().mean())
 
 
 # -- joint augmentation ------------------------------------------------------------------------------------
