@@ -87,6 +87,7 @@ def test_cyclegan_between_gray_and_colour_drops_the_identity_loss(tmp_path):
     cfg = TranslateConfig(model="cyclegan", ngf=4, ndf=4, n_blocks=1, n_layers_d=1)
     result, task = _fit(cfg, data, tmp_path, steps=2, bs=2)
     assert not task.identity and "idt_a" not in result["metrics"]
+    assert "identity loss off" in task.checkpoint_meta()["identity_note"]
 
 
 def test_flat_share_counts_images_without_a_grey_level_of_spread():

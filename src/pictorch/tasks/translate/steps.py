@@ -282,6 +282,10 @@ class CycleGANTask(_TranslateTask):
             norm, self.norm_choice = cyclegan_norm(flat_share(data.train_a), flat_share(data.train_b))
             cfg = replace(cfg, norm=norm)
         super().__init__(cfg, data, lr=lr, extra_meta=extra_meta)
+        ca, cb = data.in_chans, data.out_chans
+        # the anchor refuses identity loss between domains of other channel counts; here it is left out, and said
+        self.identity_note = (f"identity loss off: A has {ca} channel(s), B {cb} (G: A→B cannot take a B image)"
+                              if cfg.lambda_identity > 0 and ca != cb else "")
 
     def build(self) -> dict[str, torch.nn.Module]:
         ca, cb = self.data.in_chans, self.data.out_chans
@@ -352,6 +356,8 @@ class CycleGANTask(_TranslateTask):
         meta = self._meta("G_A", "G_B")
         if self.norm_choice:
             meta["norm_choice"] = self.norm_choice
+        if self.identity_note:
+            meta["identity_note"] = self.identity_note
         return meta
 
 
