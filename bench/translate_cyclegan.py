@@ -46,6 +46,35 @@ def says_boot(m: nn.Module, x: torch.Tensor) -> float:
     return float((m(x.float() / 127.5 - 1).squeeze(1) > 0).float().mean())
 
 
+def score_checkpoint(path: str) -> None:
+    """SSIM / PSNR (and, for labels2satellite, FCN-score, FID, KID) of a checkpoint's A→B on its held-out pairs."""
+    from pictorch.metrics.fid import kid
+    from pictorch.tasks.translate import api
+    from pictorch.tasks.translate.data import load_translation_data
+    from pictorch.tasks.translate.reports import cycle_l1, image_scores, translate_batches
+
+    g = api.load_translator(path)
+    meta = g.pictorch_meta
+    task, size = meta["data"], int(meta["input"]["size"][0])
+    data = load_translation_data(task, size=size)
+    pred = translate_batches(g, data.test_a)
+    s = image_scores(pred, data.test_b)
+    if task == "labels2satellite":
+        judge = train_segmenter(crop_center(data.train_b, size), crop_center(data.train_a, size))
+        real = judge_features(judge, data.test_b)
+        fake = judge_features(judge, pred)
+        s.update(fcn_score(judge, pred, data.test_a))
+        s["fid"] = frechet(fake, real)
+        s["kid"] = kid(real, fake, subset_size=100)[0]
+        s["ceiling_fcn_acc"] = fcn_score(judge, data.test_b, data.test_a)["fcn_acc"]
+    if meta.get("reverse_module"):
+        g_ba = api.load_translator(path, reverse=True)
+        s["cycle_l1_a"] = cycle_l1(g, g_ba, data.test_a)
+        s["cycle_l1_b"] = cycle_l1(g_ba, g, data.test_b)
+    print(f"  {path} ({meta['model']}, {task}, {size}px, norm {meta.get('norm_choice', '?')}): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=500)
@@ -59,6 +88,8 @@ def main() -> None:
     ap.add_argument("--tasks", default="day2night,labels2satellite,sneaker2boot")
     ap.add_argument("--precision", default="32-true", help="32-true, or bf16-mixed (native-bf16 CPUs)")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-cyclegan")
+    ap.add_argument("--checkpoint", help="Score this translate checkpoint (e.g. a `translate train --preset cpu` "
+                    "run on labels2satellite or day2night) on its task's held-out pairs instead of training")
     args = ap.parse_args()
     from _common import env_line  # CPU model, ISA (and env caps), threads, load
 
@@ -72,6 +103,9 @@ def main() -> None:
     from pictorch.tasks.translate.reports import cycle_l1, image_scores, translate_batches
 
     print(header())
+    if args.checkpoint:
+        score_checkpoint(args.checkpoint)
+        return
     print(f"{args.steps} steps each, batch {args.batch}, lr {args.lr:g}, ngf=ndf={args.ngf}, {args.size}px tiles")
 
     def fit(model: str, task: str) -> tuple[torch.nn.Module, dict]:
