@@ -92,7 +92,7 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     from pictorch.tasks.translate.steps import TASKS
 
     data = load_translation_data(cfg.data, cfg.data_b, paired=cfg.paired, size=cfg.size, limit=cfg.limit,
-                                 seed=train_cfg.seed, data_dir=data_dir)
+                                 seed=train_cfg.seed, data_dir=data_dir, coast=cfg.resolved_coast())
     if cfg.paired and not data.paired:
         raise DataError(f"{cfg.data}: pix2pix needs paired data (A and B files with matching names, or A|B files); "
                         "these are two unpaired domains: use --model cyclegan")

@@ -22,6 +22,9 @@ class TranslateConfig:
         direction: AtoB or BtoA.
         size: Built-in tasks: crop side; folders: resize images to size×size (0: keep).
         limit: Crops per training photo / training tiles / images per domain (0: the task's default).
+        coast: Built-in Earth tasks (labels2satellite, day2night): the share of training tiles drawn to show
+            both land and water (-1: auto, see :meth:`resolved_coast`; 0: tiles as they fall). Held-out tiles
+            never change.
         netG: auto (pix2pix: unet, cyclegan: resnet), unet, resnet, or the anchor's unet_256, unet_128,
             resnet_9blocks, resnet_6blocks.
         num_downs: U-Net depth (0: the deepest that fits the crop, at most 8).
@@ -60,6 +63,7 @@ class TranslateConfig:
     direction: str = "AtoB"
     size: int = 0
     limit: int = 0
+    coast: float = -1.0
     netG: str = "auto"  # noqa: N815 - the anchor's option name
     num_downs: int = 0
     n_blocks: int = 0
@@ -89,7 +93,7 @@ class TranslateConfig:
 
         check_fields(self, {"size": (0, MAX_IMAGE_SIDE), "limit": (0, None), "pool_size": (-1, 100_000),
                             "beta1": (0, 0.9999), "label_smoothing": (0.5, 1.0), "instance_noise": (0, None),
-                            "decay_fraction": (0, 1), "lambda_l1": ">= 0", "gan_weight": ">= 0",
+                            "decay_fraction": (0, 1), "coast": (-1, 1), "lambda_l1": ">= 0", "gan_weight": ">= 0",
                             "lambda_cycle": ">= 0", "lambda_identity": ">= 0", "gp_weight": ">= 0"},
                      choices={"model": MODELS_, "direction": ("AtoB", "BtoA"), "netG": GENERATORS,
                               "netD": ("patchgan", "pixel"), "dropout": ("auto", "on", "off")})
@@ -108,6 +112,10 @@ class TranslateConfig:
 
     def resolved_dropout(self) -> bool:
         return self.paired if self.dropout == "auto" else self.dropout == "on"
+
+    def resolved_coast(self) -> float:
+        """auto: 0 (tiles as they fall) for now."""
+        return 0.0 if self.coast < 0 else self.coast
 
     def resolved_pool(self) -> int:
         return (0 if self.paired else 50) if self.pool_size < 0 else self.pool_size
