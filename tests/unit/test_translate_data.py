@@ -161,3 +161,23 @@ def test_labels2satellite_tiles_pair_the_mask_with_the_day_image(tmp_path, monke
     d = load_translation_data("labels2satellite", size=32, limit=40)
     assert d.train_a.shape == (40, 1, 36, 36) and d.train_b.shape == (40, 3, 36, 36)
     assert set(d.train_a.unique().tolist()) <= {0, 255} and d.test_a.shape[1:] == (1, 32, 32)
+
+
+def test_coast_draws_training_tiles_with_land_and_water_and_keeps_the_held_out_tiles(tmp_path, monkeypatch):
+    from pictorch.tasks.translate.data import XPLANET_DIR
+
+    if not (XPLANET_DIR / "earth.jpg").is_file():
+        pytest.skip("xplanet-images not installed (make install-dev installs it)")
+    monkeypatch.setenv("PICTORCH_HOME", str(tmp_path))
+    (tmp_path / "translate").mkdir()
+    mask = np.zeros((512, 1024), bool)
+    mask[:256] = True  # the northern half is land: a coast along the equator
+    np.save(tmp_path / "translate" / "land_mask_1024x512.npy", mask)
+    plain = load_translation_data("labels2satellite", size=32, limit=40)
+    coast = load_translation_data("labels2satellite", size=32, limit=40, coast=1.0)
+    assert torch.equal(plain.test_a, coast.test_a) and torch.equal(plain.test_b, coast.test_b)
+    lo, hi = coast.train_a.flatten(1).amin(1), coast.train_a.flatten(1).amax(1)
+    assert coast.train_a.shape == (40, 1, 36, 36) and bool(((lo == 0) & (hi == 255)).all())
+    assert coast.info["coast"] == 1.0 and "coast" not in plain.info
+    flat = plain.train_a.flatten(1)
+    assert bool((flat.amin(1) == flat.amax(1)).any())  # as they fall, most tiles lie off the coast

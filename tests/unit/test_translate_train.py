@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pictorch.engine.config import TrainConfig
 from pictorch.engine.trainer import Trainer
 from pictorch.tasks.translate.config import TranslateConfig
-from pictorch.tasks.translate.data import TranslationData, make_loader
+from pictorch.tasks.translate.data import TranslationData, flat_share, make_loader
 from pictorch.tasks.translate.reports import paired_scores
 from pictorch.tasks.translate.steps import TASKS, constant_then_linear
 
@@ -87,6 +87,38 @@ def test_cyclegan_between_gray_and_colour_drops_the_identity_loss(tmp_path):
     cfg = TranslateConfig(model="cyclegan", ngf=4, ndf=4, n_blocks=1, n_layers_d=1)
     result, task = _fit(cfg, data, tmp_path, steps=2, bs=2)
     assert not task.identity and "idt_a" not in result["metrics"]
+    assert "identity loss off" in task.checkpoint_meta()["identity_note"]
+
+
+def test_flat_share_counts_images_without_a_grey_level_of_spread():
+    x = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    x[1] = 200  # one colour: flat too
+    x[2, 0, 0, 0] = 9  # one pixel of one channel differs: not flat
+    x[3] = _blobs(1, 8, 0)[0]
+    assert flat_share(x) == 0.5
+    assert flat_share(x[:0]) == 0.0
+
+
+def test_cyclegan_auto_norm_is_batch_norm_where_a_domain_is_mostly_flat():
+    # instance norm sends every flat image to the same output (an all-water and an all-land mask tile alike):
+    # with half the mask tiles one-class, "auto" must pick batch norm for all four networks
+    masks = torch.zeros(8, 1, 16, 16, dtype=torch.uint8)
+    masks[:4, :, :, 8:] = 255
+    photos = _mapping(_blobs(8, 16, 1))
+    small = {"ngf": 4, "ndf": 4, "n_blocks": 1, "n_layers_d": 1}
+    task = TASKS["cyclegan"](TranslateConfig(model="cyclegan", **small), TranslationData(masks, photos, paired=False))
+    assert task.cfg.norm == "batch" and "50%" in task.norm_choice
+    assert task.g_spec(True)[1]["norm"] == task.g_spec(False)[1]["norm"] == "batch"
+    assert task.cfg.discriminator_spec(3, 16)[1]["norm"] == "batch"
+    assert task.checkpoint_meta()["norm_choice"] == task.norm_choice
+    # no flat images (photo-like): the anchor's instance norm; a typed norm is never overridden
+    plain = TASKS["cyclegan"](TranslateConfig(model="cyclegan", **small),
+                              TranslationData(_blobs(8, 16, 2), photos, paired=False))
+    assert plain.cfg.norm == "instance" and plain.g_spec()[1]["norm"] == "instance"
+    typed = TASKS["cyclegan"](TranslateConfig(model="cyclegan", norm="instance", **small),
+                              TranslationData(masks, photos, paired=False))
+    assert typed.cfg.norm == "instance" and not typed.norm_choice
+    assert "norm_choice" not in typed.checkpoint_meta()
 
 
 def test_lr_is_constant_then_decays_linearly_to_zero():

@@ -92,7 +92,7 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     from pictorch.tasks.translate.steps import TASKS
 
     data = load_translation_data(cfg.data, cfg.data_b, paired=cfg.paired, size=cfg.size, limit=cfg.limit,
-                                 seed=train_cfg.seed, data_dir=data_dir)
+                                 seed=train_cfg.seed, data_dir=data_dir, coast=cfg.resolved_coast())
     if cfg.paired and not data.paired:
         raise DataError(f"{cfg.data}: pix2pix needs paired data (A and B files with matching names, or A|B files); "
                         "these are two unpaired domains: use --model cyclegan")
@@ -100,6 +100,11 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
         data = data.swapped()
     loader = make_loader(data, train_cfg.batch_size, seed=train_cfg.seed, paired=cfg.paired)
     task = TASKS[cfg.model](cfg, data, lr=train_cfg.lr, extra_meta={"data_dir": data_dir})
+    if echo is not None:  # CycleGAN's choices made from the data: say them before training
+        for note in (f"norm auto: {task.norm_choice}" if getattr(task, "norm_choice", "") else "",
+                     getattr(task, "identity_note", "")):
+            if note:
+                echo(note)
     hooks: list[Any] = [StopAfter(max_seconds)] if max_seconds > 0 else []
     before = torch.get_num_threads()
     auto = str(threads).strip().lower() == "auto"

@@ -264,7 +264,28 @@ class CycleGANTask(_TranslateTask):
 
     ``G_A``: A→B, judged by ``D_B`` (on B images); ``G_B``: B→A, judged by ``D_A``. Names follow the papers'
     G and F as G_A and G_B so the deployed translator is ``G_A`` and ``--reverse`` uses ``G_B``.
+
+    ``norm="auto"`` is settled here, from the data (:func:`~pictorch.tasks.translate.config.cyclegan_norm`):
+    instance norm, or batch norm where a domain has many flat images; the choice and its reason go into the
+    checkpoint (``norm_choice``) and the saved config.
     """
+
+    def __init__(self, cfg: TranslateConfig, data: TranslationData, lr: float = 2e-4,
+                 extra_meta: dict[str, Any] | None = None):
+        self.norm_choice = ""
+        if cfg.norm == "auto":
+            from dataclasses import replace
+
+            from pictorch.tasks.translate.config import cyclegan_norm
+            from pictorch.tasks.translate.data import flat_share
+
+            norm, self.norm_choice = cyclegan_norm(flat_share(data.train_a), flat_share(data.train_b))
+            cfg = replace(cfg, norm=norm)
+        super().__init__(cfg, data, lr=lr, extra_meta=extra_meta)
+        ca, cb = data.in_chans, data.out_chans
+        # the anchor refuses identity loss between domains of other channel counts; here it is left out, and said
+        self.identity_note = (f"identity loss off: A has {ca} channel(s), B {cb} (G: A→B cannot take a B image)"
+                              if cfg.lambda_identity > 0 and ca != cb else "")
 
     def build(self) -> dict[str, torch.nn.Module]:
         ca, cb = self.data.in_chans, self.data.out_chans
@@ -332,7 +353,12 @@ class CycleGANTask(_TranslateTask):
         self._grid([a, fb, ctx.modules["G_B"](fb)], path)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return self._meta("G_A", "G_B")
+        meta = self._meta("G_A", "G_B")
+        if self.norm_choice:
+            meta["norm_choice"] = self.norm_choice
+        if self.identity_note:
+            meta["identity_note"] = self.identity_note
+        return meta
 
 
 TASKS = {"pix2pix": Pix2PixTask, "cyclegan": CycleGANTask}
