@@ -14,8 +14,11 @@ itself), which the BLAS runs near its peak. The layers keep their class's parame
 are :class:`torch.nn.Conv2d` / :class:`torch.nn.ConvTranspose2d` subclasses), so checkpoints do not change.
 
 :func:`small_map_convs` switches the layers of a module to these classes; each call then picks the im2col road
-only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel; on other devices than
-the CPU (not measured there) the conv and instance-norm classes always take the usual kernel.
+only for the shapes where it measured faster on this CPU kind and in this precision (:func:`use_im2col`: AVX2,
+AVX-512 fp32 and bf16 differ), two more GEMM roads where oneDNN is slow whatever the map (a 1-channel output, the
+PatchGAN's head: one GEMM over its taps; a transposed conv to ≤ 3 channels, the U-Net's last layer: one batched
+GEMM + col2im), else the usual kernel; on other devices than the CPU (not measured there) the conv and
+instance-norm classes always take the usual kernel.
 """
 
 from __future__ import annotations
