@@ -16,16 +16,23 @@ from pictorch.tasks.translate.fastlayers import (
 )
 
 
+@pytest.mark.parametrize("rule", [True, False])
 @pytest.mark.parametrize("layer, side", [
-    (nn.Conv2d(8, 6, 4, 2, 1, bias=False), 4),     # 2×2 output: im2col
+    (nn.Conv2d(8, 6, 4, 2, 1, bias=False), 4),     # 2×2 output
     (nn.Conv2d(8, 6, 4, 2, 1), 2),                 # 1×1 output, with bias
-    (nn.Conv2d(8, 6, 3, 1, 1), 8),                 # 8×8 output: the usual kernel
+    (nn.Conv2d(8, 6, 3, 1, 1), 8),                 # 8×8 output
     (nn.ConvTranspose2d(8, 6, 4, 2, 1, bias=False), 1),
     (nn.ConvTranspose2d(8, 6, 4, 2, 1), 4),
     (nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1), 2),  # the ResNet generator's upsampling
+    (nn.ConvTranspose2d(8, 3, 4, 2, 1), 6),        # few output channels: one batched GEMM
+    (nn.Conv2d(8, 1, 4, 1, 1), 7),                 # the PatchGAN's 1-channel head: one GEMM over the taps
+    (nn.Conv2d(8, 1, 3, 2, 2, dilation=2, bias=False), 9),  # taps with stride and dilation
 ])
-def test_same_outputs_and_gradients(layer, side):
+def test_same_outputs_and_gradients(layer, side, rule, monkeypatch):
     torch.manual_seed(0)
+    # each road on every shape (which one a CPU takes depends on its kind; the maths must not)
+    monkeypatch.setattr("pictorch.tasks.translate.fastlayers.use_im2col", lambda *a, **k: rule)
+    layer.zero_grad(set_to_none=True)  # the parametrized layer is shared by the rule's two cases
     fast = small_map_convs(copy.deepcopy(layer))
     assert isinstance(fast, (Im2colConv2d, Im2colConvTranspose2d))
     assert fast.state_dict().keys() == layer.state_dict().keys()
@@ -44,8 +51,15 @@ def test_same_outputs_and_gradients(layer, side):
 
 
 def test_rule_and_untouched_layers():
-    assert use_im2col(1, False) and use_im2col(4, False) and not use_im2col(16, False)
-    assert use_im2col(16, True) and not use_im2col(64, True)
+    # AVX2: maps of at most 16 positions, whatever the width
+    assert use_im2col(16, False, batch=4, weight_numel=1, isa="AVX2") and not use_im2col(64, True, isa="AVX2")
+    # AVX-512 fp32: at least 32768 weight elements per GEMM column (batch · positions)
+    w = 256 * 256 * 16
+    assert use_im2col(4, False, batch=4, weight_numel=w, isa="AVX-512")
+    assert not use_im2col(16, True, batch=4, weight_numel=512 * 128 * 16, isa="AVX-512")
+    # bf16: from 4096 per column
+    assert use_im2col(16, False, batch=4, weight_numel=128 * 256 * 16, bf16=True)
+    assert not use_im2col(49, False, batch=8, weight_numel=128 * 256 * 16, bf16=True)
     m = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, groups=2))
     small_map_convs(m)
     assert all(type(c) is nn.Conv2d for c in m)  # reflect padding and groups keep the usual class
@@ -98,3 +112,19 @@ def test_one_forward_for_real_and_fake_equals_two():
     for a, b in zip(ref.parameters(), fast.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5)
     assert not batch_split(ref, 2).usable()  # plain batch norms: the caller runs two forwards
+
+
+@pytest.mark.parametrize("layer, side", [
+    (nn.Conv2d(16, 16, 4, 2, 1), 4),
+    (nn.ConvTranspose2d(16, 3, 4, 2, 1), 8),
+    (nn.Conv2d(16, 1, 4, 1, 1), 7),
+])
+def test_bf16_autocast_agrees(layer, side):
+    """Under CPU bf16 autocast the fast roads compute in bf16 too and agree with the usual layer there."""
+    torch.manual_seed(0)
+    fast = small_map_convs(copy.deepcopy(layer))
+    x = torch.randn(2, 16, side, side)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, y2 = layer(x), fast(x)
+    assert y2.dtype == y.dtype == torch.bfloat16
+    torch.testing.assert_close(y2.float(), y.float(), rtol=3e-2, atol=3e-2)

@@ -52,8 +52,9 @@ class TranslateConfig:
             forward/backward (64 px, batch 4, ngf 32, 1 thread) took 119 ms channels-last against 93 ms NCHW
             (layout copies around the skip concatenations and transposed convs).
         fast_layers: Train with the same layers computed by faster CPU kernels (``fastlayers.py``): convs over
-            maps of 2×2 or fewer outputs (transposed: 4×4 or fewer inputs) as im2col + GEMM, instance norm via
-            the group-norm kernel, D's real and fake batches in one forward with per-half batch statistics.
+            tiny maps as im2col + GEMM (a rule per CPU kind and precision), the PatchGAN's 1-channel head and
+            the U-Net's last transposed conv as GEMMs, instance norm via the group-norm kernel, D's real and fake
+            batches in one forward with per-half batch statistics.
             Checkpoints do not change; off reproduces the plain layers' float order.
     """
 

@@ -14,8 +14,11 @@ itself), which the BLAS runs near its peak. The layers keep their class's parame
 are :class:`torch.nn.Conv2d` / :class:`torch.nn.ConvTranspose2d` subclasses), so checkpoints do not change.
 
 :func:`small_map_convs` switches the layers of a module to these classes; each call then picks the im2col road
-only for the shapes where it measured faster (:func:`use_im2col`), else the usual kernel; on other devices than
-the CPU (not measured there) the conv and instance-norm classes always take the usual kernel.
+only for the shapes where it measured faster on this CPU kind and in this precision (:func:`use_im2col`: AVX2,
+AVX-512 fp32 and bf16 differ), two more GEMM roads where oneDNN is slow whatever the map (a 1-channel output, the
+PatchGAN's head: one GEMM over its taps; a transposed conv to ≤ 3 channels, the U-Net's last layer: one batched
+GEMM + col2im), else the usual kernel; on other devices than the CPU (not measured there) the conv and
+instance-norm classes always take the usual kernel.
 """
 
 from __future__ import annotations
@@ -27,22 +30,58 @@ from torch import nn
 __all__ = ["FastInstanceNorm2d", "Im2colConv2d", "Im2colConvTranspose2d", "SplitBatchNorm2d", "batch_split",
            "fast_instance_norms", "small_map_convs", "split_batch_norms", "use_im2col"]
 
-# Convs whose output map has at most this many positions per image, and transposed convs whose input map has at
-# most this many, take im2col (measured: see use_im2col)
-MAX_CONV_POSITIONS = 4
-MAX_CONVT_POSITIONS = 16
+def _isa() -> str:
+    """The ISA oneDNN and the BLAS run with here (``cpu_kind()['isa']``; read once per process)."""
+    global _ISA
+    if _ISA is None:
+        from pictorch.utils import cpu_kind
+
+        _ISA = str(cpu_kind()["isa"])
+    return _ISA
 
 
-def use_im2col(positions: int, transposed: bool) -> bool:
-    """Whether a conv (``transposed``: a transposed conv) over a map of ``positions`` output (transposed: input)
-    positions per image takes im2col.
+_ISA: str | None = None
 
-    Measured per layer shape (fwd + bwd, one thread, emulated AVX2, interleaved with oneDNN's kernel, load 4-5):
-    convs on 2×2 and 1×1 outputs 1.6-2.5× faster (U-Net innermost, 256 and 512 channels), 4×4 outputs 0.7-1.3×;
-    transposed convs from 1×1-4×4 inputs 1.0-2.7× (1024→512 from 4×4 at 128 px: 148 → 64 ms); on larger maps
-    and on the PatchGAN's 1-channel head im2col lost (0.13-0.9×).
+
+def _bf16(x: torch.Tensor) -> bool:
+    """Whether this call's matmul runs in bf16: a bf16 input, or CPU autocast to bf16."""
+    if x.dtype == torch.bfloat16:
+        return True
+    try:
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    except TypeError:  # older torch: the CPU autocast has its own query
+        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+
+
+def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel: int = 1 << 30,
+               bf16: bool = False, isa: str | None = None) -> bool:
+    """Whether a conv (``transposed``: a transposed conv) takes im2col + GEMM: ``positions`` output (transposed:
+    input) positions per image, ``batch`` images, a weight of ``weight_numel`` elements, in bf16 or fp32, on
+    ``isa`` (default: this CPU's).
+
+    The GEMM has ``batch·positions`` columns; oneDNN's direct kernels lose to it where each column carries much
+    weight (tiny maps, wide layers). Measured per layer, fwd + bwd, every conv of the 64 px (batch 4, ngf 32) and
+    128 px (batch 2, ngf 64) pix2pix nets, oneDNN against im2col interleaved, CPU clock, one thread, load 4-5:
+
+    - fp32, AVX2 (emulated): im2col wins on maps of ≤ 16 positions (1.06-3.0×: 1×1-4×4) and loses from 8×8 on
+      (0.63-1.01×), whatever the width: the rule is ``positions ≤ 16``.
+    - fp32, AVX-512: oneDNN is faster there, so width decides: weight elements per GEMM column ≥ 32768 win
+      (1.09-2.8×: 256→256 on ≤ 2×2, 512→512 on ≤ 4×4, transposed 1024→512 from 4×4 at batch 2 and 4), fewer
+      lose (0.46-0.99×: 128→256 to 4×4 at batch 4 0.78×, transposed 512→128 from 4×4 at batch 4 0.83×;
+      at 32768 exactly 1.09× and 0.91×).
+    - bf16 (autocast, native AVX-512 bf16): oneDNN's bf16 kernels on small maps are slower still, so from 4096
+      weight elements per column (1.33-3.2×, including 128→256 to 4×4 at batch 4 1.60× and 256→512 to 8×8 at
+      batch 2 1.33×); the 64 px D's and the outer layers (512-1300 per column) lose (0.52-0.84×).
+    - 2 threads, AVX-512, fp32 (load 1.3): oneDNN's transposed convs from 1×1-2×2 maps are 2.1-2.5× slower
+      than on one thread, so im2col wins 3.7× there; the same rule as one thread holds for them.
+    The PatchGAN's 1-channel head loses on every kind (0.15-0.25×): see :class:`Im2colConv2d` for its road.
     """
-    return positions <= (MAX_CONVT_POSITIONS if transposed else MAX_CONV_POSITIONS)
+    columns = max(1, batch * positions)
+    if bf16:
+        return weight_numel >= 4096 * columns
+    if (isa or _isa()) in ("AVX-512", "AMX"):
+        return weight_numel >= 32768 * columns
+    return positions <= 16
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
@@ -50,7 +89,8 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
 
 
 class Im2colConv2d(nn.Conv2d):
-    """:class:`torch.nn.Conv2d` (groups 1, zero padding) that runs tiny maps as im2col + GEMM."""
+    """:class:`torch.nn.Conv2d` (groups 1, zero padding) that runs tiny maps as im2col + GEMM, and a 1-channel
+    output (the PatchGAN's head) as one GEMM over its taps."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kh, kw = self.kernel_size
@@ -60,25 +100,58 @@ class Im2colConv2d(nn.Conv2d):
         h, w = x.shape[-2:]
         ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
         wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        if x.ndim != 4 or x.device.type != "cpu" or ho <= 0 or wo <= 0 or not use_im2col(ho * wo, False):
+        if x.ndim != 4 or x.device.type != "cpu" or ho <= 0 or wo <= 0:
+            return super().forward(x)
+        if self.out_channels == 1 and kh * kw > 1:
+            return self._taps(x, ho, wo)
+        if not use_im2col(ho * wo, False, batch=x.shape[0], weight_numel=self.weight.numel(), bf16=_bf16(x)):
             return super().forward(x)
         n = x.shape[0]
         cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))  # n, c·kh·kw, L
         # one GEMM per image (one GEMM over the whole batch measured no faster)
         y = self.weight.reshape(self.out_channels, -1) @ cols  # n, out, L
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1)
         return y.reshape(n, self.out_channels, ho, wo)
+
+    def _taps(self, x: torch.Tensor, ho: int, wo: int) -> torch.Tensor:
+        """A 1-output-channel conv as z = (taps × c) @ x, one row per kernel tap over the whole input map, then
+        the sum of the taps' shifted maps: ``unfold`` of z with the conv's geometry puts tap t's shifted map in
+        row t·(kh·kw) + t.
+
+        Why: oneDNN runs the PatchGAN's 256→1 4×4 head (7×7 → 6×6 maps) at 2.5-4 GMAC/s; im2col of its input is
+        worse (0.15-0.25×: a 16×-inflated copy for a GEMV). Measured fwd + bwd at batch 8 and 4, CPU clock, one
+        thread, load 4: 1.5-1.7× faster on AVX-512, 1.9× on emulated AVX2.
+        """
+        kh, kw = self.kernel_size
+        n, c, h, w = x.shape
+        taps = kh * kw
+        z = (self.weight.reshape(c, taps).t() @ x.reshape(n, c, h * w)).reshape(n, taps, h, w)
+        cols = F.unfold(z, (kh, kw), dilation=self.dilation, padding=_pair(self.padding),  # type: ignore[arg-type]
+                        stride=self.stride)  # n, taps·taps, ho·wo
+        y = cols[:, :: taps + 1].sum(1, keepdim=True)  # rows t·taps + t
+        if self.bias is not None:
+            y = y + self.bias.to(y.dtype).view(1, 1, 1)
+        return y.reshape(n, 1, ho, wo)
 
 
 class Im2colConvTranspose2d(nn.ConvTranspose2d):
-    """:class:`torch.nn.ConvTranspose2d` (groups 1, zero padding) that runs tiny input maps as GEMM + col2im."""
+    """:class:`torch.nn.ConvTranspose2d` (groups 1, zero padding) that runs tiny input maps, and few output
+    channels (the U-Net's outermost layer), as GEMM + col2im."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if (output_size is not None or x.ndim != 4 or x.device.type != "cpu"
-                or not use_im2col(x.shape[-2] * x.shape[-1], True)):
+        if output_size is not None or x.ndim != 4 or x.device.type != "cpu":
             return super().forward(x, output_size)
         kh, kw = self.kernel_size
+        tiny = use_im2col(x.shape[-2] * x.shape[-1], True, batch=x.shape[0], weight_numel=self.weight.numel(),
+                          bf16=_bf16(x))
+        # Few output channels (the U-Net's 64→3 last layer): oneDNN runs it at ~11 GMAC/s. As one batched GEMM
+        # (out·kh·kw ≤ 48 rows) + col2im, measured fwd + bwd, CPU clock, one thread, load 4-5: 64→3 from 32×32
+        # at batch 4 1.06-1.14× (AVX-512 fp32), 1.28× (bf16), 1.57-1.76× (emulated AVX2); 128→3 from 64×64 at
+        # batch 2 1.00×, 2.0×, 1.33×; 64→1 2.1-3.3×. With 32-256 output channels it loses (0.4-0.66×).
+        few_out = self.out_channels * kh * kw <= 48
+        if not (tiny or few_out):
+            return super().forward(x, output_size)
         sh, sw = self.stride
         ph, pw = _pair(self.padding)  # type: ignore[arg-type]
         dh, dw = self.dilation
@@ -87,10 +160,14 @@ class Im2colConvTranspose2d(nn.ConvTranspose2d):
         ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
         wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
         # weight: in × out × kh × kw; every input position scatters a (out·kh·kw) patch, summed by fold (col2im)
-        cols = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w)  # n, out·kh·kw, L
+        wt = self.weight.reshape(c, -1).t()
+        if tiny:  # a few positions: matmul folds the batch into one GEMM (one weight-gradient GEMM, not n)
+            cols = wt @ x.reshape(n, c, h * w)  # n, out·kh·kw, L
+        else:  # a large map: bmm reads x in place, where matmul would copy it transposed (1.8 ms of copies)
+            cols = torch.bmm(wt.unsqueeze(0).expand(n, -1, -1), x.reshape(n, c, h * w))
         y = F.fold(cols, (ho, wo), (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
+            y = y + self.bias.to(y.dtype).view(1, -1, 1, 1)
         return y
 
 
