@@ -14,7 +14,16 @@ colour judge is what the paper's FCN-score resembles least: land/water is a colo
 tiles with the right colours pass it; the texture judge asks for what the cGAN adds. Both judges also score the
 real held-out tiles blurred (3×3 box, twice): how much blur alone costs under each judge.
 
-Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``
+Beside them, the paper's logic in one more score: ``int_*`` is the texture judge scored only on *interior* pixels,
+those with no pixel of the other class within ``--interior`` px (default: the judge's receptive radius, 10 px:
+5×5 high-pass + dilations 1, 2, 4, 1), so the coastline the label draws into the image is outside everything the
+judge sees there, and land must be recognised by what the generator made of it. ``int_land`` / ``int_water``
+are the fractions of interior land / water labelled right, ``int_bacc`` their mean (a generator that paints relief
+everywhere scores land 1, water 0: 0.5). ``tex_fd`` is ``fd`` on the texture judge's features (a realism score of
+the high-pass, which colours cannot pass).
+
+Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``; the 64-px setting of
+the README: ``--size 64 --steps 1000``.
 """
 
 from __future__ import annotations
@@ -110,13 +119,44 @@ def fcn_score(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor) -> di
     return {"fcn_acc": acc, "fcn_miou": sum(ious) / len(ious)}
 
 
+def receptive_radius(judge: Segmenter) -> int:
+    """How far (px) the judge's label of a pixel looks: its convolutions' reach, plus the texture view's 5×5."""
+    r = sum(m.dilation[0] * (m.kernel_size[0] // 2) for m in judge.net if isinstance(m, nn.Conv2d))
+    return r + (2 if getattr(judge, "view", _unit) is _texture else 0)
+
+
+def interior(masks: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interior land and interior water (bool N×1×H×W) of uint8 masks: pixels with no pixel of the other class
+    within ``radius`` px (Chebyshev distance, inside the tile: the judge sees nothing beyond it)."""
+    land = (masks > 127).float()
+    k = 2 * radius + 1
+    any_land = F.max_pool2d(land, k, 1, radius)
+    any_water = F.max_pool2d(1 - land, k, 1, radius)
+    return any_water == 0, any_land == 0
+
+
+@torch.no_grad()
+def fcn_interior(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor, radius: int) -> dict[str, float]:
+    """The judge's labels scored on interior pixels only (see :func:`interior`): the fractions of interior land
+    and water labelled right and their mean (balanced accuracy). The judge sees the whole tile."""
+    pred = torch.cat([judge(judge.view(images[i:i + 64])) > 0 for i in range(0, images.shape[0], 64)])
+    land, water = interior(masks, radius)
+    nl, nw = int(land.sum()), int(water.sum())
+    rl = (pred & land).sum().item() / nl if nl else float("nan")
+    rw = (~pred & water).sum().item() / nw if nw else float("nan")
+    return {"int_land": rl, "int_water": rw, "int_bacc": (rl + rw) / 2}
+
+
 @torch.no_grad()
 def judge_features(judge: Segmenter, images: torch.Tensor) -> torch.Tensor:
-    """Per-image texture statistics from the judge's last hidden layer: channel means and std devs (48-d)."""
+    """Per-image texture statistics from the judge's last hidden layer: channel means and std devs (48-d).
+
+    The images go through the judge's own view (colour or texture)."""
     trunk = judge.net[:-1]
+    view = getattr(judge, "view", _unit)
     out = []
     for i in range(0, images.shape[0], 64):
-        f = trunk(_unit(images[i:i + 64]))
+        f = trunk(view(images[i:i + 64]))
         out.append(torch.cat([f.mean((2, 3)), f.std((2, 3))], 1))
     return torch.cat(out).double()
 
@@ -150,6 +190,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam LR of G and D (short budgets: 5x the papers' 2e-4)")
     ap.add_argument("--precision", default="32-true", help="32-true, or bf16-mixed (native-bf16 CPUs)")
+    ap.add_argument("--interior", type=int, default=-1,
+                    help="px from the other class for the interior score (-1: the texture judge's receptive radius)")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-ablation")
     args = ap.parse_args()
     from _common import env_line  # CPU model, ISA (and env caps), threads, load
@@ -172,6 +214,12 @@ def main() -> None:
                                 steps=400, view="texture")
     tex_ceiling = fcn_score(tex_judge, data.test_b, data.test_a)
     blur_c, blur_t = (fcn_score(j, blurred(data.test_b), data.test_a) for j in (judge, tex_judge))
+    radius = receptive_radius(tex_judge) if args.interior < 0 else args.interior
+    int_land, int_water = interior(data.test_a, radius)
+    int_ceiling = fcn_interior(tex_judge, data.test_b, data.test_a, radius)
+    int_blur = fcn_interior(tex_judge, blurred(data.test_b), data.test_a, radius)
+    tex_train_feats = judge_features(tex_judge, crop_center(data.train_b, args.size)[:1000])
+    tex_fd_floor = frechet(judge_features(tex_judge, data.test_b), tex_train_feats)
     print(header())
     print(f"labels2satellite {args.size}px: {data.train_a.shape[0]} train tiles, {data.test_a.shape[0]} held-out "
           f"tiles (bands {data.info['held_out_longitude_bands']}); judge trained in {time.perf_counter() - t0:.0f}s")
@@ -180,6 +228,11 @@ def main() -> None:
     print(f"texture judge on real held-out tiles: acc {tex_ceiling['fcn_acc']:.3f}, mIoU {tex_ceiling['fcn_miou']:.3f}"
           f"; on the same tiles blurred: colour judge acc {blur_c['fcn_acc']:.3f} mIoU {blur_c['fcn_miou']:.3f}, "
           f"texture judge acc {blur_t['fcn_acc']:.3f} mIoU {blur_t['fcn_miou']:.3f}", flush=True)
+    print(f"interior (no other class within {radius} px): {int_land.float().mean():.3f} of held-out pixels land, "
+          f"{int_water.float().mean():.3f} water; texture judge there on real held-out tiles: land "
+          f"{int_ceiling['int_land']:.3f}, water {int_ceiling['int_water']:.3f}, bacc {int_ceiling['int_bacc']:.3f}; "
+          f"blurred: land {int_blur['int_land']:.3f}, water {int_blur['int_water']:.3f}, bacc {int_blur['int_bacc']:.3f}; "
+          f"tex_fd(real held-out, real train) {tex_fd_floor:.3f} (its floor)", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
     for arm in args.arms.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -193,7 +246,9 @@ def main() -> None:
             pred = translate_batches(g, data.test_a)
             tex = {f"tex_{k.split('_')[1]}": v for k, v in fcn_score(tex_judge, pred, data.test_a).items()}
             s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), **tex,
-                 "fd": frechet(judge_features(judge, pred), real_train_feats), "seconds": res["seconds"]}
+                 "fd": frechet(judge_features(judge, pred), real_train_feats),
+                 **fcn_interior(tex_judge, pred, data.test_a, radius),
+                 "tex_fd": frechet(judge_features(tex_judge, pred), tex_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
     print(f"mean ± sd over seeds ({args.steps} steps, batch {args.batch}, lr {args.lr:g}, ngf=ndf={args.ngf}, "
@@ -201,7 +256,8 @@ def main() -> None:
           f"load average now {os.getloadavg()[0]:.2f}):")
     for arm, rs in rows.items():
         parts = []
-        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd"):
+        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd", "int_land", "int_water",
+                  "int_bacc", "tex_fd"):
             v = [r[k] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             parts.append(f"{k} {statistics.mean(v):.3f}±{sd:.3f}")

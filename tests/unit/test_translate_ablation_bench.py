@@ -1,0 +1,50 @@
+"""The ablation bench's interior FCN-score (bench/translate_ablation.py): which pixels count and how they score."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TORCH_THREADS = 1
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+ab = pytest.importorskip("translate_ablation")
+
+
+def _half_mask(size: int = 32) -> torch.Tensor:
+    m = torch.zeros(1, 1, size, size, dtype=torch.uint8)
+    m[..., :, size // 2:] = 255  # land on the right half, coast between columns 15 and 16
+    return m
+
+
+def test_interior_keeps_only_pixels_far_from_the_other_class():
+    land, water = ab.interior(_half_mask(), 4)
+    # a column counts when no pixel of the other class is within 4 px: land from column 20, water up to 11
+    assert land[0, 0, 0].nonzero().flatten().tolist() == list(range(20, 32))
+    assert water[0, 0, 0].nonzero().flatten().tolist() == list(range(0, 12))
+    assert not (land & water).any()
+
+
+class _Constant(torch.nn.Module):
+    """A judge that says land where the image's first channel is bright (a stand-in for a trained one)."""
+
+    view = staticmethod(lambda x: x.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1] - 127.5
+
+
+def test_fcn_interior_scores_land_and_water_recall_and_their_mean():
+    m = _half_mask()
+    right = ab.fcn_interior(_Constant(), m.expand(-1, 3, -1, -1), m, 4)
+    assert right == {"int_land": 1.0, "int_water": 1.0, "int_bacc": 1.0}
+    all_land = ab.fcn_interior(_Constant(), torch.full((1, 3, 32, 32), 255, dtype=torch.uint8), m, 4)
+    assert all_land == {"int_land": 1.0, "int_water": 0.0, "int_bacc": 0.5}  # relief everywhere: chance
+
+
+def test_receptive_radius_of_the_texture_judge():
+    judge = ab.Segmenter(in_chans=1)
+    judge.view = ab._texture
+    assert ab.receptive_radius(judge) == 1 + 2 + 4 + 1 + 2
