@@ -12,11 +12,24 @@ Each round times every variant for ``--steps`` steps, in turn, and the ratio is 
 the median over rounds. Two clocks: the process's CPU time (``time.process_time``: what the step costs the CPU,
 nearly blind to the other jobs of a shared machine, which only stretch the wall clock) and the wall clock.
 ``--profile`` prints torch.profiler's top operators of both loops; ``--compile`` also times ``torch.compile`` of
-G and D (compile time and steady speed).
+G and D (compile time and steady speed). ``--layers`` only times every convolution of G and D (fwd + bwd) on the
+usual kernel and on its fastlayers GEMM road, per thread count (``--threads 1,2``; ``--bf16`` under autocast), and
+says which one the rule takes on this CPU: the way to re-measure ``fastlayers.use_im2col`` on another CPU kind or
+on a quiet machine at 2 threads.
 Also times 256×256 single-image inference of the full-size U-Net-256 (54.4 M parameters), eval mode.
 
 Emulate an AVX2-only CPU without bf16 with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
-MKL_ENABLE_INSTRUCTIONS=AVX2`` (the last caps the BLAS that runs the im2col GEMMs).
+MKL_ENABLE_INSTRUCTIONS=AVX2`` (the last caps the BLAS that runs the im2col GEMMs). Which layers the fast variants
+run as GEMMs depends on the CPU kind and the precision (``fastlayers.use_im2col``), so quote a figure with both.
+
+At 2 threads on a 2-core machine that other jobs share, a figure measures the other jobs more than the step: each
+parallel region waits for the second thread's time slice (measured at load 5: a layer that takes 2 ms on one
+thread took 95 ms on two, and both loops ran 4-25× slower than on one thread), so compare 2-thread ratios only
+from a quiet machine (load well under 1) and say the load.
+
+Figures (README's translate "Speed" table, 64 px, batch 4, ngf=ndf=32, CPU clock): emulated AVX2, 1 thread, load
+4-5: fp32 1.25× (without fastlayers 1.09×); AVX-512 + native bf16, 1 thread, load 5.6: fp32 1.28× (1.19×), bf16
+1.67×; 2 threads, load 1.2: fp32 1.23× (1.18×), bf16 1.57×.
 
 Run: ``nice python bench/translate_throughput.py [--size 64] [--batch 4] [--ngf 32] [--rounds 7]``
 """
@@ -44,7 +57,13 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="Also time torch.compile of G and D.")
     ap.add_argument("--bf16", action="store_true", help="Time bf16 variants even where bf16 is emulated.")
     ap.add_argument("--no-inference", action="store_true", help="Skip the U-Net-256 inference timing.")
+    ap.add_argument("--layers", action="store_true",
+                    help="Only time every conv of G and D (fwd + bwd) on the usual kernel and on its GEMM road, per "
+                         "thread count, and say which one fastlayers' rule picks here (then exit).")
     args = ap.parse_args()
+    if args.layers:
+        layer_table(args)
+        return
     from _common import env_line, load  # CPU model, ISA (and env caps), threads, load
 
     print(env_line(), flush=True)
@@ -232,6 +251,87 @@ def main() -> None:
 
     print("U-Net-256 inference, one 256×256 image, eval (best of 3): "
           + ", ".join(f"{t} thread(s) {v * 1000:.0f} ms" for t, v in infer.items()))
+
+
+def layer_table(args: argparse.Namespace) -> None:
+    """Per layer: the usual kernel against fastlayers' GEMM road, forced (what ``use_im2col`` is measured on)."""
+    import copy
+    import statistics
+
+    from _common import env_line, load
+
+    import pictorch.tasks.translate.steps  # noqa: F401 - registers the translation models
+    from pictorch.registry import create_model
+    from pictorch.tasks.translate import fastlayers
+    from pictorch.tasks.translate.config import TranslateConfig
+
+    print(env_line(), flush=True)
+    cfg = TranslateConfig(ngf=args.ngf, ndf=args.ngf)
+    s = args.size
+    (gn, gk), (dn, dk) = cfg.generator_spec(1, 3, s), cfg.discriminator_spec(4, s)
+    seen: list[tuple[torch.nn.Module, tuple[int, ...]]] = []
+    for net, batch in ((create_model(gn, **gk), args.batch), (create_model(dn, **dk), 2 * args.batch)):
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m, tuple(i[0].shape))))
+                 for m in net.modules() if type(m) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)]
+        with torch.no_grad():
+            net(torch.randn(batch, getattr(net, "in_chans", 4), s, s))  # the U-Net has in_chans; D takes A and B
+        for h in hooks:
+            h.remove()
+    bf16 = args.bf16
+    rule = fastlayers.use_im2col
+    cands = [int(t) for t in args.threads.split(",")] if args.threads else [1, torch.get_num_threads()]
+
+    def fwd_bwd(m: torch.nn.Module, x: torch.Tensor, g: torch.Tensor) -> None:
+        m.zero_grad(set_to_none=True)
+        x.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = m(x)
+        y.float().backward(g)
+
+    print(f"{s} px, batch {args.batch} (D: {2 * args.batch}, real and fake in one forward), ngf=ndf={args.ngf}, "
+          f"{'bf16 autocast' if bf16 else 'fp32'}; ms per fwd+bwd, median CPU clock of {args.rounds} rounds "
+          "(min wall clock), the GEMM road forced")
+    for m, shape in seen:
+        fast = fastlayers.small_map_convs(copy.deepcopy(m))
+        x = torch.randn(*shape, requires_grad=True)
+        with torch.no_grad():
+            y = m(x)
+        g = torch.randn(y.shape)
+        tr = isinstance(m, torch.nn.ConvTranspose2d)
+        pos = shape[2] * shape[3] if tr else y.shape[2] * y.shape[3]
+        picks = rule(pos, tr, batch=shape[0], weight_numel=m.weight.numel(), bf16=bf16)
+        road = ("taps" if not tr and m.out_channels == 1 else "bmm" if tr and m.out_channels * 16 <= 48 and not picks
+                else "im2col")
+        if road == "im2col" and pos > 64:
+            continue
+        cells = []
+        for t in cands:
+            torch.set_num_threads(t)
+            res: dict[str, list[tuple[float, float]]] = {"usual": [], road: []}
+            forced = road == "im2col"  # (the bmm road is the one taken where im2col is not)
+            fastlayers.use_im2col = lambda *a, forced=forced, **k: forced  # noqa: E731 - the road on every call
+            try:
+                for _ in range(2):
+                    fwd_bwd(m, x, g)
+                    fwd_bwd(fast, x, g)
+                for _ in range(args.rounds):
+                    for name, mod in (("usual", m), (road, fast)):
+                        c, w = time.process_time(), time.perf_counter()
+                        for _ in range(3):
+                            fwd_bwd(mod, x, g)
+                        res[name].append(((time.process_time() - c) / 3, (time.perf_counter() - w) / 3))
+            finally:
+                fastlayers.use_im2col = rule
+            u = statistics.median(c for c, _ in res["usual"])
+            f = statistics.median(c for c, _ in res[road])
+            cells.append(f"{t} thr: {u * 1e3:.3f} ({min(w for _, w in res['usual']) * 1e3:.3f}) vs {f * 1e3:.3f} "
+                         f"({min(w for _, w in res[road]) * 1e3:.3f}) = {u / f:.2f}x")
+        kind = "T" if tr else " "
+        took = "usual" if road == "im2col" and not picks else road
+        print(f"  {kind} {m.in_channels:4d}->{m.out_channels:4d} in {tuple(shape)} ({pos} pos.; {road}, rule takes "
+              f"{took}): " + " | ".join(cells), flush=True)
+    torch.set_num_threads(cands[-1])
+    print(load())
 
 
 if __name__ == "__main__":

@@ -53,10 +53,11 @@ def test_same_outputs_and_gradients(layer, side, rule, monkeypatch):
 def test_rule_and_untouched_layers():
     # AVX2: maps of at most 16 positions, whatever the width
     assert use_im2col(16, False, batch=4, weight_numel=1, isa="AVX2") and not use_im2col(64, True, isa="AVX2")
-    # AVX-512 fp32: at least 32768 weight elements per GEMM column (batch · positions)
+    # AVX-512 fp32: more than 32768 weight elements per GEMM column (batch · positions)
     w = 256 * 256 * 16
     assert use_im2col(4, False, batch=4, weight_numel=w, isa="AVX-512")
     assert not use_im2col(16, True, batch=4, weight_numel=512 * 128 * 16, isa="AVX-512")
+    assert not use_im2col(64, True, batch=2, weight_numel=1024 * 256 * 16, isa="AVX-512")  # 32768 exactly
     # bf16: from 4096 per column
     assert use_im2col(16, False, batch=4, weight_numel=128 * 256 * 16, bf16=True)
     assert not use_im2col(49, False, batch=8, weight_numel=128 * 256 * 16, bf16=True)

@@ -65,10 +65,11 @@ def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel
 
     - fp32, AVX2 (emulated): im2col wins on maps of ≤ 16 positions (1.06-3.0×: 1×1-4×4) and loses from 8×8 on
       (0.63-1.01×), whatever the width: the rule is ``positions ≤ 16``.
-    - fp32, AVX-512: oneDNN is faster there, so width decides: weight elements per GEMM column ≥ 32768 win
-      (1.09-2.8×: 256→256 on ≤ 2×2, 512→512 on ≤ 4×4, transposed 1024→512 from 4×4 at batch 2 and 4), fewer
-      lose (0.46-0.99×: 128→256 to 4×4 at batch 4 0.78×, transposed 512→128 from 4×4 at batch 4 0.83×;
-      at 32768 exactly 1.09× and 0.91×).
+    - fp32, AVX-512: oneDNN is faster there, so width decides: more than 32768 weight elements per GEMM column
+      win (65536 and up: 1.12-2.8×: 256→256 on ≤ 2×2, 512→512 on ≤ 4×4, transposed 1024→512 from 4×4 at batch
+      2 and 4), fewer lose (0.46-0.99×: 128→256 to 4×4 at batch 4 0.78×, transposed 512→128 from 4×4 at batch 4
+      0.83×); at 32768 exactly 1.09× (512→128 from 4×4, batch 2) and 0.91× (1024→256 from 8×8, batch 2: the
+      128 px pix2pix step 4 % slower with it), so it stays on oneDNN.
     - bf16 (autocast, native AVX-512 bf16): oneDNN's bf16 kernels on small maps are slower still, so from 4096
       weight elements per column (1.33-3.2×, including 128→256 to 4×4 at batch 4 1.60× and 256→512 to 8×8 at
       batch 2 1.33×); the 64 px D's and the outer layers (512-1300 per column) lose (0.52-0.84×).
@@ -80,7 +81,7 @@ def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel
     if bf16:
         return weight_numel >= 4096 * columns
     if (isa or _isa()) in ("AVX-512", "AMX"):
-        return weight_numel >= 32768 * columns
+        return weight_numel > 32768 * columns
     return positions <= 16
 
 
