@@ -121,6 +121,12 @@ def test_cyclegan_auto_norm_is_batch_norm_where_a_domain_is_mostly_flat():
     assert "norm_choice" not in typed.checkpoint_meta()
 
 
+def test_coast_auto_is_half_for_cyclegan_and_off_for_pix2pix():
+    assert TranslateConfig(model="cyclegan").resolved_coast() == 0.5
+    assert TranslateConfig(model="pix2pix").resolved_coast() == 0.0
+    assert TranslateConfig(model="cyclegan", coast=0.0).resolved_coast() == 0.0
+
+
 def test_lr_is_constant_then_decays_linearly_to_zero():
     f = constant_then_linear(100, 0.5)
     assert f(0) == 1.0 and f(49) == 1.0

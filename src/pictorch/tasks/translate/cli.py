@@ -53,6 +53,8 @@ def train(
                                       "to size×size (0: keep).")] = 0,
     limit: Annotated[int, typer.Option("--limit", help="Crops per photo / tiles / images per domain (0: task "
                                        "default).")] = 0,
+    coast: Annotated[float, typer.Option("--coast", help="Earth tasks: share of training tiles drawn to show "
+                                         "land and water (-1: auto; 0: as they fall).")] = -1.0,
     netG: Annotated[str, typer.Option("--netG", help="auto, unet, resnet, unet_256, unet_128, resnet_9blocks, "  # noqa: N803
                                       "resnet_6blocks.")] = "auto",
     num_downs: Annotated[int, typer.Option("--num-downs", help="U-Net depth (0: deepest that fits).")] = 0,
