@@ -78,10 +78,12 @@ def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel
     The PatchGAN's 1-channel head loses on every kind (0.15-0.25×): see :class:`Im2colConv2d` for its road.
     """
     columns = max(1, batch * positions)
+    # the caps on positions keep each rule to the maps it was measured on (bf16 wins up to 8×8, fp32 up to 4×4):
+    # on larger maps (a 256 px net at batch 1) the unfolded copy grows with the map and nothing was measured
     if bf16:
-        return weight_numel >= 4096 * columns
+        return positions <= 64 and weight_numel >= 4096 * columns
     if (isa or _isa()) in ("AVX-512", "AMX"):
-        return weight_numel > 32768 * columns
+        return positions <= 16 and weight_numel > 32768 * columns
     return positions <= 16
 
 
