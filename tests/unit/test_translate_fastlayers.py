@@ -25,6 +25,7 @@ from pictorch.tasks.translate.fastlayers import (
     (nn.ConvTranspose2d(8, 6, 4, 2, 1), 4),
     (nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1), 2),  # the ResNet generator's upsampling
     (nn.ConvTranspose2d(8, 3, 4, 2, 1), 6),        # few output channels: one batched GEMM
+    (nn.ConvTranspose2d(8, 2, 3, 2, 1, output_padding=1, bias=False), 5),  # the same with output padding
     (nn.Conv2d(8, 1, 4, 1, 1), 7),                 # the PatchGAN's 1-channel head: one GEMM over the taps
     (nn.Conv2d(8, 1, 3, 2, 2, dilation=2, bias=False), 9),  # taps with stride and dilation
 ])
