@@ -25,6 +25,7 @@ from pictorch.tasks.translate.fastlayers import (
     (nn.ConvTranspose2d(8, 6, 4, 2, 1), 4),
     (nn.ConvTranspose2d(8, 6, 3, 2, 1, output_padding=1), 2),  # the ResNet generator's upsampling
     (nn.ConvTranspose2d(8, 3, 4, 2, 1), 6),        # few output channels: one batched GEMM
+    (nn.ConvTranspose2d(8, 2, 3, 2, 1, output_padding=1, bias=False), 5),  # the same with output padding
     (nn.Conv2d(8, 1, 4, 1, 1), 7),                 # the PatchGAN's 1-channel head: one GEMM over the taps
     (nn.Conv2d(8, 1, 3, 2, 2, dilation=2, bias=False), 9),  # taps with stride and dilation
 ])
@@ -61,6 +62,9 @@ def test_rule_and_untouched_layers():
     # bf16: from 4096 per column
     assert use_im2col(16, False, batch=4, weight_numel=128 * 256 * 16, bf16=True)
     assert not use_im2col(49, False, batch=8, weight_numel=128 * 256 * 16, bf16=True)
+    # outside the measured maps: the usual kernel
+    assert not use_im2col(256, False, weight_numel=512 * 512 * 16, bf16=True)
+    assert not use_im2col(64, False, weight_numel=512 * 512 * 16, isa="AVX-512")
     m = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, groups=2))
     small_map_convs(m)
     assert all(type(c) is nn.Conv2d for c in m)  # reflect padding and groups keep the usual class

@@ -73,15 +73,19 @@ def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel
     - bf16 (autocast, native AVX-512 bf16): oneDNN's bf16 kernels on small maps are slower still, so from 4096
       weight elements per column (1.33-3.2×, including 128→256 to 4×4 at batch 4 1.60× and 256→512 to 8×8 at
       batch 2 1.33×); the 64 px D's and the outer layers (512-1300 per column) lose (0.52-0.84×).
-    - 2 threads, AVX-512, fp32 (load 1.3): oneDNN's transposed convs from 1×1-2×2 maps are 2.1-2.5× slower
-      than on one thread, so im2col wins 3.7× there; the same rule as one thread holds for them.
+    - 2 threads (AVX-512, one run at load 1.3; a quiet 2-core machine was not to be had): oneDNN's transposed
+      convs from 1×1-2×2 maps ran 2.1-2.5× slower than on one thread (im2col 3.7× faster there), and in bf16 every
+      im2col layer of the 64 px net won 1.3-6×; so the rule does not depend on the thread count.
+      ``bench/translate_throughput.py --layers --threads 1,2`` re-measures all of this on any CPU.
     The PatchGAN's 1-channel head loses on every kind (0.15-0.25×): see :class:`Im2colConv2d` for its road.
     """
     columns = max(1, batch * positions)
+    # the caps on positions keep each rule to the maps it was measured on (bf16 wins up to 8×8, fp32 up to 4×4):
+    # on larger maps (a 256 px net at batch 1) the unfolded copy grows with the map and nothing was measured
     if bf16:
-        return weight_numel >= 4096 * columns
+        return positions <= 64 and weight_numel >= 4096 * columns
     if (isa or _isa()) in ("AVX-512", "AMX"):
-        return weight_numel > 32768 * columns
+        return positions <= 16 and weight_numel > 32768 * columns
     return positions <= 16
 
 
@@ -121,8 +125,9 @@ class Im2colConv2d(nn.Conv2d):
         row t·(kh·kw) + t.
 
         Why: oneDNN runs the PatchGAN's 256→1 4×4 head (7×7 → 6×6 maps) at 2.5-4 GMAC/s; im2col of its input is
-        worse (0.15-0.25×: a 16×-inflated copy for a GEMV). Measured fwd + bwd at batch 8 and 4, CPU clock, one
-        thread, load 4: 1.5-1.7× faster on AVX-512, 1.9× on emulated AVX2.
+        worse (0.15-0.25×: a 16×-inflated copy for a GEMV). Measured fwd + bwd, CPU clock, one thread, load 4-5
+        (256→1 on 7×7 at batch 4 and 8; 512→1 on 15×15 and 31×31 at batch 2 and 4, the 128 and 256 px D's):
+        1.3-1.6× faster on AVX-512 fp32, 1.3-1.9× on emulated AVX2, 1.03-1.3× in bf16.
         """
         kh, kw = self.kernel_size
         n, c, h, w = x.shape
