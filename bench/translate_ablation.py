@@ -22,7 +22,8 @@ are the fractions of interior land / water labelled right, ``int_bacc`` their me
 everywhere scores land 1, water 0: 0.5). ``tex_fd`` is ``fd`` on the texture judge's features (a realism score of
 the high-pass, which colours cannot pass). ``fd_held`` is ``fd`` against the REAL held-out tiles (same masks, same
 land fraction) instead of the training tiles: generated held-out tiles can sit closer to the training bands'
-statistics than the real held-out tiles do (``fd`` below its floor), which is not realism.
+statistics than the real held-out tiles do (``fd`` below its floor), which is not realism. ``hp_land`` /
+``hp_water``: the RMS of the texture view on interior land / water (how much texture the generator painted there).
 
 Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``; the 64-px setting of
 the README: ``--size 64 --steps 1000``.
@@ -151,6 +152,17 @@ def fcn_interior(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor, ra
 
 
 @torch.no_grad()
+def highpass_rms(images: torch.Tensor, masks: torch.Tensor, radius: int) -> dict[str, float]:
+    """RMS of the texture view (÷ 4: gray minus its 5×5 mean, on [-1, 1]) over interior land and interior water:
+    how much texture an image has where the label leaves no coastline in the judge's sight."""
+    t = _texture(images) / 4
+    land, water = interior(masks, radius)
+    sq = t.pow(2)
+    return {"hp_land": sq[land].mean().sqrt().item() if land.any() else float("nan"),
+            "hp_water": sq[water].mean().sqrt().item() if water.any() else float("nan")}
+
+
+@torch.no_grad()
 def judge_features(judge: Segmenter, images: torch.Tensor) -> torch.Tensor:
     """Per-image texture statistics from the judge's last hidden layer: channel means and std devs (48-d).
 
@@ -224,6 +236,7 @@ def main() -> None:
     int_land, int_water = interior(data.test_a, radius)
     int_ceiling = fcn_interior(tex_judge, data.test_b, data.test_a, radius)
     int_blur = fcn_interior(tex_judge, blurred(data.test_b), data.test_a, radius)
+    hp_real, hp_blur = (highpass_rms(x, data.test_a, radius) for x in (data.test_b, blurred(data.test_b)))
     tex_train_feats = judge_features(tex_judge, crop_center(data.train_b, args.size)[:1000])
     tex_fd_floor = frechet(judge_features(tex_judge, data.test_b), tex_train_feats)
     print(header())
@@ -238,7 +251,9 @@ def main() -> None:
           f"{int_water.float().mean():.3f} water; texture judge there on real held-out tiles: land "
           f"{int_ceiling['int_land']:.3f}, water {int_ceiling['int_water']:.3f}, bacc {int_ceiling['int_bacc']:.3f}; "
           f"blurred: land {int_blur['int_land']:.3f}, water {int_blur['int_water']:.3f}, bacc {int_blur['int_bacc']:.3f}; "
-          f"tex_fd(real held-out, real train) {tex_fd_floor:.3f} (its floor)", flush=True)
+          f"tex_fd(real held-out, real train) {tex_fd_floor:.3f} (its floor); high-pass RMS on interior land / water: real "
+          f"{hp_real['hp_land']:.3f} / {hp_real['hp_water']:.3f}, blurred {hp_blur['hp_land']:.3f} / "
+          f"{hp_blur['hp_water']:.3f}", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
     for arm in args.arms.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -258,7 +273,7 @@ def main() -> None:
             s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), **tex,
                  "fd": frechet(judge_features(judge, pred), real_train_feats),
                  "fd_held": frechet(judge_features(judge, pred), real_test_feats),
-                 **fcn_interior(tex_judge, pred, data.test_a, radius),
+                 **fcn_interior(tex_judge, pred, data.test_a, radius), **highpass_rms(pred, data.test_a, radius),
                  "tex_fd": frechet(judge_features(tex_judge, pred), tex_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
@@ -268,7 +283,7 @@ def main() -> None:
     for arm, rs in rows.items():
         parts = []
         for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd", "fd_held", "int_land",
-                  "int_water", "int_bacc", "tex_fd"):
+                  "int_water", "int_bacc", "hp_land", "hp_water", "tex_fd"):
             v = [r[k] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             parts.append(f"{k} {statistics.mean(v):.3f}±{sd:.3f}")
