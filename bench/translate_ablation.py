@@ -20,7 +20,10 @@ those with no pixel of the other class within ``--interior`` px (default: the ju
 judge sees there, and land must be recognised by what the generator made of it. ``int_land`` / ``int_water``
 are the fractions of interior land / water labelled right, ``int_bacc`` their mean (a generator that paints relief
 everywhere scores land 1, water 0: 0.5). ``tex_fd`` is ``fd`` on the texture judge's features (a realism score of
-the high-pass, which colours cannot pass).
+the high-pass, which colours cannot pass). ``fd_held`` is ``fd`` against the REAL held-out tiles (same masks, same
+land fraction) instead of the training tiles: generated held-out tiles can sit closer to the training bands'
+statistics than the real held-out tiles do (``fd`` below its floor), which is not realism. ``hp_land`` /
+``hp_water``: the RMS of the texture view on interior land / water (how much texture the generator painted there).
 
 Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``; the 64-px setting of
 the README: ``--size 64 --steps 1000``.
@@ -32,6 +35,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +152,17 @@ def fcn_interior(judge: Segmenter, images: torch.Tensor, masks: torch.Tensor, ra
 
 
 @torch.no_grad()
+def highpass_rms(images: torch.Tensor, masks: torch.Tensor, radius: int) -> dict[str, float]:
+    """RMS of the texture view (÷ 4: gray minus its 5×5 mean, on [-1, 1]) over interior land and interior water:
+    how much texture an image has where the label leaves no coastline in the judge's sight."""
+    t = _texture(images) / 4
+    land, water = interior(masks, radius)
+    sq = t.pow(2)
+    return {"hp_land": sq[land].mean().sqrt().item() if land.any() else float("nan"),
+            "hp_water": sq[water].mean().sqrt().item() if water.any() else float("nan")}
+
+
+@torch.no_grad()
 def judge_features(judge: Segmenter, images: torch.Tensor) -> torch.Tensor:
     """Per-image texture statistics from the judge's last hidden layer: channel means and std devs (48-d).
 
@@ -192,6 +207,8 @@ def main() -> None:
     ap.add_argument("--precision", default="32-true", help="32-true, or bf16-mixed (native-bf16 CPUs)")
     ap.add_argument("--interior", type=int, default=-1,
                     help="px from the other class for the interior score (-1: the texture judge's receptive radius)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the checkpoints an earlier run left in --out (ARM-sSEED/last.safetensors), no training")
     ap.add_argument("--out", default="/tmp/pictorch-bench-translate-ablation")
     args = ap.parse_args()
     from _common import env_line  # CPU model, ISA (and env caps), threads, load
@@ -209,7 +226,8 @@ def main() -> None:
     judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size))
     ceiling = fcn_score(judge, data.test_b, data.test_a)
     real_train_feats = judge_features(judge, crop_center(data.train_b, args.size)[:1000])
-    ceiling["fd"] = frechet(judge_features(judge, data.test_b), real_train_feats)
+    real_test_feats = judge_features(judge, data.test_b)
+    ceiling["fd"] = frechet(real_test_feats, real_train_feats)
     tex_judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size),
                                 steps=400, view="texture")
     tex_ceiling = fcn_score(tex_judge, data.test_b, data.test_a)
@@ -218,6 +236,7 @@ def main() -> None:
     int_land, int_water = interior(data.test_a, radius)
     int_ceiling = fcn_interior(tex_judge, data.test_b, data.test_a, radius)
     int_blur = fcn_interior(tex_judge, blurred(data.test_b), data.test_a, radius)
+    hp_real, hp_blur = (highpass_rms(x, data.test_a, radius) for x in (data.test_b, blurred(data.test_b)))
     tex_train_feats = judge_features(tex_judge, crop_center(data.train_b, args.size)[:1000])
     tex_fd_floor = frechet(judge_features(tex_judge, data.test_b), tex_train_feats)
     print(header())
@@ -232,7 +251,9 @@ def main() -> None:
           f"{int_water.float().mean():.3f} water; texture judge there on real held-out tiles: land "
           f"{int_ceiling['int_land']:.3f}, water {int_ceiling['int_water']:.3f}, bacc {int_ceiling['int_bacc']:.3f}; "
           f"blurred: land {int_blur['int_land']:.3f}, water {int_blur['int_water']:.3f}, bacc {int_blur['int_bacc']:.3f}; "
-          f"tex_fd(real held-out, real train) {tex_fd_floor:.3f} (its floor)", flush=True)
+          f"tex_fd(real held-out, real train) {tex_fd_floor:.3f} (its floor); high-pass RMS on interior land / water: real "
+          f"{hp_real['hp_land']:.3f} / {hp_real['hp_water']:.3f}, blurred {hp_blur['hp_land']:.3f} / "
+          f"{hp_blur['hp_water']:.3f}", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
     for arm in args.arms.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -241,13 +262,18 @@ def main() -> None:
             tcfg = TrainConfig(out_dir=f"{args.out}/{arm}-s{seed}", steps=args.steps, batch_size=args.batch, lr=args.lr,
                                seed=seed, precision=args.precision, accelerator="cpu", progress=False, log_every=50)
             torch.manual_seed(seed)
-            res = api.train(cfg, tcfg)
+            ckpt = Path(tcfg.out_dir) / "last.safetensors"
+            if args.reuse and ckpt.is_file():
+                res = {"checkpoint": str(ckpt), "seconds": float("nan")}
+            else:
+                res = api.train(cfg, tcfg)
             g = api.load_translator(res["checkpoint"])
             pred = translate_batches(g, data.test_a)
             tex = {f"tex_{k.split('_')[1]}": v for k, v in fcn_score(tex_judge, pred, data.test_a).items()}
             s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), **tex,
                  "fd": frechet(judge_features(judge, pred), real_train_feats),
-                 **fcn_interior(tex_judge, pred, data.test_a, radius),
+                 "fd_held": frechet(judge_features(judge, pred), real_test_feats),
+                 **fcn_interior(tex_judge, pred, data.test_a, radius), **highpass_rms(pred, data.test_a, radius),
                  "tex_fd": frechet(judge_features(tex_judge, pred), tex_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
@@ -256,8 +282,8 @@ def main() -> None:
           f"load average now {os.getloadavg()[0]:.2f}):")
     for arm, rs in rows.items():
         parts = []
-        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd", "int_land", "int_water",
-                  "int_bacc", "tex_fd"):
+        for k in ("l1", "psnr", "ssim", "fcn_acc", "fcn_miou", "tex_acc", "tex_miou", "fd", "fd_held", "int_land",
+                  "int_water", "int_bacc", "hp_land", "hp_water", "tex_fd"):
             v = [r[k] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             parts.append(f"{k} {statistics.mean(v):.3f}±{sd:.3f}")

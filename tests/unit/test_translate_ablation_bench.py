@@ -48,3 +48,13 @@ def test_receptive_radius_of_the_texture_judge():
     judge = ab.Segmenter(in_chans=1)
     judge.view = ab._texture
     assert ab.receptive_radius(judge) == 1 + 2 + 4 + 1 + 2
+
+
+def test_highpass_rms_sees_texture_on_land_only_where_painted():
+    m = _half_mask()
+    flat = m.expand(-1, 3, -1, -1).clone()
+    assert ab.highpass_rms(flat, m, 4) == {"hp_land": 0.0, "hp_water": 0.0}  # the coastline is out of sight
+    textured = flat.clone()
+    textured[..., ::2, 20:] = 200  # stripes on interior land only
+    hp = ab.highpass_rms(textured, m, 4)
+    assert hp["hp_land"] > 0.05 and hp["hp_water"] == 0.0
