@@ -71,7 +71,8 @@ def score_checkpoint(path: str) -> None:
         g_ba = api.load_translator(path, reverse=True)
         s["cycle_l1_a"] = cycle_l1(g, g_ba, data.test_a)
         s["cycle_l1_b"] = cycle_l1(g_ba, g, data.test_b)
-    print(f"  {path} ({meta['model']}, {task}, {size}px, norm {meta.get('norm_choice', '?')}): "
+    norm = f", {meta['norm_choice']}" if meta.get("norm_choice") else ""
+    print(f"  {path} ({meta['model']}, {task}, {size}px{norm}): "
           + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
 
 
