@@ -8,7 +8,8 @@
 2. sneaker2boot (Fashion-MNIST, unpaired): the fraction of translated test sneakers a frozen sneaker-vs-boot
    classifier (trained on real images) calls boots, and the reverse, plus the cycle L1 both ways.
 
-Run: ``nice python bench/translate_cyclegan.py [--steps 500] [--size 32]``
+Run: ``nice python bench/translate_cyclegan.py [--steps 500] [--size 32]``; score a finished run (e.g. the CPU
+preset's) instead: ``nice python bench/translate_cyclegan.py --checkpoint RUN/last.safetensors``.
 """
 
 from __future__ import annotations
