@@ -8,7 +8,8 @@
 2. sneaker2boot (Fashion-MNIST, unpaired): the fraction of translated test sneakers a frozen sneaker-vs-boot
    classifier (trained on real images) calls boots, and the reverse, plus the cycle L1 both ways.
 
-Run: ``nice python bench/translate_cyclegan.py [--steps 500] [--size 32]``
+Run: ``nice python bench/translate_cyclegan.py [--steps 500] [--size 32]``; score a finished run (e.g. the CPU
+preset's) instead: ``nice python bench/translate_cyclegan.py --checkpoint RUN/last.safetensors``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def score_checkpoint(path: str) -> None:
         g_ba = api.load_translator(path, reverse=True)
         s["cycle_l1_a"] = cycle_l1(g, g_ba, data.test_a)
         s["cycle_l1_b"] = cycle_l1(g_ba, g, data.test_b)
-    print(f"  {path} ({meta['model']}, {task}, {size}px, norm {meta.get('norm_choice', '?')}): "
+    norm = f", {meta['norm_choice']}" if meta.get("norm_choice") else ""
+    print(f"  {path} ({meta['model']}, {task}, {size}px{norm}): "
           + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)
 
 

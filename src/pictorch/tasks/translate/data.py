@@ -379,7 +379,12 @@ def _earth_task(kind: str, size: int, n_train: int, n_test: int, seed: int, widt
             return np.asarray(im.convert("RGB").resize((width, width // 2), Image.BICUBIC))
 
     d = read(day)
-    land = land_mask(width, width // 2) if kind == "labels2satellite" or coast > 0 else None
+    land = land_mask(width, width // 2) if kind == "labels2satellite" else None
+    if coast > 0 and land is None:
+        try:
+            land = land_mask(width, width // 2)
+        except DataError:
+            coast = 0.0  # day2night without the global-land-mask wheel: tiles as they fall, as before
     if kind == "labels2satellite":
         src = np.where(land, 255, 0).astype(np.uint8)
         src_b = d
