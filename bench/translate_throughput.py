@@ -25,11 +25,12 @@ run as GEMMs depends on the CPU kind and the precision (``fastlayers.use_im2col`
 At 2 threads on a 2-core machine that other jobs share, a figure measures the other jobs more than the step: each
 parallel region waits for the second thread's time slice (measured at load 5: a layer that takes 2 ms on one
 thread took 95 ms on two, and both loops ran 4-25× slower than on one thread), so compare 2-thread ratios only
-from a quiet machine (load well under 1) and say the load.
+from a quiet machine and say the load: ``--quiet 0.05`` keeps only the rounds during which the other jobs used
+at most 5 % of all cores (from /proc/stat), waiting for such moments (``--quiet-wait`` seconds).
 
 Figures (README's translate "Speed" table, 64 px, batch 4, ngf=ndf=32, CPU clock): emulated AVX2, 1 thread, load
 4-5: fp32 1.25× (without fastlayers 1.09×); AVX-512 + native bf16, 1 thread, load 5.6: fp32 1.28× (1.19×), bf16
-1.67×; 2 threads, load 1.2: fp32 1.23× (1.18×), bf16 1.57×.
+1.67×; 2 threads, ``--quiet 0.05`` (5 kept rounds, load 1.5-2.1): fp32 1.25× (1.15×), bf16 1.62×.
 
 Run: ``nice python bench/translate_throughput.py [--size 64] [--batch 4] [--ngf 32] [--rounds 7]``
 """
@@ -56,6 +57,11 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="Print torch.profiler's top ops of both loops.")
     ap.add_argument("--compile", action="store_true", help="Also time torch.compile of G and D.")
     ap.add_argument("--bf16", action="store_true", help="Time bf16 variants even where bf16 is emulated.")
+    ap.add_argument("--quiet", type=float, default=0.0,
+                    help="Keep only rounds during which the other jobs used at most this share of all cores (e.g. "
+                         "0.05; /proc/stat), waiting for such moments up to --quiet-wait seconds: 2-thread figures "
+                         "on a shared 2-core machine mean something only then.")
+    ap.add_argument("--quiet-wait", type=float, default=1800.0)
     ap.add_argument("--no-inference", action="store_true", help="Skip the U-Net-256 inference timing.")
     ap.add_argument("--layers", action="store_true",
                     help="Only time every conv of G and D (fwd + bwd) on the usual kernel and on its GEMM road, per "
@@ -170,13 +176,34 @@ def main() -> None:
     def ips(c_w: tuple[float, float]) -> tuple[float, float]:
         return args.steps * args.batch / c_w[0], args.steps * args.batch / c_w[1]
 
-    for _ in range(args.rounds):  # interleaved: plain, then every variant, per thread count, per round
+    kept, tried, deadline = 0, 0, time.time() + args.quiet_wait
+    while kept < args.rounds:  # interleaved: plain, then every variant, per thread count, per round
+        if args.quiet and time.time() > deadline:
+            break
+        if args.quiet and others_share() > 2 * args.quiet:  # someone is running: wait
+            continue
+        tried += 1
+        start = cpu_snapshot()
+        r_plain: dict[int, tuple[float, float]] = {}
+        r_ours: dict[tuple[str, int], tuple[float, float]] = {}
         for t in cands:
             torch.set_num_threads(t)
-            plain.setdefault(t, []).append(ips(time_plain(args.steps)))
+            r_plain[t] = ips(time_plain(args.steps))
             for v in variants:
-                ours.setdefault((v, t), []).append(ips(time_ours(v, args.steps)))
+                r_ours[(v, t)] = ips(time_ours(v, args.steps))
+        if args.quiet and others_share(start) > args.quiet:
+            continue
+        kept += 1
+        for t, x in r_plain.items():
+            plain.setdefault(t, []).append(x)
+        for k, x in r_ours.items():
+            ours.setdefault(k, []).append(x)
     torch.set_num_threads(default_threads)
+    if args.quiet:
+        print(f"kept {kept} rounds of {tried} timed: those in which the other jobs used at most {args.quiet:.0%} of "
+              "all cores", flush=True)
+    if not kept:
+        return
 
     def ratio(v: str, t: int, clock: int) -> float:
         return statistics.median(o[clock] / p[clock] for o, p in zip(ours[(v, t)], plain[t], strict=True))
@@ -184,7 +211,7 @@ def main() -> None:
     print(f"cpu: {cpu_model()}; {os.cpu_count()} cores, torch default threads {default_threads}; torch "
           f"{torch.__version__}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     print(f"pix2pix training, {s}×{s}, batch {args.batch}, ngf=ndf={args.ngf}, U-Net depth {g_kw['num_downs']}, "
-          f"PatchGAN {d_kw['n_layers']} layers, {args.rounds} rounds of {args.steps} steps; img/s per round by the "
+          f"PatchGAN {d_kw['n_layers']} layers, {kept} rounds of {args.steps} steps; img/s per round by the "
           "CPU clock (wall clock); ratio = median over rounds of the in-round ratio to the plain fp32 loop at the "
           "same thread count (+cl = channels-last; nofast = without fastlayers)")
     for t in cands:
@@ -251,6 +278,25 @@ def main() -> None:
 
     print("U-Net-256 inference, one 256×256 image, eval (best of 3): "
           + ", ".join(f"{t} thread(s) {v * 1000:.0f} ms" for t, v in infer.items()))
+
+
+def cpu_snapshot() -> tuple[int, int, float]:
+    """(busy jiffies of all cores, all jiffies, this process's CPU seconds) now, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    t = os.times()
+    return sum(v) - v[3] - v[4], sum(v), t.user + t.system
+
+
+def others_share(start: tuple[int, int, float] | None = None, sleep: float = 1.0) -> float:
+    """The share of all cores that other processes used since ``start`` (or over the next ``sleep`` seconds)."""
+    if start is None:
+        start = cpu_snapshot()
+        time.sleep(sleep)
+    end = cpu_snapshot()
+    hz = os.sysconf("SC_CLK_TCK")
+    total = (end[1] - start[1]) / hz
+    return ((end[0] - start[0]) / hz - (end[2] - start[2])) / total if total > 0 else 0.0
 
 
 def layer_table(args: argparse.Namespace) -> None:
