@@ -25,6 +25,15 @@ def test_layouts_and_dtypes_agree():
     assert torch.equal(as_uint8_batch(rgba), ref)                                           # alpha dropped
 
 
+def test_a_read_only_array_is_copied_not_shared():
+    ro = np.full((1, 3, 6, 7), 9, np.uint8)  # N×C×H×W: no permute copy on the way (np.asarray(PIL) is read-only)
+    ro.flags.writeable = False
+    t = as_uint8_batch(ro)
+    assert torch.equal(t, torch.full((1, 3, 6, 7), 9, dtype=torch.uint8))
+    t.add_(1)  # safe: the tensor owns its memory, the caller's array is untouched
+    assert int(ro.max()) == 9
+
+
 def test_ambiguous_layout_is_named_and_bad_values_refused():
     with pytest.warns(UserWarning, match="read as one 3-channel image"):
         assert as_uint8_batch(np.zeros((3, 28, 28), np.uint8)).shape == (1, 3, 28, 28)

@@ -58,7 +58,10 @@ def as_uint8_batch(images: Any, layout: str | None = None) -> Any:
     if isinstance(x, np.ndarray):
         if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise ConfigError(f"images of dtype {x.dtype}: pass uint8 (0..255) or float in [0, 1]")
-        x = torch.from_numpy(np.ascontiguousarray(x))
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:  # np.asarray(PIL image) is read-only: torch would warn and share it anyway
+            x = x.copy()
+        x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
         raise ConfigError(f"images must be a numpy array or a torch tensor, got {type(images).__name__}")
     note = None
