@@ -27,6 +27,11 @@ statistics than the real held-out tiles do (``fd`` below its floor), which is no
 
 Run: ``nice python bench/translate_ablation.py [--steps 400] [--seeds 0,1,2] [--size 32]``; the 64-px setting of
 the README: ``--size 64 --steps 800 [--lr 2e-4]`` (about 20 min at load 3-5; ``--reuse`` rescores its checkpoints).
+
+``--task day2night``: the same arms on NASA's Earth by day → at night; the judges are trained on REAL night
+training tiles to label the land mask of the same tile (labels2satellite's tiles, cut at the same places: checked
+by :func:`aligned_masks`). Its judges' lines (``--arms ""`` prints only those) came out near chance at 32 px (the
+README's ablation part): half of the held-out land pixels are pure black at night, as water is.
 """
 
 from __future__ import annotations
@@ -36,11 +41,15 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from _common import cpu_model  # bench/ is on sys.path when a bench runs
 from torch import nn
+
+if TYPE_CHECKING:
+    from pictorch.tasks.translate.data import TranslationData
 
 ARMS = {"l1+cgan": {"lambda_l1": 100.0, "gan_weight": 1.0}, "l1": {"lambda_l1": 100.0, "gan_weight": 0.0},
         "cgan": {"lambda_l1": 0.0, "gan_weight": 1.0}}
@@ -194,14 +203,36 @@ def crop_center(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., y0:y0 + size, x0:x0 + size]
 
 
+def aligned_masks(data: TranslationData, labels: TranslationData) -> tuple[torch.Tensor, torch.Tensor]:
+    """The land/water masks (train, held-out) of ``data``'s tiles, taken from ``labels`` (labels2satellite cut
+    at the same size and seed: the same tile positions, so its B, the day image, must equal ``data``'s A).
+
+    Raises:
+        ValueError: the two tasks' day tiles differ (the tiles were not cut at the same places).
+    """
+    for a, b in ((labels.train_b, data.train_a), (labels.test_b, data.test_a)):
+        if a.shape != b.shape or not torch.equal(a, b):
+            raise ValueError("the labels2satellite tiles are not cut where the day2night tiles are")
+    return labels.train_a, labels.test_a
+
+
+def majority_score(masks: torch.Tensor) -> dict[str, float]:
+    """The FCN-score of a judge that labels every pixel the masks' majority class (the chance level)."""
+    land = (masks > 127).float().mean().item()
+    top = max(land, 1 - land)
+    return {"fcn_acc": top, "fcn_miou": top / 2}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--task", default="labels2satellite", choices=("labels2satellite", "day2night"),
+                    help="day2night: the judges are trained on real NIGHT tiles against the tiles' land masks")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--arms", default="l1+cgan,l1,cgan")
+    ap.add_argument("--arms", default="l1+cgan,l1,cgan", help='comma-separated; "" scores the judges only')
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam LR of G and D (short budgets: 5x the papers' 2e-4)")
     ap.add_argument("--precision", default="32-true", help="32-true, or bf16-mixed (native-bf16 CPUs)")
@@ -221,29 +252,35 @@ def main() -> None:
     from pictorch.tasks.translate.data import load_translation_data
     from pictorch.tasks.translate.reports import image_scores, translate_batches
 
-    data = load_translation_data("labels2satellite", size=args.size)
+    data = load_translation_data(args.task, size=args.size)
+    if args.task == "labels2satellite":
+        m_train, m_test = data.train_a, data.test_a
+    else:  # the land masks of the same tiles: labels2satellite cuts them at the same places (same size and seed)
+        m_train, m_test = aligned_masks(data, load_translation_data("labels2satellite", size=args.size))
     t0 = time.perf_counter()
-    judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size))
-    ceiling = fcn_score(judge, data.test_b, data.test_a)
+    judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(m_train, args.size))
+    ceiling = fcn_score(judge, data.test_b, m_test)
     real_train_feats = judge_features(judge, crop_center(data.train_b, args.size)[:1000])
     real_test_feats = judge_features(judge, data.test_b)
     ceiling["fd"] = frechet(real_test_feats, real_train_feats)
-    tex_judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(data.train_a, args.size),
+    tex_judge = train_segmenter(crop_center(data.train_b, args.size), crop_center(m_train, args.size),
                                 steps=400, view="texture")
-    tex_ceiling = fcn_score(tex_judge, data.test_b, data.test_a)
-    blur_c, blur_t = (fcn_score(j, blurred(data.test_b), data.test_a) for j in (judge, tex_judge))
+    tex_ceiling = fcn_score(tex_judge, data.test_b, m_test)
+    blur_c, blur_t = (fcn_score(j, blurred(data.test_b), m_test) for j in (judge, tex_judge))
     radius = receptive_radius(tex_judge) if args.interior < 0 else args.interior
-    int_land, int_water = interior(data.test_a, radius)
-    int_ceiling = fcn_interior(tex_judge, data.test_b, data.test_a, radius)
-    int_blur = fcn_interior(tex_judge, blurred(data.test_b), data.test_a, radius)
-    hp_real, hp_blur = (highpass_rms(x, data.test_a, radius) for x in (data.test_b, blurred(data.test_b)))
+    int_land, int_water = interior(m_test, radius)
+    int_ceiling = fcn_interior(tex_judge, data.test_b, m_test, radius)
+    int_blur = fcn_interior(tex_judge, blurred(data.test_b), m_test, radius)
+    hp_real, hp_blur = (highpass_rms(x, m_test, radius) for x in (data.test_b, blurred(data.test_b)))
     tex_train_feats = judge_features(tex_judge, crop_center(data.train_b, args.size)[:1000])
     tex_fd_floor = frechet(judge_features(tex_judge, data.test_b), tex_train_feats)
     print(header())
-    print(f"labels2satellite {args.size}px: {data.train_a.shape[0]} train tiles, {data.test_a.shape[0]} held-out "
+    print(f"{args.task} {args.size}px: {data.train_a.shape[0]} train tiles, {data.test_a.shape[0]} held-out "
           f"tiles (bands {data.info['held_out_longitude_bands']}); judge trained in {time.perf_counter() - t0:.0f}s")
+    chance = majority_score(m_test)
     print(f"ceiling (judge on real held-out tiles): acc {ceiling['fcn_acc']:.3f}, mIoU {ceiling['fcn_miou']:.3f}; "
-          f"FD(real held-out, real train) {ceiling['fd']:.3f} (the floor of fd)")
+          f"FD(real held-out, real train) {ceiling['fd']:.3f} (the floor of fd); chance (every pixel the majority "
+          f"class): acc {chance['fcn_acc']:.3f}, mIoU {chance['fcn_miou']:.3f}")
     print(f"texture judge on real held-out tiles: acc {tex_ceiling['fcn_acc']:.3f}, mIoU {tex_ceiling['fcn_miou']:.3f}"
           f"; on the same tiles blurred: colour judge acc {blur_c['fcn_acc']:.3f} mIoU {blur_c['fcn_miou']:.3f}, "
           f"texture judge acc {blur_t['fcn_acc']:.3f} mIoU {blur_t['fcn_miou']:.3f}", flush=True)
@@ -255,9 +292,9 @@ def main() -> None:
           f"{hp_real['hp_land']:.3f} / {hp_real['hp_water']:.3f}, blurred {hp_blur['hp_land']:.3f} / "
           f"{hp_blur['hp_water']:.3f}", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
-    for arm in args.arms.split(","):
+    for arm in [a for a in args.arms.split(",") if a]:  # --arms "": the judges' lines only
         for seed in [int(s) for s in args.seeds.split(",")]:
-            cfg = api.TranslateConfig(model="pix2pix", data="labels2satellite", size=args.size, ngf=args.ngf,
+            cfg = api.TranslateConfig(model="pix2pix", data=args.task, size=args.size, ngf=args.ngf,
                                       ndf=args.ngf, **ARMS[arm])
             tcfg = TrainConfig(out_dir=f"{args.out}/{arm}-s{seed}", steps=args.steps, batch_size=args.batch, lr=args.lr,
                                seed=seed, precision=args.precision, accelerator="cpu", progress=False, log_every=50)
@@ -269,11 +306,11 @@ def main() -> None:
                 res = api.train(cfg, tcfg)
             g = api.load_translator(res["checkpoint"])
             pred = translate_batches(g, data.test_a)
-            tex = {f"tex_{k.split('_')[1]}": v for k, v in fcn_score(tex_judge, pred, data.test_a).items()}
-            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, data.test_a), **tex,
+            tex = {f"tex_{k.split('_')[1]}": v for k, v in fcn_score(tex_judge, pred, m_test).items()}
+            s = {**image_scores(pred, data.test_b), **fcn_score(judge, pred, m_test), **tex,
                  "fd": frechet(judge_features(judge, pred), real_train_feats),
                  "fd_held": frechet(judge_features(judge, pred), real_test_feats),
-                 **fcn_interior(tex_judge, pred, data.test_a, radius), **highpass_rms(pred, data.test_a, radius),
+                 **fcn_interior(tex_judge, pred, m_test, radius), **highpass_rms(pred, m_test, radius),
                  "tex_fd": frechet(judge_features(tex_judge, pred), tex_train_feats), "seconds": res["seconds"]}
             rows.setdefault(arm, []).append(s)
             print(f"  {arm:8s} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()), flush=True)

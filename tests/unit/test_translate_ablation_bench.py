@@ -58,3 +58,29 @@ def test_highpass_rms_sees_texture_on_land_only_where_painted():
     textured[..., ::2, 20:] = 200  # stripes on interior land only
     hp = ab.highpass_rms(textured, m, 4)
     assert hp["hp_land"] > 0.05 and hp["hp_water"] == 0.0
+
+
+def test_majority_score_is_the_chance_level_of_a_constant_judge():
+    m = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
+    m[..., :1, :] = 255  # a quarter land
+    assert ab.majority_score(m) == {"fcn_acc": 0.75, "fcn_miou": 0.375}
+    right = ab.fcn_score(_Constant(), torch.zeros(1, 3, 4, 4, dtype=torch.uint8), m)  # says water everywhere
+    assert right == {"fcn_acc": 0.75, "fcn_miou": 0.375}
+
+
+class _Tiles:
+    def __init__(self, train_a: torch.Tensor, train_b: torch.Tensor, test_a: torch.Tensor, test_b: torch.Tensor):
+        self.train_a, self.train_b, self.test_a, self.test_b = train_a, train_b, test_a, test_b
+
+
+def test_aligned_masks_takes_the_labels_of_the_same_day_tiles_and_refuses_others():
+    g = torch.Generator().manual_seed(0)
+    day_tr, day_te = (torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8) for n in (3, 2))
+    mask_tr, mask_te = (torch.randint(0, 2, (n, 1, 8, 8), generator=g, dtype=torch.uint8) * 255 for n in (3, 2))
+    night = _Tiles(day_tr, day_tr // 4, day_te, day_te // 4)  # day2night: A = day, B = night
+    labels = _Tiles(mask_tr, day_tr, mask_te, day_te)  # labels2satellite: A = mask, B = day
+    m_tr, m_te = ab.aligned_masks(night, labels)
+    assert torch.equal(m_tr, mask_tr) and torch.equal(m_te, mask_te)
+    moved = _Tiles(mask_tr, day_tr.roll(1, 0), mask_te, day_te)
+    with pytest.raises(ValueError, match="not cut where"):
+        ab.aligned_masks(night, moved)
