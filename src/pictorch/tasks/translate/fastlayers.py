@@ -23,6 +23,8 @@ instance-norm classes always take the usual kernel.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,27 +32,18 @@ from torch import nn
 __all__ = ["FastInstanceNorm2d", "Im2colConv2d", "Im2colConvTranspose2d", "SplitBatchNorm2d", "batch_split",
            "fast_instance_norms", "small_map_convs", "split_batch_norms", "use_im2col"]
 
+@functools.cache
 def _isa() -> str:
     """The ISA oneDNN and the BLAS run with here (``cpu_kind()['isa']``; read once per process)."""
-    global _ISA
-    if _ISA is None:
-        from pictorch.utils import cpu_kind
+    from pictorch.utils import cpu_kind
 
-        _ISA = str(cpu_kind()["isa"])
-    return _ISA
-
-
-_ISA: str | None = None
+    return str(cpu_kind()["isa"])
 
 
 def _bf16(x: torch.Tensor) -> bool:
     """Whether this call's matmul runs in bf16: a bf16 input, or CPU autocast to bf16."""
-    if x.dtype == torch.bfloat16:
-        return True
-    try:
-        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-    except TypeError:  # older torch: the CPU autocast has its own query
-        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+    return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+                                         and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
 
 def use_im2col(positions: int, transposed: bool, *, batch: int = 1, weight_numel: int = 1 << 30,
