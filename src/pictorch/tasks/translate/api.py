@@ -101,8 +101,7 @@ def train(cfg: TranslateConfig, train_cfg: Any, data_dir: str | None = None, max
     loader = make_loader(data, train_cfg.batch_size, seed=train_cfg.seed, paired=cfg.paired)
     task = TASKS[cfg.model](cfg, data, lr=train_cfg.lr, extra_meta={"data_dir": data_dir})
     if echo is not None:  # CycleGAN's choices made from the data: say them before training
-        for note in (f"norm auto: {task.norm_choice}" if getattr(task, "norm_choice", "") else "",
-                     getattr(task, "identity_note", "")):
+        for note in (f"norm auto: {task.norm_choice}" if task.norm_choice else "", task.identity_note):
             if note:
                 echo(note)
     hooks: list[Any] = [StopAfter(max_seconds)] if max_seconds > 0 else []

@@ -68,6 +68,9 @@ class _TranslateTask(TrainTask):
     """What pix2pix and CycleGAN share: config, data shapes, augmentation, schedules, pictures, metadata."""
 
     task_name = "translate"
+    # what a run chose from its data, said before training and kept in the checkpoint (CycleGAN sets them)
+    norm_choice = ""
+    identity_note = ""
 
     def __init__(self, cfg: TranslateConfig, data: TranslationData, lr: float = 2e-4,
                  extra_meta: dict[str, Any] | None = None):
@@ -272,7 +275,6 @@ class CycleGANTask(_TranslateTask):
 
     def __init__(self, cfg: TranslateConfig, data: TranslationData, lr: float = 2e-4,
                  extra_meta: dict[str, Any] | None = None):
-        self.norm_choice = ""
         if cfg.norm == "auto":
             from dataclasses import replace
 
