@@ -147,32 +147,31 @@ def test_direction_b_to_a_swaps_the_domains():
     assert d.in_chans == 3 and d.out_chans == 1 and torch.equal(d.test_a, b[:1]) and d.info["direction"] == "BtoA"
 
 
-def test_labels2satellite_tiles_pair_the_mask_with_the_day_image(tmp_path, monkeypatch):
+def _earth_with_mask(tmp_path, monkeypatch, mask: np.ndarray) -> None:
+    """Skip without NASA's Earth images; else cache ``mask`` as the land grid, standing in for the
+    global-land-mask wheel (whose import unpacks 0.9 GB)."""
     from pictorch.tasks.translate.data import XPLANET_DIR
 
     if not (XPLANET_DIR / "earth.jpg").is_file():
         pytest.skip("xplanet-images not installed (make install-dev installs it)")
-    # a cached grid stands in for the global-land-mask wheel (whose import unpacks 0.9 GB): left half land
     monkeypatch.setenv("PICTORCH_HOME", str(tmp_path))
     (tmp_path / "translate").mkdir()
-    mask = np.zeros((512, 1024), bool)
-    mask[:, :512] = True
     np.save(tmp_path / "translate" / "land_mask_1024x512.npy", mask)
+
+
+def test_labels2satellite_tiles_pair_the_mask_with_the_day_image(tmp_path, monkeypatch):
+    mask = np.zeros((512, 1024), bool)
+    mask[:, :512] = True  # the left half is land
+    _earth_with_mask(tmp_path, monkeypatch, mask)
     d = load_translation_data("labels2satellite", size=32, limit=40)
     assert d.train_a.shape == (40, 1, 36, 36) and d.train_b.shape == (40, 3, 36, 36)
     assert set(d.train_a.unique().tolist()) <= {0, 255} and d.test_a.shape[1:] == (1, 32, 32)
 
 
 def test_coast_draws_training_tiles_with_land_and_water_and_keeps_the_held_out_tiles(tmp_path, monkeypatch):
-    from pictorch.tasks.translate.data import XPLANET_DIR
-
-    if not (XPLANET_DIR / "earth.jpg").is_file():
-        pytest.skip("xplanet-images not installed (make install-dev installs it)")
-    monkeypatch.setenv("PICTORCH_HOME", str(tmp_path))
-    (tmp_path / "translate").mkdir()
     mask = np.zeros((512, 1024), bool)
     mask[:256] = True  # the northern half is land: a coast along the equator
-    np.save(tmp_path / "translate" / "land_mask_1024x512.npy", mask)
+    _earth_with_mask(tmp_path, monkeypatch, mask)
     plain = load_translation_data("labels2satellite", size=32, limit=40)
     coast = load_translation_data("labels2satellite", size=32, limit=40, coast=1.0)
     assert torch.equal(plain.test_a, coast.test_a) and torch.equal(plain.test_b, coast.test_b)
