@@ -258,6 +258,8 @@ def test_pix2pix_on_unpaired_data_or_with_no_loss_is_one_line(run, trained, monk
     monkeypatch.setattr(tdata, "load_translation_data", lambda *a, **k: unpaired)
     code, text = run("translate", "evaluate", str(trained), "--data", "two-domains")
     assert code != 0 and "unpaired domains give pix2pix no true B" in text and "Traceback" not in text
+    code, text = run("translate", "train", "--data", "two-domains", "--steps", "1", *TINY)  # an unpaired task
+    assert code != 0 and "pix2pix needs paired data" in text and "use --model cyclegan" in text
     code, text = run("translate", "train", "--data", "edges2photo", "--gan-weight", "0", "--lambda-l1", "0",
                      "--steps", "1", *TINY)
     assert code != 0 and "no loss to train on" in text and "Traceback" not in text
